@@ -1,0 +1,99 @@
+//! What happens, as data. Domain events are written to the outbox in the same transaction as the
+//! state change they describe, and the projector turns them into effects. Gateway events are what
+//! the fan-out and the projector ask the gateways to deliver to live sessions.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::ids::{ChatId, UserId};
+use crate::model::{Chat, Message, Role, User};
+
+/// Version of every payload below; bumped when a payload changes incompatibly.
+pub const EVENT_VERSION: i32 = 1;
+
+/// A state change, as recorded in the outbox. Payloads carry what their handlers need so that a
+/// handler never reads state that may have changed since.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DomainEvent {
+    UserCreated { user: User },
+    ChatCreated { chat: Chat, members: Vec<User> },
+    ChatRenamed { chat: Chat },
+    ChatDeleted { chat_id: ChatId, member_ids: Vec<UserId> },
+    MemberAdded { chat_id: ChatId, user: User, role: Role },
+    MemberRemoved { chat_id: ChatId, user_id: UserId },
+    FriendshipCreated { user_ids: [UserId; 2] },
+    FriendshipRemoved { user_ids: [UserId; 2] },
+}
+
+impl DomainEvent {
+    /// The snake_case name stored in the outbox's `event_type` column.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::UserCreated { .. } => "user_created",
+            Self::ChatCreated { .. } => "chat_created",
+            Self::ChatRenamed { .. } => "chat_renamed",
+            Self::ChatDeleted { .. } => "chat_deleted",
+            Self::MemberAdded { .. } => "member_added",
+            Self::MemberRemoved { .. } => "member_removed",
+            Self::FriendshipCreated { .. } => "friendship_created",
+            Self::FriendshipRemoved { .. } => "friendship_removed",
+        }
+    }
+
+    /// The aggregate this event belongs to: events of one aggregate are handled in order.
+    pub fn aggregate(&self) -> (&'static str, String) {
+        match self {
+            Self::UserCreated { user } => ("user", user.id.to_string()),
+            Self::ChatCreated { chat, .. } | Self::ChatRenamed { chat } => {
+                ("chat", chat.id.to_string())
+            }
+            Self::ChatDeleted { chat_id, .. }
+            | Self::MemberAdded { chat_id, .. }
+            | Self::MemberRemoved { chat_id, .. } => ("chat", chat_id.to_string()),
+            Self::FriendshipCreated { user_ids } | Self::FriendshipRemoved { user_ids } => {
+                ("friendship", format!("{}:{}", user_ids[0], user_ids[1]))
+            }
+        }
+    }
+}
+
+/// An outbox row as a consumer reads it: `position` orders the outbox, `id` makes handling
+/// idempotent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub position: i64,
+    pub id: uuid::Uuid,
+    pub event: DomainEvent,
+    pub created_at: OffsetDateTime,
+}
+
+/// What a gateway delivers to the live sessions subscribed to a chat, in the order received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum GatewayEvent {
+    /// A committed message; `prev_seq` is the previous message's `seq` in the chat, if known.
+    Message {
+        prev_seq: Option<i64>,
+        message: Message,
+    },
+    /// Subscribes the user's sessions to the chat, then tells every subscriber.
+    MemberAdded { chat_id: ChatId, user: User },
+    /// Tells every subscriber (the removed user too), then unsubscribes the user's sessions.
+    MemberRemoved { chat_id: ChatId, user_id: UserId },
+    ChatUpdated { chat: Chat },
+    /// Tells every subscriber, then drops the chat's subscriptions.
+    ChatDeleted { chat_id: ChatId },
+}
+
+impl GatewayEvent {
+    pub fn chat_id(&self) -> ChatId {
+        match self {
+            Self::Message { message, .. } => message.chat_id,
+            Self::MemberAdded { chat_id, .. }
+            | Self::MemberRemoved { chat_id, .. }
+            | Self::ChatDeleted { chat_id } => *chat_id,
+            Self::ChatUpdated { chat } => chat.id,
+        }
+    }
+}

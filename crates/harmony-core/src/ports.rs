@@ -1,0 +1,291 @@
+//! Ports: what the use cases and workers need from the outside world. One node implements them
+//! on SQLite and in process (`harmony-sqlite`, `harmony-api`'s hub); a cluster on PostgreSQL,
+//! Kafka and Redis. Every method states what it promises; adapters are tested against those
+//! promises, on the real system they talk to.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::events::{GatewayEvent, StoredEvent};
+use crate::ids::{ChatId, FriendRequestId, MessageId, UserId};
+use crate::model::{
+    Account, Chat, FriendRequest, FriendRequestStatus, Member, Message, NewMessage, Role, User,
+};
+use crate::values::{ChatName, Password, Username};
+
+/// How an adapter failed. Use cases turn these into their own errors; the cause is logged once,
+/// where handled, and never shown to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule refused the write; the name says which (`username`, `direct_chat`, ...).
+    #[error("conflict on {0}")]
+    Conflict(&'static str),
+    /// The backing system could not be reached or failed; retrying later may work.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Data read back did not parse: a bug or a foreign write.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Accounts and profiles. `create_account` writes the `user_created` outbox event in the same
+/// transaction.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Fails with `Conflict("username")` when the name is taken.
+    async fn create_account(&self, account: &Account) -> StoreResult<()>;
+    async fn account_by_username(&self, username: &Username) -> StoreResult<Option<Account>>;
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// Users whose name starts with `prefix` (already lower-cased), by name, at most `limit`.
+    async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>>;
+}
+
+/// One refresh token as stored: only its SHA-256 hash is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub hash: [u8; 32],
+    pub family: uuid::Uuid,
+    pub user_id: UserId,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    /// When it was exchanged for a successor; `None` while it is the newest of its family.
+    pub rotated_at: Option<OffsetDateTime>,
+    pub revoked: bool,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_refresh(&self, record: &RefreshRecord) -> StoreResult<()>;
+    async fn refresh_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<RefreshRecord>>;
+    /// Marks the token rotated at `at` unless it already was; returns whether this call did it,
+    /// so that of two racing refreshes exactly one wins.
+    async fn mark_rotated(&self, hash: &[u8; 32], at: OffsetDateTime) -> StoreResult<bool>;
+    async fn revoke_family(&self, family: uuid::Uuid) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait FriendStore: Send + Sync {
+    /// Fails with `Conflict("friend_request")` when a pending request between the two exists.
+    async fn create_friend_request(&self, request: &FriendRequest) -> StoreResult<()>;
+    async fn friend_request(&self, id: FriendRequestId) -> StoreResult<Option<FriendRequest>>;
+    /// Pending requests: (incoming, outgoing), newest first.
+    async fn pending_requests(
+        &self,
+        user: UserId,
+    ) -> StoreResult<(Vec<FriendRequest>, Vec<FriendRequest>)>;
+    /// Sets a pending request's status; on `Accepted` also creates the friendship and its outbox
+    /// event, in one transaction. Returns false when the request was no longer pending.
+    async fn resolve_friend_request(
+        &self,
+        id: FriendRequestId,
+        status: FriendRequestStatus,
+    ) -> StoreResult<bool>;
+    async fn are_friends(&self, a: UserId, b: UserId) -> StoreResult<bool>;
+    async fn friends(&self, user: UserId) -> StoreResult<Vec<User>>;
+    /// Removes the friendship and writes its outbox event; false when there was none.
+    async fn remove_friendship(&self, a: UserId, b: UserId) -> StoreResult<bool>;
+}
+
+/// A chat the user belongs to, with their read marker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub chat: Chat,
+    pub role: Role,
+    pub last_read_seq: i64,
+}
+
+/// Chats and members. Each mutating method writes its outbox event in the same transaction.
+#[async_trait]
+pub trait ChatStore: Send + Sync {
+    /// Creates the chat with its members. For a direct chat `direct_key` is unique: a second
+    /// one fails with `Conflict("direct_chat")`.
+    async fn create_chat(
+        &self,
+        chat: &Chat,
+        members: &[(User, Role)],
+        direct_key: Option<&str>,
+    ) -> StoreResult<()>;
+    async fn chat_by_direct_key(&self, key: &str) -> StoreResult<Option<Chat>>;
+    async fn chat(&self, id: ChatId) -> StoreResult<Option<Chat>>;
+    async fn role_of(&self, chat: ChatId, user: UserId) -> StoreResult<Option<Role>>;
+    async fn memberships(&self, user: UserId) -> StoreResult<Vec<Membership>>;
+    async fn rename_chat(&self, chat: ChatId, name: &ChatName) -> StoreResult<Option<Chat>>;
+    /// Deletes the chat and its members; false when it did not exist.
+    async fn delete_chat(&self, chat: ChatId) -> StoreResult<bool>;
+    async fn members(&self, chat: ChatId) -> StoreResult<Vec<Member>>;
+    /// Fails with `Conflict("member")` when the user already belongs to the chat.
+    async fn add_member(&self, chat: ChatId, user: &User, role: Role) -> StoreResult<Member>;
+    async fn remove_member(&self, chat: ChatId, user: UserId) -> StoreResult<bool>;
+    /// Moves the read marker forward to `seq`; never backwards.
+    async fn set_read_marker(&self, chat: ChatId, user: UserId, seq: i64) -> StoreResult<()>;
+}
+
+/// The result of appending: a retried `client_msg_id` finds the message it created before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppendOutcome {
+    Created(Message),
+    Duplicate(Message),
+}
+
+impl AppendOutcome {
+    pub fn message(&self) -> &Message {
+        match self {
+            Self::Created(m) | Self::Duplicate(m) => m,
+        }
+    }
+}
+
+/// The durable message log. `append` returns only once the log holds the message durably: that
+/// is what a `201` promises. Within a chat, appends are totally ordered and `seq` follows it.
+#[async_trait]
+pub trait MessageLog: Send + Sync {
+    async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome>;
+}
+
+/// What the recent window holds after a position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentSlice {
+    /// Ascending by `seq`.
+    pub messages: Vec<Message>,
+    /// True when nothing between the asked position and the first message returned is missing
+    /// from the window; false when older messages fell out of it and the history store has them.
+    pub complete: bool,
+}
+
+/// The recent end of every chat, for resume and for the `ready` frame: always at least as new
+/// as anything delivered live.
+#[async_trait]
+pub trait RecentMessages: Send + Sync {
+    /// Messages with `seq > after_seq`, ascending, at most `limit`.
+    async fn recent_after(&self, chat: ChatId, after_seq: i64, limit: u32)
+        -> StoreResult<RecentSlice>;
+    /// The newest `seq` of each chat that has a message.
+    async fn last_seqs(&self, chats: &[ChatId]) -> StoreResult<HashMap<ChatId, i64>>;
+}
+
+/// A place in the log; opaque to workers except for committing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LogPosition {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// A message as a consumer of the log sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogDelivery {
+    pub position: LogPosition,
+    pub prev_seq: Option<i64>,
+    pub message: Message,
+}
+
+/// One consumer group's cursor on the log. Records of a chat come in log order. A record whose
+/// position was not committed comes again after a restart, so handlers must be idempotent.
+#[async_trait]
+pub trait LogConsumer: Send {
+    /// Waits up to `wait` for records after the last one returned; empty on timeout.
+    async fn poll(&mut self, max: usize, wait: Duration) -> StoreResult<Vec<LogDelivery>>;
+    /// Records that everything up to and including these positions is processed.
+    async fn commit(&mut self, through: &[LogPosition]) -> StoreResult<()>;
+}
+
+/// The projector's cursor on the outbox event stream; same contract as [`LogConsumer`].
+#[async_trait]
+pub trait EventConsumer: Send {
+    async fn poll(&mut self, max: usize, wait: Duration) -> StoreResult<Vec<StoredEvent>>;
+    async fn commit(&mut self, through: &StoredEvent) -> StoreResult<()>;
+}
+
+/// A page of history, ascending by `seq`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryPage {
+    pub messages: Vec<Message>,
+    pub has_more: bool,
+}
+
+/// Where a history page starts; a cursor naming a message not in the chat is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageCursor {
+    Latest,
+    Before(MessageId),
+    After(MessageId),
+}
+
+/// A chat's newest message and the caller's unread count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatActivity {
+    pub last_message: Option<Message>,
+    pub unread_count: u64,
+}
+
+/// The message store (history). Writes are upserts by message id, so replays are harmless.
+#[async_trait]
+pub trait HistoryStore: Send + Sync {
+    async fn upsert_messages(&self, messages: &[Message]) -> StoreResult<()>;
+    /// `None` when the cursor's message is not in this chat.
+    async fn page(
+        &self,
+        chat: ChatId,
+        cursor: PageCursor,
+        limit: u32,
+    ) -> StoreResult<Option<HistoryPage>>;
+    async fn messages_after_seq(
+        &self,
+        chat: ChatId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
+    /// For each `(chat, read marker)`: the newest message and how many messages by others
+    /// follow the marker.
+    async fn activity(
+        &self,
+        user: UserId,
+        chats: &[(ChatId, i64)],
+    ) -> StoreResult<Vec<ChatActivity>>;
+    /// Deletes up to `batch` messages of the chat; returns how many went (0 when done).
+    async fn purge_chat(&self, chat: ChatId, batch: u32) -> StoreResult<u64>;
+}
+
+/// Delivery to the gateways' live sessions. Events for one chat must be delivered in the order
+/// published.
+#[async_trait]
+pub trait GatewayPublisher: Send + Sync {
+    async fn publish(&self, events: &[GatewayEvent]) -> StoreResult<()>;
+}
+
+/// Cache-aside for membership. `Some(None)` caches "not a member". Entries are dropped by the
+/// projector when membership changes, and by the node that made the change at once.
+#[async_trait]
+pub trait MembershipCache: Send + Sync {
+    async fn get(&self, chat: ChatId, user: UserId) -> Option<Option<Role>>;
+    async fn put(&self, chat: ChatId, user: UserId, role: Option<Role>);
+    async fn invalidate_member(&self, chat: ChatId, user: UserId);
+    async fn invalidate_chat(&self, chat: ChatId);
+}
+
+/// A limit: at most `burst` actions at once, refilled at `per_second`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateRule {
+    pub burst: u32,
+    pub per_second: f64,
+}
+
+/// Shared by every node that serves the same users.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// `Err(retry_after)` when the action is over the limit.
+    async fn check(&self, key: &str, rule: RateRule) -> Result<(), Duration>;
+}
+
+/// Password hashing, kept off the async runtime by the implementation.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    async fn hash(&self, password: Password) -> Result<String, StoreError>;
+    /// False for a wrong password or a malformed hash. With `None` it still spends the same
+    /// time, so that an unknown username cannot be told apart from a wrong password.
+    async fn verify(&self, password: Password, hash: Option<String>) -> bool;
+}

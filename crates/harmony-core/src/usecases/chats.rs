@@ -1,0 +1,337 @@
+//! Chats and their members: creation (direct chats are unique per pair), listing with activity,
+//! renaming, deletion, membership changes and read markers. Authorization is checked here, on
+//! every call, against live membership.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::{MembershipCheck, Policy, Ports};
+use crate::model::{Chat, ChatKind, ChatPosition, ChatSummary, Member, Role, User};
+use crate::ports::StoreError;
+use crate::values::{ChatName, ValidationError};
+use crate::{ChatId, UserId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// The chat does not exist, or the caller is not in it (the two look the same).
+    #[error("chat not found")]
+    ChatNotFound,
+    /// The chat exists but the caller is not a member.
+    #[error("not a member")]
+    NotAMember,
+    #[error("the caller's role does not allow this")]
+    Forbidden,
+    #[error("user not found")]
+    UserNotFound,
+    #[error("member not found")]
+    MemberNotFound,
+    #[error("already a member")]
+    AlreadyMember,
+    #[error("the owner cannot leave; delete the chat or hand it over")]
+    OwnerCannotLeave,
+    #[error("a direct chat's members cannot change")]
+    DirectChatFixed,
+    #[error("the history cursor is not a message of this chat")]
+    InvalidCursor,
+    #[error("too many messages")]
+    RateLimited(std::time::Duration),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a caller asks for when creating a chat.
+#[derive(Clone, Debug)]
+pub struct NewChat {
+    pub kind: ChatKind,
+    pub name: Option<ChatName>,
+    pub member_ids: Vec<UserId>,
+}
+
+#[derive(Clone)]
+pub struct Chats {
+    ports: Ports,
+    policy: Arc<Policy>,
+    members: MembershipCheck,
+}
+
+impl Chats {
+    pub(super) fn new(ports: Ports, policy: Arc<Policy>, members: MembershipCheck) -> Self {
+        Self {
+            ports,
+            policy,
+            members,
+        }
+    }
+
+    /// Creates a group owned by the caller, or finds-or-creates the direct chat of two users.
+    pub async fn create(&self, actor: UserId, request: NewChat) -> Result<Chat, ChatError> {
+        let mut ids: Vec<UserId> = Vec::with_capacity(request.member_ids.len() + 1);
+        let mut seen = HashSet::new();
+        for id in std::iter::once(actor).chain(request.member_ids) {
+            if seen.insert(id) {
+                ids.push(id);
+            }
+        }
+        let direct_key = match request.kind {
+            ChatKind::Direct if ids.len() != 2 => {
+                return Err(ValidationError::new(
+                    "member_ids",
+                    "a direct chat has exactly one other member",
+                )
+                .into())
+            }
+            ChatKind::Direct => {
+                let mut pair = [ids[0], ids[1]];
+                pair.sort();
+                Some(format!("{}:{}", pair[0], pair[1]))
+            }
+            ChatKind::Group if ids.len() > self.policy.max_group_members as usize => {
+                return Err(ValidationError::new("member_ids", "too many members").into())
+            }
+            ChatKind::Group => None,
+        };
+        if let Some(key) = &direct_key {
+            if let Some(existing) = self.ports.chats.chat_by_direct_key(key).await? {
+                return Ok(existing);
+            }
+        }
+        let users = self.load_users(&ids).await?;
+        let now = crate::now();
+        let chat = Chat {
+            id: ChatId::new(),
+            kind: request.kind,
+            name: match request.kind {
+                ChatKind::Group => request.name,
+                ChatKind::Direct => None,
+            },
+            owner_id: actor,
+            created_at: now,
+            member_count: users.len() as u32,
+        };
+        let members: Vec<(User, Role)> = users
+            .into_iter()
+            .map(|u| {
+                let role = if u.id == actor { Role::Owner } else { Role::Member };
+                (u, role)
+            })
+            .collect();
+        match self
+            .ports
+            .chats
+            .create_chat(&chat, &members, direct_key.as_deref())
+            .await
+        {
+            Ok(()) => {}
+            // Two requests raced to create the same direct chat: the other one won.
+            Err(StoreError::Conflict("direct_chat")) => {
+                let key = direct_key.as_deref().unwrap_or_default();
+                return self
+                    .ports
+                    .chats
+                    .chat_by_direct_key(key)
+                    .await?
+                    .ok_or(ChatError::ChatNotFound);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        for (user, _) in &members {
+            self.members.forget(chat.id, user.id).await;
+        }
+        Ok(chat)
+    }
+
+    async fn load_users(&self, ids: &[UserId]) -> Result<Vec<User>, ChatError> {
+        let mut users = Vec::with_capacity(ids.len());
+        for id in ids {
+            let user = self.ports.users.user(*id).await?;
+            users.push(user.ok_or(ChatError::UserNotFound)?);
+        }
+        Ok(users)
+    }
+
+    /// The caller's chats with their newest message and unread count, most recently active
+    /// first.
+    pub async fn list(&self, actor: UserId) -> Result<Vec<ChatSummary>, ChatError> {
+        let memberships = self.ports.chats.memberships(actor).await?;
+        let markers: Vec<(ChatId, i64)> = memberships
+            .iter()
+            .map(|m| (m.chat.id, m.last_read_seq))
+            .collect();
+        let activity = self.ports.history.activity(actor, &markers).await?;
+        let mut summaries: Vec<ChatSummary> = memberships
+            .into_iter()
+            .zip(activity)
+            .map(|(m, a)| ChatSummary {
+                chat: m.chat,
+                last_message: a.last_message,
+                unread_count: a.unread_count,
+            })
+            .collect();
+        let active_at = |s: &ChatSummary| {
+            s.last_message
+                .as_ref()
+                .map_or(s.chat.created_at, |m| m.created_at)
+        };
+        summaries.sort_by_key(|s| std::cmp::Reverse(active_at(s)));
+        Ok(summaries)
+    }
+
+    /// Where each of the caller's chats stands, for a gateway session's `ready` frame.
+    pub async fn positions(&self, actor: UserId) -> Result<Vec<ChatPosition>, ChatError> {
+        let memberships = self.ports.chats.memberships(actor).await?;
+        let ids: Vec<ChatId> = memberships.iter().map(|m| m.chat.id).collect();
+        let last = self.ports.recent.last_seqs(&ids).await?;
+        Ok(memberships
+            .into_iter()
+            .map(|m| ChatPosition {
+                chat_id: m.chat.id,
+                last_seq: last.get(&m.chat.id).copied().unwrap_or(0),
+                last_read_seq: m.last_read_seq,
+            })
+            .collect())
+    }
+
+    /// The chat, to its members only: anyone else is told it does not exist.
+    pub async fn get(&self, actor: UserId, chat: ChatId) -> Result<Chat, ChatError> {
+        self.members
+            .role(chat, actor)
+            .await?
+            .ok_or(ChatError::ChatNotFound)?;
+        self.ports
+            .chats
+            .chat(chat)
+            .await?
+            .ok_or(ChatError::ChatNotFound)
+    }
+
+    /// The caller's role, or why they have none.
+    pub async fn require_member(&self, actor: UserId, chat: ChatId) -> Result<Role, ChatError> {
+        if let Some(role) = self.members.role(chat, actor).await? {
+            return Ok(role);
+        }
+        match self.ports.chats.chat(chat).await? {
+            Some(_) => Err(ChatError::NotAMember),
+            None => Err(ChatError::ChatNotFound),
+        }
+    }
+
+    pub async fn rename(
+        &self,
+        actor: UserId,
+        chat: ChatId,
+        name: ChatName,
+    ) -> Result<Chat, ChatError> {
+        let role = self.require_member(actor, chat).await?;
+        if !role.can_manage() {
+            return Err(ChatError::Forbidden);
+        }
+        let current = self.get(actor, chat).await?;
+        if current.kind == ChatKind::Direct {
+            return Err(ChatError::DirectChatFixed);
+        }
+        self.ports
+            .chats
+            .rename_chat(chat, &name)
+            .await?
+            .ok_or(ChatError::ChatNotFound)
+    }
+
+    pub async fn delete(&self, actor: UserId, chat: ChatId) -> Result<(), ChatError> {
+        if self.require_member(actor, chat).await? != Role::Owner {
+            return Err(ChatError::Forbidden);
+        }
+        if !self.ports.chats.delete_chat(chat).await? {
+            return Err(ChatError::ChatNotFound);
+        }
+        self.members.forget_chat(chat).await;
+        Ok(())
+    }
+
+    pub async fn members(&self, actor: UserId, chat: ChatId) -> Result<Vec<Member>, ChatError> {
+        self.require_member(actor, chat).await?;
+        Ok(self.ports.chats.members(chat).await?)
+    }
+
+    pub async fn add_member(
+        &self,
+        actor: UserId,
+        chat: ChatId,
+        user: UserId,
+    ) -> Result<Member, ChatError> {
+        let role = self.require_member(actor, chat).await?;
+        if !role.can_manage() {
+            return Err(ChatError::Forbidden);
+        }
+        let current = self.get(actor, chat).await?;
+        if current.kind == ChatKind::Direct {
+            return Err(ChatError::DirectChatFixed);
+        }
+        if current.member_count >= self.policy.max_group_members {
+            return Err(ValidationError::new("user_id", "the chat is full").into());
+        }
+        let user = self
+            .ports
+            .users
+            .user(user)
+            .await?
+            .ok_or(ChatError::UserNotFound)?;
+        let member = match self.ports.chats.add_member(chat, &user, Role::Member).await {
+            Err(StoreError::Conflict(_)) => return Err(ChatError::AlreadyMember),
+            other => other?,
+        };
+        self.members.forget(chat, user.id).await;
+        Ok(member)
+    }
+
+    /// Removes a member: owners and admins remove those below them; anyone but the owner may
+    /// leave.
+    pub async fn remove_member(
+        &self,
+        actor: UserId,
+        chat: ChatId,
+        user: UserId,
+    ) -> Result<(), ChatError> {
+        let actor_role = self.require_member(actor, chat).await?;
+        let current = self.get(actor, chat).await?;
+        if current.kind == ChatKind::Direct {
+            return Err(ChatError::DirectChatFixed);
+        }
+        let target_role = if user == actor {
+            actor_role
+        } else {
+            self.ports
+                .chats
+                .role_of(chat, user)
+                .await?
+                .ok_or(ChatError::MemberNotFound)?
+        };
+        if target_role == Role::Owner {
+            return Err(if user == actor {
+                ChatError::OwnerCannotLeave
+            } else {
+                ChatError::Forbidden
+            });
+        }
+        if user != actor && !(actor_role.can_manage() && actor_role > target_role) {
+            return Err(ChatError::Forbidden);
+        }
+        if !self.ports.chats.remove_member(chat, user).await? {
+            return Err(ChatError::MemberNotFound);
+        }
+        self.members.forget(chat, user).await;
+        Ok(())
+    }
+
+    /// Moves the caller's read marker forward; a marker past the newest message is clamped.
+    pub async fn mark_read(&self, actor: UserId, chat: ChatId, seq: i64) -> Result<(), ChatError> {
+        if seq < 0 {
+            return Err(ValidationError::new("seq", "must not be negative").into());
+        }
+        self.require_member(actor, chat).await?;
+        let last = self.ports.recent.last_seqs(&[chat]).await?;
+        let seq = seq.min(last.get(&chat).copied().unwrap_or(0));
+        Ok(self.ports.chats.set_read_marker(chat, actor, seq).await?)
+    }
+}

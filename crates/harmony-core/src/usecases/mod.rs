@@ -1,0 +1,123 @@
+//! Use cases: what a request asks of Harmony, written once against the ports, the same on one
+//! node and in a cluster. Each family has its own error type; only the HTTP edge maps them to
+//! status codes.
+
+mod accounts;
+mod chats;
+mod friends;
+mod messages;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use accounts::{Accounts, AuthError};
+pub use chats::{ChatError, Chats, NewChat};
+pub use friends::{FriendError, Friends};
+pub use messages::{Messages, HISTORY_PAGE_MAX};
+
+use crate::model::Role;
+use crate::ports::{
+    ChatStore, FriendStore, HistoryStore, MembershipCache, MessageLog, PasswordHasher,
+    RateLimiter, RateRule, RecentMessages, SessionStore, StoreResult, UserStore,
+};
+use crate::{ChatId, UserId};
+
+/// Limits and lifetimes the use cases enforce; every one comes from configuration.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Login attempts per account.
+    pub login_rule: RateRule,
+    /// Messages sent per user.
+    pub send_rule: RateRule,
+    /// How long a refresh token lives.
+    pub refresh_ttl: Duration,
+    /// How long a rotated refresh token stays usable (racing tabs).
+    pub refresh_grace: Duration,
+    /// Members a group may have.
+    pub max_group_members: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            login_rule: RateRule {
+                burst: 10,
+                per_second: 0.1,
+            },
+            send_rule: RateRule {
+                burst: 60,
+                per_second: 10.0,
+            },
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_grace: Duration::from_secs(10),
+            max_group_members: 1000,
+        }
+    }
+}
+
+/// Every port a use case may need: the single place where a shape's adapters are handed in.
+#[derive(Clone)]
+pub struct Ports {
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub friends: Arc<dyn FriendStore>,
+    pub chats: Arc<dyn ChatStore>,
+    pub log: Arc<dyn MessageLog>,
+    pub recent: Arc<dyn RecentMessages>,
+    pub history: Arc<dyn HistoryStore>,
+    pub membership_cache: Arc<dyn MembershipCache>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub hasher: Arc<dyn PasswordHasher>,
+}
+
+/// The use cases, built once per process and shared by every handler.
+#[derive(Clone)]
+pub struct UseCases {
+    pub accounts: Accounts,
+    pub friends: Friends,
+    pub chats: Chats,
+    pub messages: Messages,
+}
+
+impl UseCases {
+    pub fn new(ports: Ports, policy: Policy) -> Self {
+        let policy = Arc::new(policy);
+        let members = MembershipCheck {
+            chats: ports.chats.clone(),
+            cache: ports.membership_cache.clone(),
+        };
+        Self {
+            accounts: Accounts::new(ports.clone(), policy.clone()),
+            friends: Friends::new(ports.clone()),
+            chats: Chats::new(ports.clone(), policy.clone(), members.clone()),
+            messages: Messages::new(ports, policy, members),
+        }
+    }
+}
+
+/// Membership lookups through the cache: the authorization every chat use case starts with.
+#[derive(Clone)]
+pub struct MembershipCheck {
+    chats: Arc<dyn ChatStore>,
+    cache: Arc<dyn MembershipCache>,
+}
+
+impl MembershipCheck {
+    pub async fn role(&self, chat: ChatId, user: UserId) -> StoreResult<Option<Role>> {
+        if let Some(cached) = self.cache.get(chat, user).await {
+            return Ok(cached);
+        }
+        let role = self.chats.role_of(chat, user).await?;
+        self.cache.put(chat, user, role).await;
+        Ok(role)
+    }
+
+    /// Drops what this node cached about a member, right after it changed the membership.
+    pub async fn forget(&self, chat: ChatId, user: UserId) {
+        self.cache.invalidate_member(chat, user).await;
+    }
+
+    pub async fn forget_chat(&self, chat: ChatId) {
+        self.cache.invalidate_chat(chat).await;
+    }
+}
