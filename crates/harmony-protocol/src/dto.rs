@@ -1,0 +1,251 @@
+//! REST bodies of contract v1, and their conversions from the core's types. Request bodies hold
+//! raw strings: the HTTP edge parses them into domain values and reports every bad field.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use harmony_core::model::{
+    Author, Chat, ChatSummary, FriendRequest, Member, Message, User,
+};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// The body of refresh and logout. Cookie sessions leave it empty: the token is in the cookie.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuthResponse {
+    pub user: UserDto,
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+/// A public profile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserDto {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&User> for UserDto {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            username: u.username.to_string(),
+            display_name: u.display_name.to_string(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SendFriendRequest {
+    pub username: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FriendRequestDto {
+    pub id: String,
+    pub from: UserDto,
+    pub to: UserDto,
+    /// `pending`, `accepted` or `declined`.
+    pub status: String,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&FriendRequest> for FriendRequestDto {
+    fn from(r: &FriendRequest) -> Self {
+        Self {
+            id: r.id.to_string(),
+            from: (&r.from).into(),
+            to: (&r.to).into(),
+            status: r.status.as_str().to_owned(),
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FriendRequestsDto {
+    pub incoming: Vec<FriendRequestDto>,
+    pub outgoing: Vec<FriendRequestDto>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreateChatRequest {
+    /// `group` or `direct`.
+    pub kind: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub member_ids: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChatDto {
+    pub id: String,
+    /// `group` or `direct`.
+    pub kind: String,
+    pub name: Option<String>,
+    pub owner_id: String,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    pub member_count: u32,
+}
+
+impl From<&Chat> for ChatDto {
+    fn from(c: &Chat) -> Self {
+        Self {
+            id: c.id.to_string(),
+            kind: c.kind.as_str().to_owned(),
+            name: c.name.as_ref().map(ToString::to_string),
+            owner_id: c.owner_id.to_string(),
+            created_at: c.created_at,
+            member_count: c.member_count,
+        }
+    }
+}
+
+/// A chat in the caller's list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChatListItem {
+    #[serde(flatten)]
+    pub chat: ChatDto,
+    pub last_message: Option<MessageDto>,
+    /// Messages by others after the caller's read marker.
+    pub unread_count: u64,
+}
+
+impl From<&ChatSummary> for ChatListItem {
+    fn from(s: &ChatSummary) -> Self {
+        Self {
+            chat: (&s.chat).into(),
+            last_message: s.last_message.as_ref().map(Into::into),
+            unread_count: s.unread_count,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RenameChatRequest {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MemberDto {
+    pub user: UserDto,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub joined_at: OffsetDateTime,
+}
+
+impl From<&Member> for MemberDto {
+    fn from(m: &Member) -> Self {
+        Self {
+            user: (&m.user).into(),
+            role: m.role.as_str().to_owned(),
+            joined_at: m.joined_at,
+        }
+    }
+}
+
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AddMemberRequest {
+    pub user_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SendMessageRequest {
+    pub content: String,
+    /// The sender's idempotency key: a retry with the same key returns the same message.
+    #[serde(default)]
+    pub client_msg_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuthorDto {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+}
+
+impl From<&Author> for AuthorDto {
+    fn from(a: &Author) -> Self {
+        Self {
+            id: a.id.to_string(),
+            username: a.username.to_string(),
+            display_name: a.display_name.to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MessageDto {
+    /// A ULID.
+    pub id: String,
+    pub chat_id: String,
+    /// The message's position in its chat: strictly increasing in the chat's order.
+    pub seq: i64,
+    pub author: AuthorDto,
+    pub content: String,
+    pub client_msg_id: Option<String>,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&Message> for MessageDto {
+    fn from(m: &Message) -> Self {
+        Self {
+            id: m.id.to_string(),
+            chat_id: m.chat_id.to_string(),
+            seq: m.seq,
+            author: (&m.author).into(),
+            content: m.content.to_string(),
+            client_msg_id: m.client_msg_id.as_ref().map(|c| c.as_str().to_owned()),
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MessagePage {
+    /// Ascending by `seq`.
+    pub messages: Vec<MessageDto>,
+    /// Whether more messages lie beyond this page in the direction asked.
+    pub has_more: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReadMarkerRequest {
+    pub seq: i64,
+}

@@ -1,0 +1,212 @@
+//! WebSocket frames of contract v1: text frames holding one JSON object each, told apart by
+//! `type`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::dto::{ChatDto, MessageDto, UserDto};
+use harmony_core::events::GatewayEvent;
+
+/// Close code sent to a session whose queue overflowed: reconnect and resume.
+pub const CLOSE_TOO_SLOW: u16 = 4008;
+/// Close code sent when the server shuts down: reconnect (to another node) and resume.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code sent when the session's credentials expired or were revoked.
+pub const CLOSE_UNAUTHORIZED: u16 = 4001;
+/// Largest text frame a client may send.
+pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChatPositionDto {
+    pub id: String,
+    /// The chat's newest `seq`; 0 when it has no message.
+    pub last_seq: i64,
+}
+
+/// What the server sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// First frame of every session.
+    Ready {
+        session_id: String,
+        user: UserDto,
+        chats: Vec<ChatPositionDto>,
+    },
+    /// A message; `prev_seq` is the previous message's `seq` in the chat, or null when unknown.
+    /// A client whose last `seq` differs from `prev_seq` has missed something and resumes.
+    Message {
+        chat_id: String,
+        prev_seq: Option<i64>,
+        message: MessageDto,
+    },
+    ChatUpdated {
+        chat: ChatDto,
+    },
+    MemberAdded {
+        chat_id: String,
+        user: UserDto,
+    },
+    MemberRemoved {
+        chat_id: String,
+        user_id: String,
+    },
+    ChatDeleted {
+        chat_id: String,
+    },
+    /// Every missed message asked for by `resume` was sent.
+    Resumed,
+    Pong,
+    Error {
+        code: String,
+        message: String,
+    },
+}
+
+impl From<&GatewayEvent> for ServerFrame {
+    fn from(event: &GatewayEvent) -> Self {
+        match event {
+            GatewayEvent::Message { prev_seq, message } => Self::Message {
+                chat_id: message.chat_id.to_string(),
+                prev_seq: *prev_seq,
+                message: message.into(),
+            },
+            GatewayEvent::MemberAdded { chat_id, user } => Self::MemberAdded {
+                chat_id: chat_id.to_string(),
+                user: user.into(),
+            },
+            GatewayEvent::MemberRemoved { chat_id, user_id } => Self::MemberRemoved {
+                chat_id: chat_id.to_string(),
+                user_id: user_id.to_string(),
+            },
+            GatewayEvent::ChatUpdated { chat } => Self::ChatUpdated { chat: chat.into() },
+            GatewayEvent::ChatDeleted { chat_id } => Self::ChatDeleted {
+                chat_id: chat_id.to_string(),
+            },
+        }
+    }
+}
+
+/// What a client sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// For each chat, the last `seq` the client saw; the server sends what came after, in order,
+    /// then `resumed`.
+    Resume { chats: BTreeMap<String, i64> },
+    Ping,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use time::OffsetDateTime;
+
+    fn user(name: &str) -> UserDto {
+        UserDto {
+            id: "0b6d1c8e-9f43-4f57-a8c3-1d2f0e8a9b7c".into(),
+            username: name.into(),
+            display_name: name.to_uppercase(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn message(seq: i64, content: String) -> MessageDto {
+        MessageDto {
+            id: "01JD5Z1S3M4Q8Y6W7E2R9T0B5N".into(),
+            chat_id: "c".into(),
+            seq,
+            author: crate::dto::AuthorDto {
+                id: "u".into(),
+                username: "ann".into(),
+                display_name: "Ann".into(),
+            },
+            content,
+            client_msg_id: Some("k1".into()),
+            created_at: OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(seq),
+        }
+    }
+
+    fn round_trip<T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug>(v: &T) {
+        let json = serde_json::to_string(v).expect("serializes");
+        let back: T = serde_json::from_str(&json).expect("parses back");
+        assert_eq!(&back, v, "{json}");
+    }
+
+    #[test]
+    fn every_server_frame_round_trips() {
+        let chat = ChatDto {
+            id: "c".into(),
+            kind: "group".into(),
+            name: Some("team".into()),
+            owner_id: "u".into(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            member_count: 2,
+        };
+        let frames = [
+            ServerFrame::Ready {
+                session_id: "s".into(),
+                user: user("ann"),
+                chats: vec![ChatPositionDto {
+                    id: "c".into(),
+                    last_seq: 4,
+                }],
+            },
+            ServerFrame::Message {
+                chat_id: "c".into(),
+                prev_seq: None,
+                message: message(1, "hi".into()),
+            },
+            ServerFrame::ChatUpdated { chat },
+            ServerFrame::MemberAdded {
+                chat_id: "c".into(),
+                user: user("bob"),
+            },
+            ServerFrame::MemberRemoved {
+                chat_id: "c".into(),
+                user_id: "u".into(),
+            },
+            ServerFrame::ChatDeleted { chat_id: "c".into() },
+            ServerFrame::Resumed,
+            ServerFrame::Pong,
+            ServerFrame::Error {
+                code: "bad_frame".into(),
+                message: "?".into(),
+            },
+        ];
+        for frame in &frames {
+            round_trip(frame);
+        }
+    }
+
+    #[test]
+    fn frames_use_the_contract_names() {
+        let json = serde_json::to_value(ServerFrame::Resumed).expect("serializes");
+        assert_eq!(json, serde_json::json!({"type": "resumed"}));
+        let resume: ClientFrame =
+            serde_json::from_str(r#"{"type":"resume","chats":{"c1":7}}"#).expect("parses");
+        assert_eq!(
+            resume,
+            ClientFrame::Resume {
+                chats: BTreeMap::from([("c1".to_owned(), 7)])
+            }
+        );
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"nope"}"#).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn message_frames_round_trip(seq in 1i64..i64::MAX / 2, prev in proptest::option::of(0i64..1000),
+                                     content in "\\PC{1,200}") {
+            round_trip(&ServerFrame::Message { chat_id: "c".into(), prev_seq: prev, message: message(seq, content) });
+        }
+
+        #[test]
+        fn resume_frames_round_trip(chats in proptest::collection::btree_map("[a-f0-9-]{1,36}", 0i64..1 << 40, 0..20)) {
+            round_trip(&ClientFrame::Resume { chats });
+        }
+    }
+}
