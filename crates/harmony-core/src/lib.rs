@@ -7,6 +7,7 @@
 //! Redis in a cluster) implement those ports; the workers (`harmony-workers`) drive the consumer
 //! ports. Nothing here knows which shape is running.
 
+pub mod cache;
 pub mod events;
 pub mod ids;
 pub mod model;
