@@ -1,1 +1,126 @@
-//! placeholder
+//! Harmony's HTTP edge (axum): the REST API of contract v1, authentication, and the WebSocket
+//! gateway. HTTP exists only in this crate.
+//!
+//! In the data flow it stands first and last: requests are parsed here into the core's types and
+//! handed to the use cases (which append to the log and write state); the gateway's [`Hub`]
+//! receives what the fan-out and the projector publish and pushes it to live sessions.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod gateway;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use harmony_core::usecases::UseCases;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use auth::{CookieSettings, TokenKeys};
+pub use gateway::Hub;
+pub use metrics::Metrics;
+
+use crate::error::ApiError;
+use crate::metrics::HttpLabels;
+
+/// Answers whether the process's stores are reachable, for `/readyz`.
+pub type ReadyCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+/// Limits of the HTTP edge.
+#[derive(Clone, Debug)]
+pub struct HttpLimits {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// Limits of the WebSocket gateway.
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    /// Frames a session may have queued before it is closed with 4008.
+    pub session_queue: usize,
+}
+
+/// Everything a handler may use; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub use_cases: UseCases,
+    pub tokens: TokenKeys,
+    pub refresh_ttl: Duration,
+    pub cookies: CookieSettings,
+    pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
+    pub gateway: GatewaySettings,
+    pub ready: ReadyCheck,
+    /// Cancelled when the process stops: sessions close with "reconnect and resume".
+    pub shutdown: CancellationToken,
+}
+
+/// The whole HTTP surface: API, gateway, operations endpoints.
+pub fn router(state: AppState, limits: &HttpLimits) -> Router {
+    use routes::{auth as a, chats as c, friends as f, messages as m, system as s, users as u};
+    let api = Router::new()
+        .route("/auth/register", post(a::register))
+        .route("/auth/login", post(a::login))
+        .route("/auth/refresh", post(a::refresh))
+        .route("/auth/logout", post(a::logout))
+        .route("/users/me", get(u::me))
+        .route("/users/{id}", get(u::get))
+        .route("/users", get(u::search))
+        .route("/friends/requests", post(f::send_request).get(f::list_requests))
+        .route("/friends/requests/{id}/accept", post(f::accept))
+        .route("/friends/requests/{id}/decline", post(f::decline))
+        .route("/friends", get(f::list))
+        .route("/friends/{user_id}", axum::routing::delete(f::remove))
+        .route("/chats", post(c::create).get(c::list))
+        .route("/chats/{id}", get(c::get).patch(c::rename).delete(c::delete))
+        .route("/chats/{id}/members", get(c::members).post(c::add_member))
+        .route("/chats/{id}/members/{user_id}", axum::routing::delete(c::remove_member))
+        .route("/chats/{id}/messages", post(m::send).get(m::history))
+        .route("/chats/{id}/read", post(m::mark_read))
+        .route("/ws", get(routes::ws::upgrade))
+        .route("/openapi.json", get(s::openapi))
+        .method_not_allowed_fallback(s::method_not_allowed);
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/", get(s::index))
+        .route("/docs", get(s::docs))
+        .route("/healthz", get(s::healthz))
+        .route("/readyz", get(s::readyz))
+        .route("/metrics", get(s::metrics))
+        .fallback(s::not_found)
+        .method_not_allowed_fallback(s::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            ApiError::internal().into_response()
+        }))
+        .with_state(state)
+}
+
+/// Records each request in the metrics and the log, by route pattern.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    tracing::debug!(%method, %route, status, ms = elapsed.as_secs_f64() * 1000.0, "request");
+    state.metrics.observe_http(HttpLabels { method, route, status }, elapsed);
+    response
+}

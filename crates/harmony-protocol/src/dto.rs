@@ -33,8 +33,12 @@ pub struct RefreshRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuthResponse {
     pub user: UserDto,
-    pub access_token: String,
-    pub refresh_token: String,
+    /// Absent for cookie sessions (`X-Session-Mode: cookie`): the web UI never sees a token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    /// Absent for cookie sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Seconds until the access token expires.
     pub expires_in: u64,
 }

@@ -66,7 +66,8 @@ impl Chats {
     }
 
     /// Creates a group owned by the caller, or finds-or-creates the direct chat of two users.
-    pub async fn create(&self, actor: UserId, request: NewChat) -> Result<Chat, ChatError> {
+    /// The flag is false when an existing direct chat was returned.
+    pub async fn create(&self, actor: UserId, request: NewChat) -> Result<(Chat, bool), ChatError> {
         let mut ids: Vec<UserId> = Vec::with_capacity(request.member_ids.len() + 1);
         let mut seen = HashSet::new();
         for id in std::iter::once(actor).chain(request.member_ids) {
@@ -94,7 +95,7 @@ impl Chats {
         };
         if let Some(key) = &direct_key {
             if let Some(existing) = self.ports.chats.chat_by_direct_key(key).await? {
-                return Ok(existing);
+                return Ok((existing, false));
             }
         }
         let users = self.load_users(&ids).await?;
@@ -127,19 +128,15 @@ impl Chats {
             // Two requests raced to create the same direct chat: the other one won.
             Err(StoreError::Conflict("direct_chat")) => {
                 let key = direct_key.as_deref().unwrap_or_default();
-                return self
-                    .ports
-                    .chats
-                    .chat_by_direct_key(key)
-                    .await?
-                    .ok_or(ChatError::ChatNotFound);
+                let existing = self.ports.chats.chat_by_direct_key(key).await?;
+                return existing.map(|c| (c, false)).ok_or(ChatError::ChatNotFound);
             }
             Err(e) => return Err(e.into()),
         }
         for (user, _) in &members {
             self.members.forget(chat.id, user.id).await;
         }
-        Ok(chat)
+        Ok((chat, true))
     }
 
     async fn load_users(&self, ids: &[UserId]) -> Result<Vec<User>, ChatError> {

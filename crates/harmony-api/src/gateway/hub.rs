@@ -1,0 +1,233 @@
+//! The hub: which of this process's sessions follow which chat, and delivery into their bounded
+//! queues. Each event is serialized once and shared by every session it goes to. A session
+//! whose queue is full is told to close with 4008 ("too slow, resume"), never skipped.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use async_trait::async_trait;
+use harmony_core::events::GatewayEvent;
+use harmony_core::ports::{GatewayPublisher, StoreResult};
+use harmony_core::{ChatId, UserId};
+use harmony_protocol::ws::ServerFrame;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+
+/// A frame on its way to one session. `message` is set for message frames, so the session can
+/// drop one it already delivered.
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    pub message: Option<(ChatId, i64)>,
+    pub json: Arc<str>,
+}
+
+struct Entry {
+    user: UserId,
+    chats: HashSet<ChatId>,
+    queue: mpsc::Sender<Outbound>,
+    too_slow: CancellationToken,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: HashMap<u64, Entry>,
+    by_chat: HashMap<ChatId, HashSet<u64>>,
+    by_user: HashMap<UserId, HashSet<u64>>,
+    /// Bumped on every membership change of a user, so a session that loaded its chats can tell
+    /// whether they changed before it subscribed.
+    epochs: HashMap<UserId, u64>,
+}
+
+/// What a new session gets back from [`Hub::register`].
+pub struct Registration {
+    pub id: u64,
+    pub epoch: u64,
+    /// Cancelled when the session's queue overflowed.
+    pub too_slow: CancellationToken,
+}
+
+pub struct Hub {
+    state: RwLock<State>,
+    next_id: AtomicU64,
+    metrics: Arc<Metrics>,
+}
+
+impl Hub {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            state: RwLock::new(State::default()),
+            next_id: AtomicU64::new(1),
+            metrics,
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a session with no chats yet; membership events for its user reach it from now on.
+    pub fn register(&self, user: UserId, queue: mpsc::Sender<Outbound>) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let too_slow = CancellationToken::new();
+        let mut state = self.write();
+        state.sessions.insert(
+            id,
+            Entry {
+                user,
+                chats: HashSet::new(),
+                queue,
+                too_slow: too_slow.clone(),
+            },
+        );
+        state.by_user.entry(user).or_default().insert(id);
+        let epoch = state.epochs.get(&user).copied().unwrap_or(0);
+        Registration { id, epoch, too_slow }
+    }
+
+    /// Subscribes the session to `chats`, unless its user's membership changed since `epoch`
+    /// (then the caller reloads the chats and tries again with the returned epoch).
+    pub fn subscribe(&self, id: u64, chats: &[ChatId], epoch: u64) -> Result<(), u64> {
+        let mut state = self.write();
+        let Some(user) = state.sessions.get(&id).map(|e| e.user) else {
+            return Ok(());
+        };
+        let current = state.epochs.get(&user).copied().unwrap_or(0);
+        if current != epoch {
+            return Err(current);
+        }
+        for chat in chats {
+            state.by_chat.entry(*chat).or_default().insert(id);
+        }
+        if let Some(entry) = state.sessions.get_mut(&id) {
+            entry.chats.extend(chats.iter().copied());
+        }
+        Ok(())
+    }
+
+    pub fn unregister(&self, id: u64) {
+        let mut state = self.write();
+        let Some(entry) = state.sessions.remove(&id) else {
+            return;
+        };
+        for chat in &entry.chats {
+            remove_from(&mut state.by_chat, chat, id);
+        }
+        remove_from(&mut state.by_user, &entry.user, id);
+        if !state.by_user.contains_key(&entry.user) {
+            state.epochs.remove(&entry.user);
+        }
+    }
+
+    /// Sessions currently registered, for tests and metrics.
+    pub fn session_count(&self) -> usize {
+        self.read().sessions.len()
+    }
+
+    fn deliver(&self, state: &State, chat: ChatId, outbound: &Outbound) {
+        let Some(ids) = state.by_chat.get(&chat) else {
+            return;
+        };
+        for id in ids {
+            let Some(entry) = state.sessions.get(id) else {
+                continue;
+            };
+            match entry.queue.try_send(outbound.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    if !entry.too_slow.is_cancelled() {
+                        self.metrics.ws_closed_too_slow.inc();
+                        entry.too_slow.cancel();
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+    }
+
+    fn apply(&self, event: &GatewayEvent) {
+        let frame = ServerFrame::from(event);
+        let json: Arc<str> = match serde_json::to_string(&frame) {
+            Ok(json) => json.into(),
+            Err(e) => {
+                tracing::error!(error = %e, "could not serialize a gateway frame");
+                return;
+            }
+        };
+        let chat = event.chat_id();
+        match event {
+            GatewayEvent::Message { message, .. } => {
+                let outbound = Outbound {
+                    message: Some((chat, message.seq)),
+                    json,
+                };
+                self.deliver(&self.read(), chat, &outbound);
+            }
+            GatewayEvent::ChatUpdated { .. } => {
+                self.deliver(&self.read(), chat, &Outbound { message: None, json });
+            }
+            GatewayEvent::MemberAdded { user, .. } => {
+                let mut state = self.write();
+                *state.epochs.entry(user.id).or_default() += 1;
+                let ids: Vec<u64> = state.by_user.get(&user.id).into_iter().flatten().copied().collect();
+                for id in ids {
+                    state.by_chat.entry(chat).or_default().insert(id);
+                    if let Some(entry) = state.sessions.get_mut(&id) {
+                        entry.chats.insert(chat);
+                    }
+                }
+                self.deliver(&state, chat, &Outbound { message: None, json });
+            }
+            GatewayEvent::MemberRemoved { user_id, .. } => {
+                let mut state = self.write();
+                self.deliver(&state, chat, &Outbound { message: None, json });
+                *state.epochs.entry(*user_id).or_default() += 1;
+                let ids: Vec<u64> = state.by_user.get(user_id).into_iter().flatten().copied().collect();
+                for id in ids {
+                    remove_from(&mut state.by_chat, &chat, id);
+                    if let Some(entry) = state.sessions.get_mut(&id) {
+                        entry.chats.remove(&chat);
+                    }
+                }
+            }
+            GatewayEvent::ChatDeleted { .. } => {
+                let mut state = self.write();
+                self.deliver(&state, chat, &Outbound { message: None, json });
+                let ids = state.by_chat.remove(&chat).unwrap_or_default();
+                for id in ids {
+                    if let Some(entry) = state.sessions.get_mut(&id) {
+                        entry.chats.remove(&chat);
+                        let user = entry.user;
+                        *state.epochs.entry(user).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn remove_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, HashSet<u64>>, key: &K, id: u64) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(&id);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+/// On one node the fan-out and the projector publish straight into the hub.
+#[async_trait]
+impl GatewayPublisher for Hub {
+    async fn publish(&self, events: &[GatewayEvent]) -> StoreResult<()> {
+        for event in events {
+            self.apply(event);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,8 @@
+//! The WebSocket gateway: the hub that routes gateway events to this process's sessions, and the
+//! session loop that speaks contract v1's frames to one client.
+
+pub mod hub;
+mod resume;
+pub mod session;
+
+pub use hub::Hub;

@@ -1,0 +1,56 @@
+//! Operations: health, readiness, metrics, the OpenAPI document and its browsable page, the
+//! start page, and problem+json answers for unknown routes.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use harmony_protocol::errors::ErrorCode;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Alive: the process answers.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready: the stores answer and the process is not shutting down.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    if !state.shutdown.is_cancelled() && (state.ready)().await {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document_json(),
+    )
+        .into_response()
+}
+
+pub async fn docs() -> Html<&'static str> {
+    Html(include_str!("docs.html"))
+}
+
+pub async fn index() -> Html<&'static str> {
+    Html(include_str!("index.html"))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found(ErrorCode::NotFound, "No such route")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::NotFound, "Method not allowed on this route")
+}

@@ -1,0 +1,54 @@
+//! `/users`: the caller's profile, public profiles, and search by username prefix.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use harmony_core::UserId;
+use harmony_protocol::dto::UserDto;
+use harmony_protocol::errors::ErrorCode;
+use serde::Deserialize;
+
+use super::path_id;
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiQuery;
+use crate::AppState;
+
+fn user_not_found() -> ApiError {
+    ApiError::not_found(ErrorCode::UserNotFound, "User not found")
+}
+
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", responses((status = 200, body = UserDto)), security(("bearer" = [])))]
+pub async fn me(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Json<UserDto>> {
+    let user = state.use_cases.accounts.user(caller.id).await?;
+    // A valid token for a user that does not exist: treat it as a bad token.
+    let user = user.ok_or_else(|| ApiError::unauthorized(ErrorCode::InvalidToken, "Unknown user"))?;
+    Ok(Json(UserDto::from(&user)))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
+    responses((status = 200, body = UserDto), (status = 404, body = harmony_protocol::errors::Problem)), security(("bearer" = [])))]
+pub async fn get(State(state): State<AppState>, _caller: AuthUser, Path(id): Path<String>) -> ApiResult<Json<UserDto>> {
+    let id: UserId = path_id(&id, user_not_found)?;
+    let user = state.use_cases.accounts.user(id).await?.ok_or_else(user_not_found)?;
+    Ok(Json(UserDto::from(&user)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SearchQuery {
+    /// A username prefix.
+    search: String,
+    /// At most this many (1..50, default 20).
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(SearchQuery),
+    responses((status = 200, body = [UserDto])), security(("bearer" = [])))]
+pub async fn search(
+    State(state): State<AppState>,
+    _caller: AuthUser,
+    ApiQuery(query): ApiQuery<SearchQuery>,
+) -> ApiResult<Json<Vec<UserDto>>> {
+    let limit = query.limit.unwrap_or(20).clamp(1, 50);
+    let users = state.use_cases.accounts.search(&query.search, limit).await?;
+    Ok(Json(users.iter().map(UserDto::from).collect()))
+}

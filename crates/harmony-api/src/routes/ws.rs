@@ -1,0 +1,44 @@
+//! `GET /api/v1/ws`: the WebSocket handshake. Authenticated by bearer header or the session
+//! cookie; for a cookie, the `Origin` must be this server's own (cross-site WebSocket hijacking).
+
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use harmony_protocol::errors::ErrorCode;
+use harmony_protocol::ws::MAX_CLIENT_FRAME_BYTES;
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::gateway::session;
+use crate::AppState;
+
+#[utoipa::path(get, path = "/api/v1/ws", tag = "gateway",
+    description = "Upgrades to a WebSocket speaking the frames of `ServerFrame` and `ClientFrame`.",
+    responses((status = 101, description = "Switching protocols"), (status = 401, body = harmony_protocol::errors::Problem),
+              (status = 403, description = "Foreign Origin for a cookie session", body = harmony_protocol::errors::Problem)),
+    security(("bearer" = [])))]
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let caller = AuthUser::from_headers(&state, &headers, &Method::GET)?;
+    if caller.via_cookie && !state.cookies.origin_allowed(&headers) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, "Origin not allowed"));
+    }
+    let upgrade = upgrade.map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedRequest, "Expected a WebSocket upgrade")
+            .with_detail(e.body_text())
+    })?;
+    let user = state
+        .use_cases
+        .accounts
+        .user(caller.id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized(ErrorCode::InvalidToken, "Unknown user"))?;
+    Ok(upgrade
+        .max_message_size(MAX_CLIENT_FRAME_BYTES)
+        .max_frame_size(MAX_CLIENT_FRAME_BYTES)
+        .on_upgrade(move |socket| session::run(socket, state, user)))
+}
