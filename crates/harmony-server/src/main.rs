@@ -1,1 +1,114 @@
-fn main() {}
+//! `harmony`: the chat server. With no arguments it runs a single node on 127.0.0.1:8080 with
+//! its data in ./data.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use harmony_server::{config::Config, Overrides};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "harmony", version, about = "Harmony: a self-hostable real-time chat server.",
+    long_about = "Harmony: a self-hostable real-time chat server.\n\n\
+    With no arguments it runs a single node (SQLite in ./data) on 127.0.0.1:8080: REST under \
+    /api/v1, WebSocket at /api/v1/ws, API docs at /docs, health at /healthz and /readyz, \
+    Prometheus metrics at /metrics.\n\n\
+    Settings come from the built-in defaults (see `harmony config`), then --config FILE, then \
+    HARMONY_<SECTION>__<KEY> environment variables, then the flags below.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[derive(clap::Args, Clone)]
+struct Options {
+    /// Address to listen on, e.g. 0.0.0.0:8080 [env: HARMONY_LISTEN]
+    #[arg(long, global = true)]
+    listen: Option<String>,
+    /// Directory for the database and generated keys [env: HARMONY_DATA_DIR]
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// A TOML file overriding the defaults
+    #[arg(long, global = true, env = "HARMONY_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default)
+    Serve,
+    /// Print the built-in defaults file, which documents every setting
+    Config,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Config) = cli.command {
+        print!("{}", harmony_server::config::DEFAULTS);
+        return std::process::ExitCode::SUCCESS;
+    }
+    let overrides = Overrides {
+        file: cli.options.config,
+        listen: cli.options.listen,
+        data_dir: cli.options.data_dir,
+    };
+    let config = match Config::load(&overrides, std::env::vars()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("harmony: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    harmony_server::telemetry::init(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("harmony: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("harmony: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    harmony_server::serve(config, listener, shutdown).await
+}
+
+/// Cancels `shutdown` on SIGINT or SIGTERM.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("stop requested; finishing in-flight work");
+    shutdown.cancel();
+}

@@ -28,7 +28,7 @@ impl Backoff {
     /// `shutdown` was cancelled meanwhile.
     pub(crate) async fn failed(
         &mut self,
-        error: &dyn std::fmt::Display,
+        error: &(dyn std::fmt::Display + Sync),
         shutdown: &CancellationToken,
     ) -> bool {
         self.attempt += 1;
