@@ -30,14 +30,14 @@ pub use config::{Config, Overrides};
 /// Runs a single node on `listener` until `shutdown` is cancelled, then stops in order: sessions
 /// are told to reconnect and resume, in-flight requests finish, workers finish their batch.
 pub async fn serve(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let data_dir = &config.server.data_dir;
-    std::fs::create_dir_all(data_dir)
+    let data_dir = config.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let db_path = data_dir.join("harmony.db");
     let db = Database::open(&db_path)
         .await
         .with_context(|| format!("opening database {}", db_path.display()))?;
-    let secret = keys::jwt_secret(&config.auth, data_dir)?;
+    let secret = keys::jwt_secret(&config.auth, &data_dir)?;
 
     let metrics = Arc::new(Metrics::new());
     let hub = Arc::new(Hub::new(metrics.clone()));

@@ -89,8 +89,9 @@ impl Database {
             if applied.is_some_and(|a| a >= *version) {
                 continue;
             }
-            sqlx::raw_sql(sql)
-                .execute(&mut *tx)
+            // A plain `&str` runs every statement in it (`raw_sql` would too, but its future is
+            // not `Send` for every lifetime, which `tokio::spawn` needs).
+            sqlx::Executor::execute(&mut *tx, *sql)
                 .await
                 .map_err(unavailable)?;
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")

@@ -1,1 +1,129 @@
-//! placeholder
+//! Test helpers, used as a dev-dependency only: [`TestApp`] runs a real Harmony node on port 0
+//! with a fresh temporary data directory, and gives tests real HTTP and WebSocket clients.
+//! Every network await here has a timeout, so a broken server fails a test instead of hanging it.
+
+mod http;
+mod ws;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use harmony_server::{Config, Overrides};
+use tokio_util::sync::CancellationToken;
+
+pub use http::{Reply, TestUser};
+pub use ws::WsClient;
+
+/// How long any single network step of a test may take.
+pub const STEP: Duration = Duration::from_secs(10);
+
+/// A known signing key, so tests can forge tokens signed with the right key (expired ones,
+/// wrong types) as well as with wrong ones.
+pub const TEST_JWT_SECRET: &[u8; 32] = b"harmony-test-signing-key-32bytes";
+
+/// A running single node and a client for it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// A node with the default configuration (limits raised so tests are not rate limited).
+    pub async fn spawn() -> anyhow::Result<Self> {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A node whose configuration `adjust` may change first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("temp data dir")?;
+        let mut config = test_config(dir.path().to_path_buf())?;
+        adjust(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(harmony_server::serve(config, listener, shutdown.clone()));
+        let app = Self {
+            addr,
+            client: reqwest::Client::builder().timeout(STEP).build()?,
+            shutdown,
+            server,
+            dir,
+        };
+        app.wait_ready().await?;
+        Ok(app)
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + STEP;
+        loop {
+            if let Ok(r) = self.client.get(self.url("/readyz")).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("the test server did not become ready within {STEP:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Stops the node gracefully and checks that it stopped cleanly, in time.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(30), self.server)
+            .await
+            .context("the server did not stop within 30 s")?
+            .context("the server task panicked")?;
+        result.context("the server returned an error")
+    }
+}
+
+/// The configuration tests start from: defaults, a temp data dir, port 0, a known key, and rate
+/// limits high enough that only tests about rate limits meet them.
+pub fn test_config(data_dir: PathBuf) -> anyhow::Result<Config> {
+    let overrides = Overrides {
+        file: None,
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(data_dir),
+    };
+    let mut config = Config::load(&overrides, std::iter::empty())?;
+    use base64::Engine as _;
+    config.auth.jwt_secret = base64::engine::general_purpose::STANDARD.encode(TEST_JWT_SECRET);
+    config.limits.send_burst = 100_000;
+    config.limits.send_per_second = 100_000.0;
+    config.limits.login_burst = 1000;
+    config.server.shutdown_grace_secs = 5;
+    Ok(config)
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, failing after `STEP`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -24,17 +24,24 @@ fn wants_cookies(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("cookie"))
 }
 
+/// How the caller wants its session: tokens in the body, or cookies. A cookie session that is
+/// being refreshed keeps its CSRF token, so other tabs' copies stay valid.
+enum Mode {
+    Tokens,
+    Cookies { csrf: Option<String> },
+}
+
 /// Answers with a new session: tokens in the body, or cookies (and no tokens) for the web UI.
 async fn session_response(
     state: &AppState,
     user: &User,
     refresh: RefreshToken,
     status: StatusCode,
-    cookie_mode: bool,
+    mode: Mode,
 ) -> Response {
     let access = state.tokens.issue(user.id);
     let expires_in = state.tokens.access_ttl.as_secs();
-    if !cookie_mode {
+    let Mode::Cookies { csrf } = mode else {
         let body = AuthResponse {
             user: UserDto::from(user),
             access_token: Some(access),
@@ -42,7 +49,7 @@ async fn session_response(
             expires_in,
         };
         return (status, axum::Json(body)).into_response();
-    }
+    };
     let body = AuthResponse {
         user: UserDto::from(user),
         access_token: None,
@@ -54,7 +61,7 @@ async fn session_response(
     let cookies = [
         (CookieName::Access, access, expires_in),
         (CookieName::Refresh, refresh.text, refresh_ttl),
-        (CookieName::Csrf, random_token(), refresh_ttl),
+        (CookieName::Csrf, csrf.unwrap_or_else(random_token), refresh_ttl),
     ];
     for (name, value, max_age) in cookies {
         if let Some(v) = state.cookies.set_cookie(name, &value, max_age) {
@@ -64,10 +71,11 @@ async fn session_response(
     response
 }
 
-async fn start_session(state: &AppState, user: &User, status: StatusCode, cookie_mode: bool) -> ApiResult<Response> {
+async fn start_session(state: &AppState, user: &User, status: StatusCode, headers: &HeaderMap) -> ApiResult<Response> {
     let refresh = RefreshToken::generate();
     state.use_cases.accounts.start_session(user.id, refresh.hash).await?;
-    Ok(session_response(state, user, refresh, status, cookie_mode).await)
+    let mode = if wants_cookies(headers) { Mode::Cookies { csrf: None } } else { Mode::Tokens };
+    Ok(session_response(state, user, refresh, status, mode).await)
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
@@ -91,7 +99,7 @@ pub async fn register(
     };
     let user = state.use_cases.accounts.register(username, password, display_name).await?;
     tracing::info!(user = %user.id, username = %user.username, "registered");
-    start_session(&state, &user, StatusCode::CREATED, wants_cookies(&headers)).await
+    start_session(&state, &user, StatusCode::CREATED, &headers).await
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
@@ -107,7 +115,7 @@ pub async fn login(
     let username = Username::parse(&body.username).map_err(|_| invalid())?;
     let password = Password::parse(&body.password).map_err(|_| invalid())?;
     let user = state.use_cases.accounts.login(username, password).await?;
-    start_session(&state, &user, StatusCode::OK, wants_cookies(&headers)).await
+    start_session(&state, &user, StatusCode::OK, &headers).await
 }
 
 /// The refresh token a refresh or logout names: in the body (API clients) or, with the CSRF
@@ -143,7 +151,13 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap, body: By
         .accounts
         .refresh(RefreshToken::hash_of(&presented), successor.hash)
         .await?;
-    Ok(session_response(&state, &user, successor, StatusCode::OK, cookie_mode).await)
+    let mode = if cookie_mode {
+        let csrf = state.cookies.read(&headers, CookieName::Csrf).map(str::to_owned);
+        Mode::Cookies { csrf }
+    } else {
+        Mode::Tokens
+    };
+    Ok(session_response(&state, &user, successor, StatusCode::OK, mode).await)
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
