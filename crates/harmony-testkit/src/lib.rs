@@ -3,7 +3,7 @@
 //! Every network await here has a timeout, so a broken server fails a test instead of hanging it.
 
 mod http;
-mod ws;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
