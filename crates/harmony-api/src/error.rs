@@ -130,10 +130,9 @@ impl From<AuthError> for ApiError {
                 ErrorCode::UsernameTaken,
                 "That username is taken",
             ),
-            AuthError::InvalidCredentials => Self::unauthorized(
-                ErrorCode::InvalidCredentials,
-                "Wrong username or password",
-            ),
+            AuthError::InvalidCredentials => {
+                Self::unauthorized(ErrorCode::InvalidCredentials, "Wrong username or password")
+            }
             AuthError::InvalidRefreshToken => Self::unauthorized(
                 ErrorCode::InvalidRefreshToken,
                 "The refresh token is invalid or expired",
@@ -215,10 +214,9 @@ impl From<FriendError> for ApiError {
                 ErrorCode::FriendRequestPending,
                 "A friend request between you is already pending",
             ),
-            FriendError::RequestNotFound => Self::not_found(
-                ErrorCode::FriendRequestNotFound,
-                "Friend request not found",
-            ),
+            FriendError::RequestNotFound => {
+                Self::not_found(ErrorCode::FriendRequestNotFound, "Friend request not found")
+            }
             FriendError::RequestNotPending => Self::new(
                 S::CONFLICT,
                 ErrorCode::FriendRequestNotPending,

@@ -123,6 +123,9 @@ mod tests {
     fn deep_documents_are_refused_before_parsing() {
         let deep = "[".repeat(10_000) + &"]".repeat(10_000);
         let parsed = parse_json::<serde_json::Value>(deep.as_bytes());
-        assert_eq!(parsed.err().map(|e| e.code()), Some(ErrorCode::MalformedRequest));
+        assert_eq!(
+            parsed.err().map(|e| e.code()),
+            Some(ErrorCode::MalformedRequest)
+        );
     }
 }

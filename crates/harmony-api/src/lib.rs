@@ -77,15 +77,24 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/users/me", get(u::me))
         .route("/users/{id}", get(u::get))
         .route("/users", get(u::search))
-        .route("/friends/requests", post(f::send_request).get(f::list_requests))
+        .route(
+            "/friends/requests",
+            post(f::send_request).get(f::list_requests),
+        )
         .route("/friends/requests/{id}/accept", post(f::accept))
         .route("/friends/requests/{id}/decline", post(f::decline))
         .route("/friends", get(f::list))
         .route("/friends/{user_id}", axum::routing::delete(f::remove))
         .route("/chats", post(c::create).get(c::list))
-        .route("/chats/{id}", get(c::get).patch(c::rename).delete(c::delete))
+        .route(
+            "/chats/{id}",
+            get(c::get).patch(c::rename).delete(c::delete),
+        )
         .route("/chats/{id}/members", get(c::members).post(c::add_member))
-        .route("/chats/{id}/members/{user_id}", axum::routing::delete(c::remove_member))
+        .route(
+            "/chats/{id}/members/{user_id}",
+            axum::routing::delete(c::remove_member),
+        )
         .route("/chats/{id}/messages", post(m::send).get(m::history))
         .route("/chats/{id}/read", post(m::mark_read))
         .route("/ws", get(routes::ws::upgrade))
@@ -121,6 +130,13 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     tracing::debug!(%method, %route, status, ms = elapsed.as_secs_f64() * 1000.0, "request");
-    state.metrics.observe_http(HttpLabels { method, route, status }, elapsed);
+    state.metrics.observe_http(
+        HttpLabels {
+            method,
+            route,
+            status,
+        },
+        elapsed,
+    );
     response
 }

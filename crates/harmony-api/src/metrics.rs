@@ -56,13 +56,21 @@ impl Metrics {
         let messages_delivered = Counter::default();
         let consumer_processed = Family::<ConsumerLabels, Counter>::default();
         let consumer_lag = Family::<ConsumerLabels, Gauge>::default();
-        registry.register("http_requests", "HTTP requests answered", http_requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests answered",
+            http_requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "Time to answer an HTTP request",
             http_duration.clone(),
         );
-        registry.register("ws_sessions", "Open WebSocket sessions", ws_sessions.clone());
+        registry.register(
+            "ws_sessions",
+            "Open WebSocket sessions",
+            ws_sessions.clone(),
+        );
         registry.register(
             "ws_closed_too_slow",
             "Sessions closed with 4008 because their queue overflowed",

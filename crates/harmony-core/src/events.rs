@@ -16,14 +16,35 @@ pub const EVENT_VERSION: i32 = 1;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DomainEvent {
-    UserCreated { user: User },
-    ChatCreated { chat: Chat, members: Vec<User> },
-    ChatRenamed { chat: Chat },
-    ChatDeleted { chat_id: ChatId, member_ids: Vec<UserId> },
-    MemberAdded { chat_id: ChatId, user: User, role: Role },
-    MemberRemoved { chat_id: ChatId, user_id: UserId },
-    FriendshipCreated { user_ids: [UserId; 2] },
-    FriendshipRemoved { user_ids: [UserId; 2] },
+    UserCreated {
+        user: User,
+    },
+    ChatCreated {
+        chat: Chat,
+        members: Vec<User>,
+    },
+    ChatRenamed {
+        chat: Chat,
+    },
+    ChatDeleted {
+        chat_id: ChatId,
+        member_ids: Vec<UserId>,
+    },
+    MemberAdded {
+        chat_id: ChatId,
+        user: User,
+        role: Role,
+    },
+    MemberRemoved {
+        chat_id: ChatId,
+        user_id: UserId,
+    },
+    FriendshipCreated {
+        user_ids: [UserId; 2],
+    },
+    FriendshipRemoved {
+        user_ids: [UserId; 2],
+    },
 }
 
 impl DomainEvent {
@@ -78,12 +99,22 @@ pub enum GatewayEvent {
         message: Message,
     },
     /// Subscribes the user's sessions to the chat, then tells every subscriber.
-    MemberAdded { chat_id: ChatId, user: User },
+    MemberAdded {
+        chat_id: ChatId,
+        user: User,
+    },
     /// Tells every subscriber (the removed user too), then unsubscribes the user's sessions.
-    MemberRemoved { chat_id: ChatId, user_id: UserId },
-    ChatUpdated { chat: Chat },
+    MemberRemoved {
+        chat_id: ChatId,
+        user_id: UserId,
+    },
+    ChatUpdated {
+        chat: Chat,
+    },
     /// Tells every subscriber, then drops the chat's subscriptions.
-    ChatDeleted { chat_id: ChatId },
+    ChatDeleted {
+        chat_id: ChatId,
+    },
 }
 
 impl GatewayEvent {

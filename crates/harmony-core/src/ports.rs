@@ -162,8 +162,12 @@ pub struct RecentSlice {
 #[async_trait]
 pub trait RecentMessages: Send + Sync {
     /// Messages with `seq > after_seq`, ascending, at most `limit`.
-    async fn recent_after(&self, chat: ChatId, after_seq: i64, limit: u32)
-        -> StoreResult<RecentSlice>;
+    async fn recent_after(
+        &self,
+        chat: ChatId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<RecentSlice>;
     /// The newest `seq` of each chat that has a message.
     async fn last_seqs(&self, chats: &[ChatId]) -> StoreResult<HashMap<ChatId, i64>>;
 }

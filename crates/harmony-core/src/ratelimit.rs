@@ -35,7 +35,9 @@ impl TokenBucket {
         if rule.per_second <= 0.0 {
             return Err(Duration::from_secs(3600));
         }
-        Err(Duration::from_secs_f64((1.0 - self.tokens) / rule.per_second))
+        Err(Duration::from_secs_f64(
+            (1.0 - self.tokens) / rule.per_second,
+        ))
     }
 
     fn is_full(&self, rule: RateRule, now: Instant) -> bool {
@@ -90,8 +92,12 @@ mod tests {
         }
         let wait = bucket.take(RULE, start).err();
         assert_eq!(wait, Some(Duration::from_millis(500)));
-        assert!(bucket.take(RULE, start + Duration::from_millis(499)).is_err());
-        assert!(bucket.take(RULE, start + Duration::from_millis(1000)).is_ok());
+        assert!(bucket
+            .take(RULE, start + Duration::from_millis(499))
+            .is_err());
+        assert!(bucket
+            .take(RULE, start + Duration::from_millis(1000))
+            .is_ok());
     }
 
     #[test]

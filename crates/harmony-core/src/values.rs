@@ -29,7 +29,10 @@ impl Username {
         let name = raw.trim().to_ascii_lowercase();
         let len = name.chars().count();
         if !(3..=32).contains(&len) {
-            return Err(ValidationError::new("username", "must be 3 to 32 characters"));
+            return Err(ValidationError::new(
+                "username",
+                "must be 3 to 32 characters",
+            ));
         }
         let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c);
         if !name.chars().all(allowed) {
@@ -65,7 +68,10 @@ impl Password {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let len = raw.chars().count();
         if !(8..=128).contains(&len) {
-            return Err(ValidationError::new("password", "must be 8 to 128 characters"));
+            return Err(ValidationError::new(
+                "password",
+                "must be 8 to 128 characters",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -92,8 +98,14 @@ fn bounded_text(
     if len == 0 || len > max {
         return Err(ValidationError::new(field, reason));
     }
-    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(ValidationError::new(field, "must not contain control characters"));
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(text.to_owned())
 }
@@ -181,7 +193,10 @@ mod tests {
 
     #[test]
     fn usernames_are_lowercased_and_bounded() {
-        assert_eq!(Username::parse(" Alice_1 ").map(|u| u.0).ok(), Some("alice_1".into()));
+        assert_eq!(
+            Username::parse(" Alice_1 ").map(|u| u.0).ok(),
+            Some("alice_1".into())
+        );
         assert!(Username::parse("ab").is_err());
         assert!(Username::parse(&"a".repeat(33)).is_err());
         assert!(Username::parse("al ice").is_err());
@@ -200,7 +215,10 @@ mod tests {
 
     #[test]
     fn content_is_trimmed_and_bounded() {
-        assert_eq!(MessageContent::parse("  hi \n").map(|c| c.0).ok(), Some("hi".into()));
+        assert_eq!(
+            MessageContent::parse("  hi \n").map(|c| c.0).ok(),
+            Some("hi".into())
+        );
         assert!(MessageContent::parse("   ").is_err());
         assert!(MessageContent::parse(&"x".repeat(4000)).is_ok());
         assert!(MessageContent::parse(&"x".repeat(4001)).is_err());

@@ -5,9 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use harmony_core::model::{
-    Author, Chat, ChatSummary, FriendRequest, Member, Message, User,
-};
+use harmony_core::model::{Author, Chat, ChatSummary, FriendRequest, Member, Message, User};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegisterRequest {
@@ -180,7 +178,6 @@ impl From<&Member> for MemberDto {
         }
     }
 }
-
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AddMemberRequest {

@@ -133,7 +133,11 @@ mod tests {
 
     #[test]
     fn codes_serialize_as_their_names() {
-        for code in [ErrorCode::NotAMember, ErrorCode::RefreshTokenReused, ErrorCode::BadFrame] {
+        for code in [
+            ErrorCode::NotAMember,
+            ErrorCode::RefreshTokenReused,
+            ErrorCode::BadFrame,
+        ] {
             let json = serde_json::to_value(code).ok();
             assert_eq!(json, Some(serde_json::Value::from(code.as_str())));
         }

@@ -60,7 +60,10 @@ impl MessageRecordV1 {
             id: self.id.parse::<MessageId>().map_err(|_| bad("id"))?,
             chat_id: self.chat_id.parse::<ChatId>().map_err(|_| bad("chat_id"))?,
             author: Author {
-                id: self.author_id.parse::<UserId>().map_err(|_| bad("author_id"))?,
+                id: self
+                    .author_id
+                    .parse::<UserId>()
+                    .map_err(|_| bad("author_id"))?,
                 username: Username::parse(&self.author_username).map_err(|_| bad("username"))?,
                 display_name: DisplayName::parse(&self.author_display_name)
                     .map_err(|_| bad("display_name"))?,

@@ -95,7 +95,9 @@ impl From<&GatewayEvent> for ServerFrame {
 pub enum ClientFrame {
     /// For each chat, the last `seq` the client saw; the server sends what came after, in order,
     /// then `resumed`.
-    Resume { chats: BTreeMap<String, i64> },
+    Resume {
+        chats: BTreeMap<String, i64>,
+    },
     Ping,
 }
 
@@ -169,7 +171,9 @@ mod tests {
                 chat_id: "c".into(),
                 user_id: "u".into(),
             },
-            ServerFrame::ChatDeleted { chat_id: "c".into() },
+            ServerFrame::ChatDeleted {
+                chat_id: "c".into(),
+            },
             ServerFrame::Resumed,
             ServerFrame::Pong,
             ServerFrame::Error {

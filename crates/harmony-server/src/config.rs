@@ -60,7 +60,14 @@ impl fmt::Debug for AuthConfig {
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("refresh_token_ttl_days", &self.refresh_token_ttl_days)
             .field("refresh_grace_secs", &self.refresh_grace_secs)
-            .field("jwt_secret", &if self.jwt_secret.is_empty() { "<generated>" } else { "<redacted>" })
+            .field(
+                "jwt_secret",
+                &if self.jwt_secret.is_empty() {
+                    "<generated>"
+                } else {
+                    "<redacted>"
+                },
+            )
             .finish()
     }
 }
@@ -121,7 +128,13 @@ impl Config {
             set(&mut merged, section, field, env_value(&value), &name)?;
         }
         if let Some(listen) = &overrides.listen {
-            set(&mut merged, "server", "listen", toml::Value::String(listen.clone()), "--listen")?;
+            set(
+                &mut merged,
+                "server",
+                "listen",
+                toml::Value::String(listen.clone()),
+                "--listen",
+            )?;
         }
         if let Some(dir) = &overrides.data_dir {
             let dir = toml::Value::String(dir.display().to_string());
@@ -137,10 +150,16 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         let a = &self.auth;
         if !(60..=900).contains(&a.access_token_ttl_secs) {
-            bail!("auth.access_token_ttl_secs must be 60 to 900, not {}", a.access_token_ttl_secs);
+            bail!(
+                "auth.access_token_ttl_secs must be 60 to 900, not {}",
+                a.access_token_ttl_secs
+            );
         }
         if a.refresh_grace_secs > 10 {
-            bail!("auth.refresh_grace_secs must be at most 10, not {}", a.refresh_grace_secs);
+            bail!(
+                "auth.refresh_grace_secs must be at most 10, not {}",
+                a.refresh_grace_secs
+            );
         }
         if a.refresh_token_ttl_days == 0 || a.refresh_token_ttl_days > 365 {
             bail!("auth.refresh_token_ttl_days must be 1 to 365");
@@ -149,7 +168,11 @@ impl Config {
         if l.max_body_bytes < 1024 || l.max_body_bytes > 16 * 1024 * 1024 {
             bail!("limits.max_body_bytes must be 1 KiB to 16 MiB");
         }
-        if l.login_burst == 0 || l.send_burst == 0 || l.login_per_minute <= 0.0 || l.send_per_second <= 0.0 {
+        if l.login_burst == 0
+            || l.send_burst == 0
+            || l.login_per_minute <= 0.0
+            || l.send_per_second <= 0.0
+        {
             bail!("rate limits must be positive");
         }
         if l.max_group_members < 2 {
@@ -159,7 +182,8 @@ impl Config {
             bail!("gateway.session_queue must be 16 to 1000000");
         }
         let origin = &self.server.public_origin;
-        if !origin.is_empty() && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+        let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
+        if !origin.is_empty() && !scheme_ok {
             bail!("server.public_origin must start with http:// or https://");
         }
         Ok(())
@@ -181,7 +205,13 @@ fn env_value(raw: &str) -> toml::Value {
     }
 }
 
-fn set(table: &mut toml::Table, section: &str, key: &str, value: toml::Value, from: &str) -> anyhow::Result<()> {
+fn set(
+    table: &mut toml::Table,
+    section: &str,
+    key: &str,
+    value: toml::Value,
+    from: &str,
+) -> anyhow::Result<()> {
     let Some(toml::Value::Table(section_table)) = table.get_mut(section) else {
         bail!("{from}: unknown section [{section}]");
     };
@@ -201,7 +231,11 @@ fn set(table: &mut toml::Table, section: &str, key: &str, value: toml::Value, fr
 /// Merges `over` into `base`; a key `base` does not have is an error naming it.
 fn merge(base: &mut toml::Table, over: toml::Table, prefix: &str) -> anyhow::Result<()> {
     for (key, value) in over {
-        let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let name = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         match (base.get_mut(&key), value) {
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o, &name)?,
             (Some(toml::Value::Table(_)), _) => bail!("{name} must be a section"),
@@ -217,7 +251,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -233,10 +270,18 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("h.toml");
         std::fs::write(&file, "[limits]\nsend_burst = 5\nsend_per_second = 2\n").expect("write");
-        let overrides = Overrides { file: Some(file), listen: Some("127.0.0.1:9000".into()), data_dir: None };
+        let overrides = Overrides {
+            file: Some(file),
+            listen: Some("127.0.0.1:9000".into()),
+            data_dir: None,
+        };
         let config = Config::load(
             &overrides,
-            env(&[("HARMONY_LIMITS__SEND_BURST", "7"), ("HARMONY_LISTEN", "127.0.0.1:1"), ("PATH", "/bin")]),
+            env(&[
+                ("HARMONY_LIMITS__SEND_BURST", "7"),
+                ("HARMONY_LISTEN", "127.0.0.1:1"),
+                ("PATH", "/bin"),
+            ]),
         )
         .expect("valid");
         assert_eq!(config.limits.send_burst, 7);
@@ -246,10 +291,15 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
-        let err = |e: &[(&str, &str)]| Config::load(&Overrides::default(), env(e)).err().map(|e| format!("{e:#}"));
+        let err = |e: &[(&str, &str)]| {
+            Config::load(&Overrides::default(), env(e))
+                .err()
+                .map(|e| format!("{e:#}"))
+        };
         assert!(err(&[("HARMONY_LIMITS__NOPE", "1")]).is_some_and(|e| e.contains("limits.nope")));
         assert!(err(&[("HARMONY_NOPE", "1")]).is_some_and(|e| e.contains("HARMONY_NOPE")));
-        assert!(err(&[("HARMONY_AUTH__ACCESS_TOKEN_TTL_SECS", "3600")]).is_some_and(|e| e.contains("900")));
+        assert!(err(&[("HARMONY_AUTH__ACCESS_TOKEN_TTL_SECS", "3600")])
+            .is_some_and(|e| e.contains("900")));
         assert!(err(&[("HARMONY_LISTEN", "not an address")]).is_some());
         assert!(err(&[("HARMONY_LOG__FORMAT", "xml")]).is_some());
     }

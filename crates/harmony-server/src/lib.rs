@@ -29,7 +29,11 @@ pub use config::{Config, Overrides};
 
 /// Runs a single node on `listener` until `shutdown` is cancelled, then stops in order: sessions
 /// are told to reconnect and resume, in-flight requests finish, workers finish their batch.
-pub async fn serve(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
@@ -59,7 +63,10 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: Cancellation
     let ready_db = db.clone();
     let state = AppState {
         use_cases,
-        tokens: TokenKeys::new(&secret, Duration::from_secs(config.auth.access_token_ttl_secs)),
+        tokens: TokenKeys::new(
+            &secret,
+            Duration::from_secs(config.auth.access_token_ttl_secs),
+        ),
         refresh_ttl: Duration::from_secs(config.auth.refresh_token_ttl_days * 24 * 3600),
         cookies: CookieSettings {
             secure: config.server.public_origin.starts_with("https://"),
@@ -84,7 +91,10 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: Cancellation
         let metrics = metrics.clone();
         let labels = metrics.consumer(name);
         Arc::new(move |n| {
-            metrics.consumer_processed.get_or_create(&labels).inc_by(n as u64);
+            metrics
+                .consumer_processed
+                .get_or_create(&labels)
+                .inc_by(n as u64);
         })
     };
     workers.spawn(
@@ -113,7 +123,11 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: Cancellation
         }
         .run(workers_stop.clone()),
     );
-    workers.spawn(report_lag(db.clone(), metrics.clone(), workers_stop.clone()));
+    workers.spawn(report_lag(
+        db.clone(),
+        metrics.clone(),
+        workers_stop.clone(),
+    ));
     workers.close();
 
     let limits = HttpLimits {
@@ -124,7 +138,8 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: Cancellation
     tracing::info!(%addr, data_dir = %data_dir.display(), "harmony is listening (single node)");
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let stopping = shutdown.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move { stopping.cancelled().await });
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stopping.cancelled().await });
     let served = std::future::IntoFuture::into_future(server);
     tokio::pin!(served);
     let result = tokio::select! {
@@ -171,7 +186,10 @@ async fn report_lag(db: Database, metrics: Arc<Metrics>, stop: CancellationToken
         }
         for consumer in ["fanout", "sink"] {
             if let Ok(lag) = db.log_lag(consumer).await {
-                metrics.consumer_lag.get_or_create(&metrics.consumer(consumer)).set(lag);
+                metrics
+                    .consumer_lag
+                    .get_or_create(&metrics.consumer(consumer))
+                    .set(lag);
             }
         }
     }

@@ -8,13 +8,17 @@ use harmony_server::{config::Config, Overrides};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "harmony", version, about = "Harmony: a self-hostable real-time chat server.",
+#[command(
+    name = "harmony",
+    version,
+    about = "Harmony: a self-hostable real-time chat server.",
     long_about = "Harmony: a self-hostable real-time chat server.\n\n\
     With no arguments it runs a single node (SQLite in ./data) on 127.0.0.1:8080: REST under \
     /api/v1, WebSocket at /api/v1/ws, API docs at /docs, health at /healthz and /readyz, \
     Prometheus metrics at /metrics.\n\n\
     Settings come from the built-in defaults (see `harmony config`), then --config FILE, then \
-    HARMONY_<SECTION>__<KEY> environment variables, then the flags below.")]
+    HARMONY_<SECTION>__<KEY> environment variables, then the flags below."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -62,7 +66,10 @@ fn main() -> std::process::ExitCode {
         }
     };
     harmony_server::telemetry::init(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("harmony: cannot start the async runtime: {e}");

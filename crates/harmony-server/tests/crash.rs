@@ -20,7 +20,9 @@ struct Node {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 async fn start(data_dir: &std::path::Path) -> anyhow::Result<Node> {
@@ -35,10 +37,19 @@ async fn start(data_dir: &std::path::Path) -> anyhow::Result<Node> {
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()?;
-    let node = Node { child, base: format!("http://127.0.0.1:{port}") };
+    let node = Node {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let client = reqwest::Client::new();
     eventually("the node to become ready", || async {
-        Ok(client.get(format!("{}/readyz", node.base)).send().await.ok().filter(|r| r.status().is_success()).map(|_| ()))
+        Ok(client
+            .get(format!("{}/readyz", node.base))
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+            .map(|_| ()))
     })
     .await?;
     Ok(node)
@@ -49,18 +60,38 @@ async fn acknowledged_messages_survive_kill_9_exactly_once_without_seq_holes() -
     let dir = tempfile::tempdir()?;
     let mut node = start(dir.path()).await?;
     let client = reqwest::Client::builder().timeout(STEP).build()?;
-    let register: Value = client.post(format!("{}/api/v1/auth/register", node.base))
-        .json(&json!({"username": "ann", "password": "password-ann"})).send().await?.json().await?;
-    let token = register["access_token"].as_str().unwrap_or_default().to_owned();
-    let chat: Value = client.post(format!("{}/api/v1/chats", node.base)).bearer_auth(&token)
-        .json(&json!({"kind": "group", "name": "g"})).send().await?.json().await?;
+    let register: Value = client
+        .post(format!("{}/api/v1/auth/register", node.base))
+        .json(&json!({"username": "ann", "password": "password-ann"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = register["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let chat: Value = client
+        .post(format!("{}/api/v1/chats", node.base))
+        .bearer_auth(&token)
+        .json(&json!({"kind": "group", "name": "g"}))
+        .send()
+        .await?
+        .json()
+        .await?;
     let chat = chat["id"].as_str().unwrap_or_default().to_owned();
 
     // Four senders go as fast as they can; each records what was acknowledged with 201.
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut senders = Vec::new();
     for t in 0..4 {
-        let (client, base, token, chat, acked) = (client.clone(), node.base.clone(), token.clone(), chat.clone(), acked.clone());
+        let (client, base, token, chat, acked) = (
+            client.clone(),
+            node.base.clone(),
+            token.clone(),
+            chat.clone(),
+            acked.clone(),
+        );
         senders.push(tokio::spawn(async move {
             for i in 0.. {
                 let sent = client.post(format!("{base}/api/v1/chats/{chat}/messages")).bearer_auth(&token)
@@ -75,7 +106,10 @@ async fn acknowledged_messages_survive_kill_9_exactly_once_without_seq_holes() -
         }));
     }
     // Let some land, then kill -9 in the middle of the stream.
-    eventually("some messages to be acknowledged", || async { Ok((acked.lock().await.len() >= 150).then_some(())) }).await?;
+    eventually("some messages to be acknowledged", || async {
+        Ok((acked.lock().await.len() >= 150).then_some(()))
+    })
+    .await?;
     node.child.start_kill()?;
     node.child.wait().await?;
     for sender in senders {
@@ -85,40 +119,84 @@ async fn acknowledged_messages_survive_kill_9_exactly_once_without_seq_holes() -
     assert!(acked.len() >= 150);
 
     let node = start(dir.path()).await?;
-    let login: Value = client.post(format!("{}/api/v1/auth/login", node.base))
-        .json(&json!({"username": "ann", "password": "password-ann"})).send().await?.json().await?;
-    let token = login["access_token"].as_str().unwrap_or_default().to_owned();
+    let login: Value = client
+        .post(format!("{}/api/v1/auth/login", node.base))
+        .json(&json!({"username": "ann", "password": "password-ann"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let history = eventually("the sink to catch up after the restart", || async {
         let all = read_all(&client, &node.base, &token, &chat).await?;
         let ids: HashSet<&str> = all.iter().filter_map(|m| m["id"].as_str()).collect();
-        Ok(acked.iter().all(|a| ids.contains(a.as_str())).then_some(all))
+        Ok(acked
+            .iter()
+            .all(|a| ids.contains(a.as_str()))
+            .then_some(all))
     })
     .await?;
     let ids: Vec<&str> = history.iter().filter_map(|m| m["id"].as_str()).collect();
     let unique: HashSet<&str> = ids.iter().copied().collect();
-    assert_eq!(unique.len(), ids.len(), "a message appears twice in history");
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "a message appears twice in history"
+    );
     let seqs: Vec<i64> = history.iter().filter_map(|m| m["seq"].as_i64()).collect();
-    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "seq has holes or repeats");
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "seq has holes or repeats"
+    );
     // A retry of a message committed before the crash is still recognized.
-    let retried: Value = client.post(format!("{}/api/v1/chats/{chat}/messages", node.base)).bearer_auth(&token)
-        .json(&json!({"content": "0-0", "client_msg_id": "0-0"})).send().await?.json().await?;
-    let original = history.iter().find(|m| m["client_msg_id"] == "0-0").map(|m| m["id"].clone());
+    let retried: Value = client
+        .post(format!("{}/api/v1/chats/{chat}/messages", node.base))
+        .bearer_auth(&token)
+        .json(&json!({"content": "0-0", "client_msg_id": "0-0"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let original = history
+        .iter()
+        .find(|m| m["client_msg_id"] == "0-0")
+        .map(|m| m["id"].clone());
     assert_eq!(Some(retried["id"].clone()), original);
     drop(node);
     tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(())
 }
 
-async fn read_all(client: &reqwest::Client, base: &str, token: &str, chat: &str) -> anyhow::Result<Vec<Value>> {
+async fn read_all(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    chat: &str,
+) -> anyhow::Result<Vec<Value>> {
     let mut out: Vec<Value> = Vec::new();
     let mut url = format!("{base}/api/v1/chats/{chat}/messages?limit=100");
     loop {
-        let page: Value = client.get(&url).bearer_auth(token).send().await?.json().await?;
+        let page: Value = client
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
         let messages = page["messages"].as_array().cloned().unwrap_or_default();
-        let oldest = messages.first().and_then(|m| m["id"].as_str()).map(str::to_owned);
+        let oldest = messages
+            .first()
+            .and_then(|m| m["id"].as_str())
+            .map(str::to_owned);
         out.splice(0..0, messages);
         match (page["has_more"].as_bool(), oldest) {
-            (Some(true), Some(oldest)) => url = format!("{base}/api/v1/chats/{chat}/messages?limit=100&before={oldest}"),
+            (Some(true), Some(oldest)) => {
+                url = format!("{base}/api/v1/chats/{chat}/messages?limit=100&before={oldest}")
+            }
             _ => return Ok(out),
         }
     }

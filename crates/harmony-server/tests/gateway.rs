@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use harmony_testkit::{eventually, TestApp};
 use harmony_testkit::ws::Ended;
+use harmony_testkit::{eventually, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -30,7 +30,14 @@ async fn ready_then_live_messages_with_seq_and_prev_seq() -> R {
     app.send(&ann, &chat, "live two").await?;
     let one = ws.next_of("message").await?;
     let two = ws.next_of("message").await?;
-    assert_eq!((seq(&one), one["prev_seq"].as_i64(), one["message"]["content"].as_str()), (2, Some(1), Some("live one")));
+    assert_eq!(
+        (
+            seq(&one),
+            one["prev_seq"].as_i64(),
+            one["message"]["content"].as_str()
+        ),
+        (2, Some(1), Some("live one"))
+    );
     assert_eq!((seq(&two), two["prev_seq"].as_i64()), (3, Some(2)));
     assert_eq!(one["chat_id"], chat.as_str());
     assert_eq!(one["message"]["author"]["username"], "ann");
@@ -59,27 +66,56 @@ async fn resume_delivers_exactly_the_missed_messages() -> R {
     }
     app.send(&ann, &other, "other missed").await?;
     let (mut ws, ready) = app.ws(&bob.access).await?;
-    let positions: Vec<(String, i64)> = ready["chats"].as_array().into_iter().flatten()
-        .map(|c| (c["id"].as_str().unwrap_or("").to_owned(), c["last_seq"].as_i64().unwrap_or(-1))).collect();
-    assert!(positions.contains(&(chat.clone(), 12)) && positions.contains(&(other.clone(), 1)), "{positions:?}");
+    let positions: Vec<(String, i64)> = ready["chats"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or("").to_owned(),
+                c["last_seq"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert!(
+        positions.contains(&(chat.clone(), 12)) && positions.contains(&(other.clone(), 1)),
+        "{positions:?}"
+    );
 
-    ws.send(json!({"type": "resume", "chats": {chat.clone(): 2, other.clone(): 0}})).await?;
+    ws.send(json!({"type": "resume", "chats": {chat.clone(): 2, other.clone(): 0}}))
+        .await?;
     let mut got: Vec<(String, i64, Option<i64>)> = Vec::new();
     loop {
         let frame = ws.next().await?;
         match frame["type"].as_str() {
             Some("resumed") => break,
-            Some("message") => got.push((frame["chat_id"].as_str().unwrap_or("").to_owned(), seq(&frame), frame["prev_seq"].as_i64())),
+            Some("message") => got.push((
+                frame["chat_id"].as_str().unwrap_or("").to_owned(),
+                seq(&frame),
+                frame["prev_seq"].as_i64(),
+            )),
             _ => {}
         }
     }
-    let in_chat: Vec<i64> = got.iter().filter(|(c, ..)| *c == chat).map(|(_, s, _)| *s).collect();
-    assert_eq!(in_chat, (3..=12).collect::<Vec<_>>(), "exactly the missed ones, in order");
-    assert_eq!(got.iter().find(|(c, ..)| *c == chat).map(|(.., p)| *p), Some(Some(2)));
+    let in_chat: Vec<i64> = got
+        .iter()
+        .filter(|(c, ..)| *c == chat)
+        .map(|(_, s, _)| *s)
+        .collect();
+    assert_eq!(
+        in_chat,
+        (3..=12).collect::<Vec<_>>(),
+        "exactly the missed ones, in order"
+    );
+    assert_eq!(
+        got.iter().find(|(c, ..)| *c == chat).map(|(.., p)| *p),
+        Some(Some(2))
+    );
     assert_eq!(got.iter().filter(|(c, ..)| *c == other).count(), 1);
 
     // A repeated resume sends nothing again; live delivery continues after it.
-    ws.send(json!({"type": "resume", "chats": {chat.clone(): 2}})).await?;
+    ws.send(json!({"type": "resume", "chats": {chat.clone(): 2}}))
+        .await?;
     assert_eq!(ws.next().await?["type"], "resumed");
     app.send(&ann, &chat, "live").await?;
     let live = ws.next_of("message").await?;
@@ -107,7 +143,8 @@ async fn resume_and_live_together_give_each_message_once() -> R {
         })
     };
     let (mut ws, _) = app.ws(&bob.access).await?;
-    ws.send(json!({"type": "resume", "chats": {chat.clone(): 5}})).await?;
+    ws.send(json!({"type": "resume", "chats": {chat.clone(): 5}}))
+        .await?;
     let mut seen = Vec::new();
     while seen.len() < 55 {
         let frame = ws.next().await?;
@@ -119,9 +156,13 @@ async fn resume_and_live_together_give_each_message_once() -> R {
     let unique: HashSet<i64> = seen.iter().copied().collect();
     assert_eq!(unique.len(), seen.len(), "no duplicates: {seen:?}");
     assert_eq!(unique, (6..=60).collect::<HashSet<i64>>());
-    ws.expect_silence(Duration::from_millis(300), &["resumed"]).await?;
+    ws.expect_silence(Duration::from_millis(300), &["resumed"])
+        .await?;
     ws.close().await;
-    std::sync::Arc::try_unwrap(app).map_err(|_| anyhow::anyhow!("shared"))?.stop().await
+    std::sync::Arc::try_unwrap(app)
+        .map_err(|_| anyhow::anyhow!("shared"))?
+        .stop()
+        .await
 }
 
 #[tokio::test]
@@ -133,22 +174,39 @@ async fn a_removed_member_stops_receiving_and_is_refused() -> R {
     app.send(&ann, &chat, "hello bob").await?;
     assert_eq!(seq(&ws.next_of("message").await?), 1);
 
-    let removed = app.delete(&format!("/api/v1/chats/{chat}/members/{}", bob.id), &ann.access).await?;
+    let removed = app
+        .delete(
+            &format!("/api/v1/chats/{chat}/members/{}", bob.id),
+            &ann.access,
+        )
+        .await?;
     assert_eq!(removed.status, StatusCode::NO_CONTENT);
     let notice = ws.next_of("member_removed").await?;
-    assert_eq!((notice["chat_id"].as_str(), notice["user_id"].as_str()), (Some(chat.as_str()), Some(bob.id.as_str())));
+    assert_eq!(
+        (notice["chat_id"].as_str(), notice["user_id"].as_str()),
+        (Some(chat.as_str()), Some(bob.id.as_str()))
+    );
     app.send(&ann, &chat, "secret").await?;
     ws.expect_silence(Duration::from_millis(500), &[]).await?;
 
     let path = format!("/api/v1/chats/{chat}/messages");
-    assert_eq!(app.get(&path, &bob.access).await?.code(), Some("not_a_member"));
-    assert_eq!(app.post(&path, &bob.access, json!({"content": "x"})).await?.code(), Some("not_a_member"));
+    assert_eq!(
+        app.get(&path, &bob.access).await?.code(),
+        Some("not_a_member")
+    );
+    assert_eq!(
+        app.post(&path, &bob.access, json!({"content": "x"}))
+            .await?
+            .code(),
+        Some("not_a_member")
+    );
     ws.close().await;
 
     // A new session neither lists the chat nor resumes it.
     let (mut ws, ready) = app.ws(&bob.access).await?;
     assert_eq!(ready["chats"], json!([]));
-    ws.send(json!({"type": "resume", "chats": {chat.clone(): 0}})).await?;
+    ws.send(json!({"type": "resume", "chats": {chat.clone(): 0}}))
+        .await?;
     assert_eq!(ws.next().await?["type"], "resumed");
     ws.expect_silence(Duration::from_millis(300), &[]).await?;
     ws.close().await;
@@ -162,18 +220,42 @@ async fn sessions_follow_membership_and_chat_changes_live() -> R {
     let (mut ws, ready) = app.ws(&bob.access).await?;
     assert_eq!(ready["chats"], json!([]));
     let chat = app.group(&ann, "g", &[]).await?;
-    app.post(&format!("/api/v1/chats/{chat}/members"), &ann.access, json!({"user_id": bob.id})).await?;
+    app.post(
+        &format!("/api/v1/chats/{chat}/members"),
+        &ann.access,
+        json!({"user_id": bob.id}),
+    )
+    .await?;
     let added = ws.next_of("member_added").await?;
-    assert_eq!((added["chat_id"].as_str(), added["user"]["username"].as_str()), (Some(chat.as_str()), Some("bob")));
+    assert_eq!(
+        (
+            added["chat_id"].as_str(),
+            added["user"]["username"].as_str()
+        ),
+        (Some(chat.as_str()), Some("bob"))
+    );
     app.send(&ann, &chat, "welcome").await?;
-    assert_eq!(ws.next_of("message").await?["message"]["content"], "welcome");
-    app.call(reqwest::Method::PATCH, &format!("/api/v1/chats/{chat}"), Some(&ann.access), Some(json!({"name": "renamed"}))).await?;
+    assert_eq!(
+        ws.next_of("message").await?["message"]["content"],
+        "welcome"
+    );
+    app.call(
+        reqwest::Method::PATCH,
+        &format!("/api/v1/chats/{chat}"),
+        Some(&ann.access),
+        Some(json!({"name": "renamed"})),
+    )
+    .await?;
     assert_eq!(ws.next_of("chat_updated").await?["chat"]["name"], "renamed");
-    app.delete(&format!("/api/v1/chats/{chat}"), &ann.access).await?;
+    app.delete(&format!("/api/v1/chats/{chat}"), &ann.access)
+        .await?;
     assert_eq!(ws.next_of("chat_deleted").await?["chat_id"], chat.as_str());
     // The deleted chat's history is purged.
     let ann_path = format!("/api/v1/chats/{chat}/messages");
-    assert_eq!(app.get(&ann_path, &ann.access).await?.code(), Some("chat_not_found"));
+    assert_eq!(
+        app.get(&ann_path, &ann.access).await?.code(),
+        Some("chat_not_found")
+    );
     ws.close().await;
     app.stop().await
 }
@@ -191,7 +273,13 @@ async fn a_slow_client_is_closed_with_4008_and_resumes_without_loss() -> R {
         app.send(&ann, &chat, &big).await?;
         sent += 1;
         if sent % 200 == 0 {
-            let metrics = app.client.get(app.url("/metrics")).send().await?.text().await?;
+            let metrics = app
+                .client
+                .get(app.url("/metrics"))
+                .send()
+                .await?
+                .text()
+                .await?;
             if metrics.contains("harmony_ws_closed_too_slow_total 1") {
                 break true;
             }
@@ -205,7 +293,8 @@ async fn a_slow_client_is_closed_with_4008_and_resumes_without_loss() -> R {
 
     let (mut ws, ready) = app.ws(&bob.access).await?;
     assert_eq!(ready["chats"][0]["last_seq"], sent);
-    ws.send(json!({"type": "resume", "chats": {chat.clone(): 0}})).await?;
+    ws.send(json!({"type": "resume", "chats": {chat.clone(): 0}}))
+        .await?;
     let mut expected = 1;
     loop {
         let frame = ws.next().await?;
@@ -224,19 +313,48 @@ async fn a_slow_client_is_closed_with_4008_and_resumes_without_loss() -> R {
 async fn handshakes_need_credentials_and_cookie_sessions_need_our_origin() -> R {
     let app = TestApp::spawn().await?;
     assert!(app.ws_with(&[]).await.is_err(), "no credentials");
-    assert!(app.ws_with(&[("authorization", "Bearer nope".into())]).await.is_err(), "bad token");
+    assert!(
+        app.ws_with(&[("authorization", "Bearer nope".into())])
+            .await
+            .is_err(),
+        "bad token"
+    );
 
     let jar = reqwest::Client::builder().cookie_store(true).build()?;
-    let register = jar.post(app.url("/api/v1/auth/register")).header("x-session-mode", "cookie")
-        .json(&json!({"username": "ann", "password": "password-ann"})).send().await?;
-    let access = register.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("harmony_access=")).and_then(|c| c.split(';').next()).unwrap_or_default().to_owned();
+    let register = jar
+        .post(app.url("/api/v1/auth/register"))
+        .header("x-session-mode", "cookie")
+        .json(&json!({"username": "ann", "password": "password-ann"}))
+        .send()
+        .await?;
+    let access = register
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("harmony_access="))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
     let cookie = format!("harmony_access={access}");
-    let foreign = app.ws_with(&[("cookie", cookie.clone()), ("origin", "http://evil.example".into())]).await;
+    let foreign = app
+        .ws_with(&[
+            ("cookie", cookie.clone()),
+            ("origin", "http://evil.example".into()),
+        ])
+        .await;
     assert!(foreign.is_err(), "foreign origin must be refused");
     let missing = app.ws_with(&[("cookie", cookie.clone())]).await;
-    assert!(missing.is_err(), "a cookie session without Origin must be refused");
-    let mut ours = app.ws_with(&[("cookie", cookie), ("origin", format!("http://{}", app.addr))]).await?;
+    assert!(
+        missing.is_err(),
+        "a cookie session without Origin must be refused"
+    );
+    let mut ours = app
+        .ws_with(&[
+            ("cookie", cookie),
+            ("origin", format!("http://{}", app.addr)),
+        ])
+        .await?;
     assert_eq!(ours.next().await?["type"], "ready");
     ours.close().await;
     app.stop().await
@@ -247,19 +365,37 @@ async fn bad_frames_get_an_error_and_the_connection_stays_up() -> R {
     let app = TestApp::spawn().await?;
     let ann = app.register("ann").await?;
     let (mut ws, _) = app.ws(&ann.access).await?;
-    for bad in ["not json", "{\"type\":\"teleport\"}", "{\"type\":\"resume\",\"chats\":[1]}", "[]", &"[".repeat(1000)] {
+    for bad in [
+        "not json",
+        "{\"type\":\"teleport\"}",
+        "{\"type\":\"resume\",\"chats\":[1]}",
+        "[]",
+        &"[".repeat(1000),
+    ] {
         ws.send_text(bad.to_owned()).await?;
         let frame = ws.next().await?;
-        assert_eq!((frame["type"].as_str(), frame["code"].as_str()), (Some("error"), Some("bad_frame")), "{bad}");
+        assert_eq!(
+            (frame["type"].as_str(), frame["code"].as_str()),
+            (Some("error"), Some("bad_frame")),
+            "{bad}"
+        );
     }
-    ws.send(json!({"type": "resume", "chats": {"not-a-chat": 3}})).await?;
+    ws.send(json!({"type": "resume", "chats": {"not-a-chat": 3}}))
+        .await?;
     assert_eq!(ws.next().await?["code"], "chat_not_found");
     assert_eq!(ws.next().await?["type"], "resumed");
     // Oversized frames are refused by closing; the limit is 64 KiB.
     ws.send(json!({"type": "ping"})).await?;
     assert_eq!(ws.next().await?["type"], "pong");
-    ws.send_text(format!("{{\"type\":\"ping\",\"pad\":\"{}\"}}", "x".repeat(70_000))).await?;
-    assert!(matches!(ws.until_closed().await?, Ended::Closed(Some(1009)) | Ended::Gone));
+    ws.send_text(format!(
+        "{{\"type\":\"ping\",\"pad\":\"{}\"}}",
+        "x".repeat(70_000)
+    ))
+    .await?;
+    assert!(matches!(
+        ws.until_closed().await?,
+        Ended::Closed(Some(1009)) | Ended::Gone
+    ));
     app.stop().await
 }
 
@@ -287,8 +423,17 @@ async fn delivery_reaches_every_session_of_every_member() -> R {
         assert_eq!(ws.next_of("message").await?["message"]["id"], sent["id"]);
     }
     let count = eventually("metrics to count deliveries", || async {
-        let metrics = app.client.get(app.url("/metrics")).send().await?.text().await?;
-        Ok(metrics.lines().find(|l| l.starts_with("harmony_messages_delivered_total")).map(str::to_owned))
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(metrics
+            .lines()
+            .find(|l| l.starts_with("harmony_messages_delivered_total"))
+            .map(str::to_owned))
     })
     .await?;
     assert!(count.ends_with(" 3"), "{count}");

@@ -18,11 +18,20 @@ async fn a_retried_send_is_not_duplicated() -> R {
     let body = json!({"content": "hello", "client_msg_id": "c-1"});
     let first = app.post(&path, &ann.access, body.clone()).await?;
     let retry = app.post(&path, &ann.access, body).await?;
-    assert_eq!((first.status, retry.status), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!(
+        (first.status, retry.status),
+        (StatusCode::CREATED, StatusCode::CREATED)
+    );
     assert_eq!(first.body, retry.body, "a retry returns the same message");
     assert_eq!(retry.headers["idempotent-replay"], "true");
     // The same key from another author is another message.
-    let bobs = app.post(&path, &bob.access, json!({"content": "hi", "client_msg_id": "c-1"})).await?;
+    let bobs = app
+        .post(
+            &path,
+            &bob.access,
+            json!({"content": "hi", "client_msg_id": "c-1"}),
+        )
+        .await?;
     assert_ne!(bobs.str("/id"), first.str("/id"));
     let history = eventually("both messages in history", || async {
         let all = app.all_history(&ann, &chat).await?;
@@ -42,7 +51,12 @@ async fn history_pages_cover_every_message_once_in_order() -> R {
     let mut sent = Vec::new();
     for i in 0..250 {
         let who = if i % 3 == 0 { &bob } else { &ann };
-        sent.push(app.send(who, &chat, &format!("message {i}")).await?["id"].as_str().unwrap_or_default().to_owned());
+        sent.push(
+            app.send(who, &chat, &format!("message {i}")).await?["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
     }
     let all = eventually("250 messages in history", || async {
         let all = app.all_history(&bob, &chat).await?;
@@ -60,9 +74,21 @@ async fn history_pages_cover_every_message_once_in_order() -> R {
     let mut cursor = sent[0].clone();
     forward.push(cursor.clone());
     loop {
-        let page = app.get(&format!("/api/v1/chats/{chat}/messages?after={cursor}&limit=100"), &ann.access).await?;
-        let messages = page.body["messages"].as_array().cloned().unwrap_or_default();
-        forward.extend(messages.iter().filter_map(|m| m["id"].as_str().map(str::to_owned)));
+        let page = app
+            .get(
+                &format!("/api/v1/chats/{chat}/messages?after={cursor}&limit=100"),
+                &ann.access,
+            )
+            .await?;
+        let messages = page.body["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        forward.extend(
+            messages
+                .iter()
+                .filter_map(|m| m["id"].as_str().map(str::to_owned)),
+        );
         if !page.body["has_more"].as_bool().unwrap_or(false) {
             break;
         }
@@ -70,13 +96,31 @@ async fn history_pages_cover_every_message_once_in_order() -> R {
     }
     assert_eq!(forward, sent);
 
-    let newest = app.get(&format!("/api/v1/chats/{chat}/messages?limit=10"), &ann.access).await?;
+    let newest = app
+        .get(
+            &format!("/api/v1/chats/{chat}/messages?limit=10"),
+            &ann.access,
+        )
+        .await?;
     assert_eq!(newest.body["messages"][9]["id"], sent[249].as_str());
     assert_eq!(newest.body["has_more"], true);
-    let foreign = app.get(&format!("/api/v1/chats/{chat}/messages?before=01ARZ3NDEKTSV4RRFFQ69G5FAV"), &ann.access).await?;
+    let foreign = app
+        .get(
+            &format!("/api/v1/chats/{chat}/messages?before=01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+            &ann.access,
+        )
+        .await?;
     assert_eq!(foreign.code(), Some("invalid_cursor"));
-    for bad in ["limit=0", "limit=101", "before=x", "before=01ARZ3NDEKTSV4RRFFQ69G5FAV&after=01ARZ3NDEKTSV4RRFFQ69G5FAV", "limit=abc"] {
-        let reply = app.get(&format!("/api/v1/chats/{chat}/messages?{bad}"), &ann.access).await?;
+    for bad in [
+        "limit=0",
+        "limit=101",
+        "before=x",
+        "before=01ARZ3NDEKTSV4RRFFQ69G5FAV&after=01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        "limit=abc",
+    ] {
+        let reply = app
+            .get(&format!("/api/v1/chats/{chat}/messages?{bad}"), &ann.access)
+            .await?;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}: {reply:?}");
     }
     app.stop().await
@@ -88,11 +132,22 @@ async fn outsiders_can_neither_read_nor_send() -> R {
     let (ann, eve) = (app.register("ann").await?, app.register("eve").await?);
     let chat = app.group(&ann, "g", &[]).await?;
     let path = format!("/api/v1/chats/{chat}/messages");
-    let send = app.post(&path, &eve.access, json!({"content": "let me in"})).await?;
-    assert_eq!((send.status, send.code()), (StatusCode::FORBIDDEN, Some("not_a_member")));
+    let send = app
+        .post(&path, &eve.access, json!({"content": "let me in"}))
+        .await?;
+    assert_eq!(
+        (send.status, send.code()),
+        (StatusCode::FORBIDDEN, Some("not_a_member"))
+    );
     let read = app.get(&path, &eve.access).await?;
     assert_eq!(read.code(), Some("not_a_member"));
-    let nowhere = app.post("/api/v1/chats/00000000-0000-4000-8000-000000000000/messages", &eve.access, json!({"content": "x"})).await?;
+    let nowhere = app
+        .post(
+            "/api/v1/chats/00000000-0000-4000-8000-000000000000/messages",
+            &eve.access,
+            json!({"content": "x"}),
+        )
+        .await?;
     assert_eq!(nowhere.code(), Some("chat_not_found"));
     app.stop().await
 }
@@ -109,8 +164,17 @@ async fn sends_are_rate_limited_per_user() -> R {
     for i in 0..5 {
         app.send(&ann, &chat, &format!("{i}")).await?;
     }
-    let limited = app.post(&format!("/api/v1/chats/{chat}/messages"), &ann.access, json!({"content": "one more"})).await?;
-    assert_eq!((limited.status, limited.code()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
+    let limited = app
+        .post(
+            &format!("/api/v1/chats/{chat}/messages"),
+            &ann.access,
+            json!({"content": "one more"}),
+        )
+        .await?;
+    assert_eq!(
+        (limited.status, limited.code()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
+    );
     assert_eq!(limited.headers["retry-after"], "2");
     app.stop().await
 }
@@ -122,23 +186,86 @@ async fn bad_input_is_refused_and_changes_nothing() -> R {
     let chat = app.group(&ann, "g", &[]).await?;
     let url = app.url(&format!("/api/v1/chats/{chat}/messages"));
     let raw = |body: String, content_type: &'static str| {
-        app.client.post(&url).bearer_auth(&ann.access).header("content-type", content_type).body(body).send()
+        app.client
+            .post(&url)
+            .bearer_auth(&ann.access)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
     };
     let cases: Vec<(&str, String, &'static str, u16, &str)> = vec![
-        ("oversized body", format!("{{\"content\":\"{}\"}}", "x".repeat(70_000)), "application/json", 413, "payload_too_large"),
-        ("content too long", json!({"content": "x".repeat(4001)}).to_string(), "application/json", 400, "validation_failed"),
-        ("blank content", json!({"content": "  \n "}).to_string(), "application/json", 400, "validation_failed"),
-        ("deep JSON", format!("{}{}", "[".repeat(5000), "]".repeat(5000)), "application/json", 400, "malformed_request"),
-        ("not JSON", "content=hi".into(), "application/json", 400, "malformed_request"),
-        ("wrong type", json!({"content": 5}).to_string(), "application/json", 400, "malformed_request"),
-        ("form post", "content=hi".into(), "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
-        ("bad client_msg_id", json!({"content": "hi", "client_msg_id": "has space"}).to_string(), "application/json", 400, "validation_failed"),
-        ("invalid UTF-8 escape", "{\"content\":\"\\ud800\"}".into(), "application/json", 400, "malformed_request"),
+        (
+            "oversized body",
+            format!("{{\"content\":\"{}\"}}", "x".repeat(70_000)),
+            "application/json",
+            413,
+            "payload_too_large",
+        ),
+        (
+            "content too long",
+            json!({"content": "x".repeat(4001)}).to_string(),
+            "application/json",
+            400,
+            "validation_failed",
+        ),
+        (
+            "blank content",
+            json!({"content": "  \n "}).to_string(),
+            "application/json",
+            400,
+            "validation_failed",
+        ),
+        (
+            "deep JSON",
+            format!("{}{}", "[".repeat(5000), "]".repeat(5000)),
+            "application/json",
+            400,
+            "malformed_request",
+        ),
+        (
+            "not JSON",
+            "content=hi".into(),
+            "application/json",
+            400,
+            "malformed_request",
+        ),
+        (
+            "wrong type",
+            json!({"content": 5}).to_string(),
+            "application/json",
+            400,
+            "malformed_request",
+        ),
+        (
+            "form post",
+            "content=hi".into(),
+            "application/x-www-form-urlencoded",
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "bad client_msg_id",
+            json!({"content": "hi", "client_msg_id": "has space"}).to_string(),
+            "application/json",
+            400,
+            "validation_failed",
+        ),
+        (
+            "invalid UTF-8 escape",
+            "{\"content\":\"\\ud800\"}".into(),
+            "application/json",
+            400,
+            "malformed_request",
+        ),
     ];
     for (name, body, content_type, status, code) in cases {
         let response = raw(body, content_type).await?;
         assert_eq!(response.status().as_u16(), status, "{name}");
-        assert_eq!(response.headers()["content-type"], "application/problem+json", "{name}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{name}"
+        );
         let problem: Value = response.json().await?;
         assert_eq!(problem["code"], code, "{name}: {problem}");
     }
@@ -146,8 +273,18 @@ async fn bad_input_is_refused_and_changes_nothing() -> R {
     let first = app.send(&ann, &chat, "the first real message").await?;
     assert_eq!(first["seq"], 1);
     let unknown_route = app.get("/api/v1/nope", &ann.access).await?;
-    assert_eq!((unknown_route.status, unknown_route.code()), (StatusCode::NOT_FOUND, Some("not_found")));
-    let wrong_method = app.call(reqwest::Method::PUT, "/api/v1/chats", Some(&ann.access), None).await?;
+    assert_eq!(
+        (unknown_route.status, unknown_route.code()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let wrong_method = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/chats",
+            Some(&ann.access),
+            None,
+        )
+        .await?;
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
     app.stop().await
 }
@@ -163,7 +300,11 @@ async fn concurrent_senders_get_distinct_gapless_seqs() -> R {
         tasks.push(tokio::spawn(async move {
             let mut seqs = Vec::new();
             for i in 0..25 {
-                seqs.push(app.send(&ann, &chat, &format!("{t}-{i}")).await?["seq"].as_i64().unwrap_or(-1));
+                seqs.push(
+                    app.send(&ann, &chat, &format!("{t}-{i}")).await?["seq"]
+                        .as_i64()
+                        .unwrap_or(-1),
+                );
             }
             anyhow::Ok(seqs)
         }));

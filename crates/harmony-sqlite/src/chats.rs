@@ -177,8 +177,13 @@ impl ChatStore for Database {
         let Some(updated) = self.chat_in(&mut tx, chat).await? else {
             return Ok(None);
         };
-        self.record_event(&mut tx, &DomainEvent::ChatRenamed { chat: updated.clone() })
-            .await?;
+        self.record_event(
+            &mut tx,
+            &DomainEvent::ChatRenamed {
+                chat: updated.clone(),
+            },
+        )
+        .await?;
         self.commit_with_events(tx).await?;
         Ok(Some(updated))
     }

@@ -87,7 +87,9 @@ impl FriendStore for Database {
                     .fetch_all(&self.reader)
                     .await
                     .map_err(unavailable)?;
-                rows.iter().map(request_from).collect::<StoreResult<Vec<_>>>()
+                rows.iter()
+                    .map(request_from)
+                    .collect::<StoreResult<Vec<_>>>()
             }
         };
         Ok((list("to_id").await?, list("from_id").await?))

@@ -3,9 +3,7 @@
 
 use async_trait::async_trait;
 use harmony_core::model::{Author, Message};
-use harmony_core::ports::{
-    ChatActivity, HistoryPage, HistoryStore, PageCursor, StoreResult,
-};
+use harmony_core::ports::{ChatActivity, HistoryPage, HistoryStore, PageCursor, StoreResult};
 use harmony_core::values::{ClientMsgId, MessageContent};
 use harmony_core::{ChatId, UserId};
 use sqlx::sqlite::SqliteRow;
@@ -44,7 +42,13 @@ impl Database {
             .map_err(unavailable)
     }
 
-    async fn messages_where(&self, clause: &str, chat: ChatId, seq: i64, limit: u32) -> StoreResult<Vec<Message>> {
+    async fn messages_where(
+        &self,
+        clause: &str,
+        chat: ChatId,
+        seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
         let rows = sqlx::query(&format!("{MESSAGE_SELECT} WHERE m.chat_id = ? {clause}"))
             .bind(chat.to_string())
             .bind(seq)
@@ -88,8 +92,13 @@ impl HistoryStore for Database {
         let fetch = limit + 1;
         let (mut messages, ascending) = match cursor {
             PageCursor::Latest => (
-                self.messages_where("AND m.seq < ? ORDER BY m.seq DESC LIMIT ?", chat, i64::MAX, fetch)
-                    .await?,
+                self.messages_where(
+                    "AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",
+                    chat,
+                    i64::MAX,
+                    fetch,
+                )
+                .await?,
                 false,
             ),
             PageCursor::Before(id) => {
@@ -97,7 +106,12 @@ impl HistoryStore for Database {
                     return Ok(None);
                 };
                 let page = self
-                    .messages_where("AND m.seq < ? ORDER BY m.seq DESC LIMIT ?", chat, seq, fetch)
+                    .messages_where(
+                        "AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",
+                        chat,
+                        seq,
+                        fetch,
+                    )
                     .await?;
                 (page, false)
             }
@@ -125,8 +139,13 @@ impl HistoryStore for Database {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
-        self.messages_where("AND m.seq > ? ORDER BY m.seq LIMIT ?", chat, after_seq, limit)
-            .await
+        self.messages_where(
+            "AND m.seq > ? ORDER BY m.seq LIMIT ?",
+            chat,
+            after_seq,
+            limit,
+        )
+        .await
     }
 
     async fn activity(
@@ -137,7 +156,12 @@ impl HistoryStore for Database {
         let mut out = Vec::with_capacity(chats.len());
         for (chat, marker) in chats {
             let last = self
-                .messages_where("AND m.seq < ? ORDER BY m.seq DESC LIMIT ?", *chat, i64::MAX, 1)
+                .messages_where(
+                    "AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",
+                    *chat,
+                    i64::MAX,
+                    1,
+                )
                 .await?
                 .pop();
             let unread: i64 = sqlx::query_scalar(

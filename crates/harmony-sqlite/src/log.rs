@@ -111,7 +111,8 @@ impl RecentMessages for Database {
         let mut out = HashMap::with_capacity(chats.len());
         // SQLite allows 32k bound parameters; stay far below.
         for batch in chats.chunks(500) {
-            let mut query = QueryBuilder::new("SELECT chat_id, last_seq FROM log_heads WHERE chat_id IN (");
+            let mut query =
+                QueryBuilder::new("SELECT chat_id, last_seq FROM log_heads WHERE chat_id IN (");
             let mut list = query.separated(", ");
             for chat in batch {
                 list.push_bind(chat.to_string());

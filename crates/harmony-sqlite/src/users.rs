@@ -21,7 +21,9 @@ pub(crate) fn user_from(row: &SqliteRow, prefix: &str) -> StoreResult<User> {
     let display: String = row
         .try_get(col("display_name").as_str())
         .map_err(unavailable)?;
-    let created: i64 = row.try_get(col("created_at").as_str()).map_err(unavailable)?;
+    let created: i64 = row
+        .try_get(col("created_at").as_str())
+        .map_err(unavailable)?;
     Ok(User {
         id: parse("user id", &id)?,
         username: Username::from_trusted(username),
@@ -75,11 +77,13 @@ impl UserStore for Database {
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?"))
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(unavailable)?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(unavailable)?;
         row.map(|row| user_from(&row, "u_")).transpose()
     }
 

@@ -41,7 +41,13 @@ pub struct TestUser {
 
 impl TestApp {
     /// Sends a request with an optional bearer token and JSON body.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> anyhow::Result<Reply> {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<Reply> {
         let mut request = self.client.request(method.clone(), self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -49,12 +55,19 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.with_context(|| format!("{method} {path}"))?;
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await?;
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Reply { status, headers, body })
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 
     pub async fn get(&self, path: &str, token: &str) -> anyhow::Result<Reply> {
@@ -72,8 +85,13 @@ impl TestApp {
     /// Registers `username` (password `password-<username>`) and returns it with its tokens.
     pub async fn register(&self, username: &str) -> anyhow::Result<TestUser> {
         let body = json!({"username": username, "password": format!("password-{username}")});
-        let reply = self.call(Method::POST, "/api/v1/auth/register", None, Some(body)).await?;
-        anyhow::ensure!(reply.status == StatusCode::CREATED, "register {username}: {reply:?}");
+        let reply = self
+            .call(Method::POST, "/api/v1/auth/register", None, Some(body))
+            .await?;
+        anyhow::ensure!(
+            reply.status == StatusCode::CREATED,
+            "register {username}: {reply:?}"
+        );
         Ok(TestUser {
             id: reply.str("/user/id"),
             username: username.to_owned(),
@@ -83,19 +101,35 @@ impl TestApp {
     }
 
     /// Creates a group owned by `owner` with `members`; returns its id.
-    pub async fn group(&self, owner: &TestUser, name: &str, members: &[&TestUser]) -> anyhow::Result<String> {
+    pub async fn group(
+        &self,
+        owner: &TestUser,
+        name: &str,
+        members: &[&TestUser],
+    ) -> anyhow::Result<String> {
         let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
         let reply = self
-            .post("/api/v1/chats", &owner.access, json!({"kind": "group", "name": name, "member_ids": ids}))
+            .post(
+                "/api/v1/chats",
+                &owner.access,
+                json!({"kind": "group", "name": name, "member_ids": ids}),
+            )
             .await?;
-        anyhow::ensure!(reply.status == StatusCode::CREATED, "create group: {reply:?}");
+        anyhow::ensure!(
+            reply.status == StatusCode::CREATED,
+            "create group: {reply:?}"
+        );
         Ok(reply.str("/id"))
     }
 
     /// Sends a message and returns the committed message.
     pub async fn send(&self, user: &TestUser, chat: &str, content: &str) -> anyhow::Result<Value> {
         let reply = self
-            .post(&format!("/api/v1/chats/{chat}/messages"), &user.access, json!({"content": content}))
+            .post(
+                &format!("/api/v1/chats/{chat}/messages"),
+                &user.access,
+                json!({"content": content}),
+            )
             .await?;
         anyhow::ensure!(reply.status == StatusCode::CREATED, "send: {reply:?}");
         Ok(reply.body)
@@ -103,20 +137,39 @@ impl TestApp {
 
     /// Every message of a chat from history, oldest first, paging with `after`.
     pub async fn all_history(&self, user: &TestUser, chat: &str) -> anyhow::Result<Vec<Value>> {
-        let first = self.get(&format!("/api/v1/chats/{chat}/messages?limit=100"), &user.access).await?;
+        let first = self
+            .get(
+                &format!("/api/v1/chats/{chat}/messages?limit=100"),
+                &user.access,
+            )
+            .await?;
         anyhow::ensure!(first.status == StatusCode::OK, "history: {first:?}");
         // The newest page first; walk backwards to the start, then return ascending.
-        let mut pages = vec![first.body["messages"].as_array().cloned().unwrap_or_default()];
+        let mut pages = vec![first.body["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()];
         let mut has_more = first.body["has_more"].as_bool().unwrap_or(false);
         while has_more {
-            let oldest = pages.last().and_then(|p| p.first()).map(|m| m["id"].as_str().unwrap_or_default().to_owned());
+            let oldest = pages
+                .last()
+                .and_then(|p| p.first())
+                .map(|m| m["id"].as_str().unwrap_or_default().to_owned());
             let Some(oldest) = oldest else { break };
             let page = self
-                .get(&format!("/api/v1/chats/{chat}/messages?limit=100&before={oldest}"), &user.access)
+                .get(
+                    &format!("/api/v1/chats/{chat}/messages?limit=100&before={oldest}"),
+                    &user.access,
+                )
                 .await?;
             anyhow::ensure!(page.status == StatusCode::OK, "history page: {page:?}");
             has_more = page.body["has_more"].as_bool().unwrap_or(false);
-            pages.push(page.body["messages"].as_array().cloned().unwrap_or_default());
+            pages.push(
+                page.body["messages"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
         }
         Ok(pages.into_iter().rev().flatten().collect())
     }

@@ -29,7 +29,10 @@ impl TestApp {
         let headers = [("authorization", format!("Bearer {token}"))];
         let mut client = self.ws_with(&headers).await?;
         let ready = client.next().await?;
-        anyhow::ensure!(ready["type"] == "ready", "first frame was not ready: {ready}");
+        anyhow::ensure!(
+            ready["type"] == "ready",
+            "first frame was not ready: {ready}"
+        );
         Ok((client, ready))
     }
 
@@ -77,7 +80,11 @@ impl WsClient {
     }
 
     /// Asserts nothing arrives for `wait` (skipping frames whose type is in `ignore`).
-    pub async fn expect_silence(&mut self, wait: std::time::Duration, ignore: &[&str]) -> anyhow::Result<()> {
+    pub async fn expect_silence(
+        &mut self,
+        wait: std::time::Duration,
+        ignore: &[&str],
+    ) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             match tokio::time::timeout_at(deadline, self.stream.next()).await {

@@ -31,6 +31,13 @@ impl<C: LogConsumer + 'static> Fanout<C> {
             let gateways = gateways.clone();
             async move { gateways.publish(&events).await }
         };
-        consume("fanout", Log(self.consumer), apply, self.on_processed, shutdown).await;
+        consume(
+            "fanout",
+            Log(self.consumer),
+            apply,
+            self.on_processed,
+            shutdown,
+        )
+        .await;
     }
 }

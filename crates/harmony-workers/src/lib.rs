@@ -12,8 +12,8 @@
 pub mod fanout;
 pub mod projector;
 mod retry;
-mod source;
 pub mod sink;
+mod source;
 
 use std::sync::Arc;
 

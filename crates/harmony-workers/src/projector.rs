@@ -48,7 +48,14 @@ impl<C: EventConsumer + 'static> Projector<C> {
                 Ok(())
             }
         };
-        consume("projector", Events(self.consumer), apply, self.on_processed, shutdown).await;
+        consume(
+            "projector",
+            Events(self.consumer),
+            apply,
+            self.on_processed,
+            shutdown,
+        )
+        .await;
     }
 }
 

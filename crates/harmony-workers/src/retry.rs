@@ -33,7 +33,7 @@ impl Backoff {
     ) -> bool {
         self.attempt += 1;
         let attempt = self.attempt;
-        if attempt == 1 || attempt % 20 == 0 {
+        if attempt == 1 || attempt.is_multiple_of(20) {
             tracing::warn!(what = self.what, attempt, %error, "failed; retrying");
         } else {
             tracing::debug!(what = self.what, attempt, %error, "failed; retrying");

@@ -24,6 +24,13 @@ impl<C: LogConsumer + 'static> Sink<C> {
             let history = history.clone();
             async move { history.upsert_messages(&messages).await }
         };
-        consume("sink", Log(self.consumer), apply, self.on_processed, shutdown).await;
+        consume(
+            "sink",
+            Log(self.consumer),
+            apply,
+            self.on_processed,
+            shutdown,
+        )
+        .await;
     }
 }

@@ -46,7 +46,11 @@ impl CookieSettings {
 
     /// A `Set-Cookie` value; `max_age` 0 deletes the cookie.
     pub fn set_cookie(&self, cookie: CookieName, value: &str, max_age: u64) -> Option<HeaderValue> {
-        let http_only = if cookie == CookieName::Csrf { "" } else { "; HttpOnly" };
+        let http_only = if cookie == CookieName::Csrf {
+            ""
+        } else {
+            "; HttpOnly"
+        };
         let secure = if self.secure { "; Secure" } else { "" };
         let text = format!(
             "{}={value}; Path=/; Max-Age={max_age}; SameSite=Strict{http_only}{secure}",
@@ -105,7 +109,11 @@ pub fn csrf_ok(settings: &CookieSettings, headers: &HeaderMap) -> bool {
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// The authenticated caller.
@@ -119,10 +127,17 @@ pub struct AuthUser {
 impl AuthUser {
     /// Authenticates from headers: a bearer token wins; otherwise the access cookie, with the
     /// CSRF check for unsafe methods.
-    pub fn from_headers(state: &AppState, headers: &HeaderMap, method: &Method) -> Result<Self, ApiError> {
+    pub fn from_headers(
+        state: &AppState,
+        headers: &HeaderMap,
+        method: &Method,
+    ) -> Result<Self, ApiError> {
         if let Some(token) = bearer(headers) {
             let id = state.tokens.verify(token).ok_or_else(invalid_token)?;
-            return Ok(Self { id, via_cookie: false });
+            return Ok(Self {
+                id,
+                via_cookie: false,
+            });
         }
         let Some(token) = state.cookies.read(headers, CookieName::Access) else {
             return Err(ApiError::unauthorized(
@@ -135,7 +150,10 @@ impl AuthUser {
         if !safe && !csrf_ok(&state.cookies, headers) {
             return Err(csrf_failed());
         }
-        Ok(Self { id, via_cookie: true })
+        Ok(Self {
+            id,
+            via_cookie: true,
+        })
     }
 }
 
@@ -148,7 +166,10 @@ pub fn csrf_failed() -> ApiError {
 }
 
 fn invalid_token() -> ApiError {
-    ApiError::unauthorized(ErrorCode::InvalidToken, "The access token is invalid or expired")
+    ApiError::unauthorized(
+        ErrorCode::InvalidToken,
+        "The access token is invalid or expired",
+    )
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -166,34 +187,59 @@ mod tests {
     #[test]
     fn cookies_are_found_among_several() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; harmony_access=tok; b=2"));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; harmony_access=tok; b=2"),
+        );
         assert_eq!(cookie_value(&headers, "harmony_access"), Some("tok"));
         assert_eq!(cookie_value(&headers, "missing"), None);
     }
 
     #[test]
     fn secure_cookies_use_the_host_prefix() {
-        let s = CookieSettings { secure: true, public_origin: None };
-        let v = s.set_cookie(CookieName::Access, "x", 60).expect("valid header");
+        let s = CookieSettings {
+            secure: true,
+            public_origin: None,
+        };
+        let v = s
+            .set_cookie(CookieName::Access, "x", 60)
+            .expect("valid header");
         let v = v.to_str().expect("ascii");
         assert!(v.starts_with("__Host-harmony_access=x; Path=/;"), "{v}");
         assert!(v.contains("HttpOnly") && v.contains("Secure") && v.contains("SameSite=Strict"));
-        let csrf = s.set_cookie(CookieName::Csrf, "y", 60).expect("valid header");
+        let csrf = s
+            .set_cookie(CookieName::Csrf, "y", 60)
+            .expect("valid header");
         assert!(!csrf.to_str().expect("ascii").contains("HttpOnly"));
     }
 
     #[test]
     fn origin_must_match_host_or_public_origin() {
-        let s = CookieSettings { secure: false, public_origin: None };
+        let s = CookieSettings {
+            secure: false,
+            public_origin: None,
+        };
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
         assert!(!s.origin_allowed(&headers));
-        headers.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
         assert!(s.origin_allowed(&headers));
-        headers.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
         assert!(!s.origin_allowed(&headers));
-        let p = CookieSettings { secure: true, public_origin: Some("https://chat.example".into()) };
-        headers.insert(header::ORIGIN, HeaderValue::from_static("https://chat.example"));
+        let p = CookieSettings {
+            secure: true,
+            public_origin: Some("https://chat.example".into()),
+        };
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://chat.example"),
+        );
         assert!(p.origin_allowed(&headers));
     }
 }

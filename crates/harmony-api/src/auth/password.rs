@@ -70,7 +70,10 @@ mod tests {
         let hasher = Argon2Hasher::new().expect("hasher");
         let password = Password::parse("correct horse").expect("valid");
         let hash = hasher.hash(password.clone()).await.expect("hash");
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(hasher.verify(password.clone(), Some(hash.clone())).await);
         let wrong = Password::parse("battery staple").expect("valid");
         assert!(!hasher.verify(wrong, Some(hash)).await);

@@ -101,7 +101,10 @@ mod tests {
     use super::*;
 
     fn keys() -> TokenKeys {
-        TokenKeys::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(900))
+        TokenKeys::new(
+            b"0123456789abcdef0123456789abcdef",
+            Duration::from_secs(900),
+        )
     }
 
     fn forge(header: &str, claims: serde_json::Value, signature: &str) -> String {
@@ -121,8 +124,14 @@ mod tests {
         let user = UserId::new();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = serde_json::json!({"sub": user.to_string(), "iat": now, "exp": now + 60, "typ": "access"});
-        assert_eq!(keys().verify(&forge(r#"{"alg":"none","typ":"JWT"}"#, claims, "")), None);
-        let other = TokenKeys::new(b"another-key-another-key-another!!", Duration::from_secs(900));
+        assert_eq!(
+            keys().verify(&forge(r#"{"alg":"none","typ":"JWT"}"#, claims, "")),
+            None
+        );
+        let other = TokenKeys::new(
+            b"another-key-another-key-another!!",
+            Duration::from_secs(900),
+        );
         assert_eq!(keys().verify(&other.issue(user)), None);
     }
 
@@ -132,13 +141,19 @@ mod tests {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let k = keys();
         let sign = |claims: serde_json::Value| {
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).expect("signs")
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding)
+                .expect("signs")
         };
-        let expired = sign(serde_json::json!({"sub": user.to_string(), "iat": now - 3600, "exp": now - 600, "typ": "access"}));
+        let expired = sign(
+            serde_json::json!({"sub": user.to_string(), "iat": now - 3600, "exp": now - 600, "typ": "access"}),
+        );
         assert_eq!(k.verify(&expired), None);
-        let refresh_typ = sign(serde_json::json!({"sub": user.to_string(), "iat": now, "exp": now + 60, "typ": "refresh"}));
+        let refresh_typ = sign(
+            serde_json::json!({"sub": user.to_string(), "iat": now, "exp": now + 60, "typ": "refresh"}),
+        );
         assert_eq!(k.verify(&refresh_typ), None);
-        let no_iat = sign(serde_json::json!({"sub": user.to_string(), "exp": now + 60, "typ": "access"}));
+        let no_iat =
+            sign(serde_json::json!({"sub": user.to_string(), "exp": now + 60, "typ": "access"}));
         assert_eq!(k.verify(&no_iat), None);
     }
 

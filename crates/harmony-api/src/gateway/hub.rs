@@ -65,11 +65,15 @@ impl Hub {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Adds a session with no chats yet; membership events for its user reach it from now on.
@@ -88,7 +92,11 @@ impl Hub {
         );
         state.by_user.entry(user).or_default().insert(id);
         let epoch = state.epochs.get(&user).copied().unwrap_or(0);
-        Registration { id, epoch, too_slow }
+        Registration {
+            id,
+            epoch,
+            too_slow,
+        }
     }
 
     /// Subscribes the session to `chats`, unless its user's membership changed since `epoch`
@@ -170,25 +178,58 @@ impl Hub {
                 self.deliver(&self.read(), chat, &outbound);
             }
             GatewayEvent::ChatUpdated { .. } => {
-                self.deliver(&self.read(), chat, &Outbound { message: None, json });
+                self.deliver(
+                    &self.read(),
+                    chat,
+                    &Outbound {
+                        message: None,
+                        json,
+                    },
+                );
             }
             GatewayEvent::MemberAdded { user, .. } => {
                 let mut state = self.write();
                 *state.epochs.entry(user.id).or_default() += 1;
-                let ids: Vec<u64> = state.by_user.get(&user.id).into_iter().flatten().copied().collect();
+                let ids: Vec<u64> = state
+                    .by_user
+                    .get(&user.id)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .collect();
                 for id in ids {
                     state.by_chat.entry(chat).or_default().insert(id);
                     if let Some(entry) = state.sessions.get_mut(&id) {
                         entry.chats.insert(chat);
                     }
                 }
-                self.deliver(&state, chat, &Outbound { message: None, json });
+                self.deliver(
+                    &state,
+                    chat,
+                    &Outbound {
+                        message: None,
+                        json,
+                    },
+                );
             }
             GatewayEvent::MemberRemoved { user_id, .. } => {
                 let mut state = self.write();
-                self.deliver(&state, chat, &Outbound { message: None, json });
+                self.deliver(
+                    &state,
+                    chat,
+                    &Outbound {
+                        message: None,
+                        json,
+                    },
+                );
                 *state.epochs.entry(*user_id).or_default() += 1;
-                let ids: Vec<u64> = state.by_user.get(user_id).into_iter().flatten().copied().collect();
+                let ids: Vec<u64> = state
+                    .by_user
+                    .get(user_id)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .collect();
                 for id in ids {
                     remove_from(&mut state.by_chat, &chat, id);
                     if let Some(entry) = state.sessions.get_mut(&id) {
@@ -198,7 +239,14 @@ impl Hub {
             }
             GatewayEvent::ChatDeleted { .. } => {
                 let mut state = self.write();
-                self.deliver(&state, chat, &Outbound { message: None, json });
+                self.deliver(
+                    &state,
+                    chat,
+                    &Outbound {
+                        message: None,
+                        json,
+                    },
+                );
                 let ids = state.by_chat.remove(&chat).unwrap_or_default();
                 for id in ids {
                     if let Some(entry) = state.sessions.get_mut(&id) {

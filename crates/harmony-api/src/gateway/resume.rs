@@ -27,7 +27,11 @@ pub(super) async fn resume(
     chats: &BTreeMap<String, i64>,
 ) -> bool {
     if chats.len() > MAX_RESUME_CHATS {
-        return send(socket, &error_frame("bad_frame", "too many chats in one resume")).await;
+        return send(
+            socket,
+            &error_frame("bad_frame", "too many chats in one resume"),
+        )
+        .await;
     }
     for (raw_id, last_seq) in chats {
         let Ok(chat) = raw_id.parse::<ChatId>() else {

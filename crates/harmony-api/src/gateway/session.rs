@@ -55,8 +55,15 @@ pub async fn run(mut socket: WebSocket, state: AppState, user: User) {
                     .collect(),
             };
             if send(&mut socket, &ready).await {
-                serve(&mut socket, &state, &user, positions, &mut inbox, &registration.too_slow)
-                    .await
+                serve(
+                    &mut socket,
+                    &state,
+                    &user,
+                    positions,
+                    &mut inbox,
+                    &registration.too_slow,
+                )
+                .await
             } else {
                 "client gone"
             }
@@ -75,9 +82,14 @@ pub async fn run(mut socket: WebSocket, state: AppState, user: User) {
 /// in between.
 async fn start(state: &AppState, user: &User, id: u64, mut epoch: u64) -> Result<Positions, ()> {
     for _ in 0..SUBSCRIBE_ATTEMPTS {
-        let chats = state.use_cases.chats.positions(user.id).await.map_err(|e| {
-            tracing::warn!(error = %e, "could not load a session's chats");
-        })?;
+        let chats = state
+            .use_cases
+            .chats
+            .positions(user.id)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "could not load a session's chats");
+            })?;
         let ids: Vec<ChatId> = chats.iter().map(|c| c.chat_id).collect();
         match state.hub.subscribe(id, &ids, epoch) {
             Ok(()) => {
@@ -163,9 +175,7 @@ async fn handle(
     }
     match serde_json::from_str::<ClientFrame>(text) {
         Ok(ClientFrame::Ping) => send(socket, &ServerFrame::Pong).await,
-        Ok(ClientFrame::Resume { chats }) => {
-            resume(socket, state, user, positions, &chats).await
-        }
+        Ok(ClientFrame::Resume { chats }) => resume(socket, state, user, positions, &chats).await,
         Err(e) => send(socket, &error_frame("bad_frame", &e.to_string())).await,
     }
 }
@@ -195,4 +205,3 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
     };
     let _ = socket.send(WsMessage::Close(Some(frame))).await;
 }
-

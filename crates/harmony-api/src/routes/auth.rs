@@ -61,7 +61,11 @@ async fn session_response(
     let cookies = [
         (CookieName::Access, access, expires_in),
         (CookieName::Refresh, refresh.text, refresh_ttl),
-        (CookieName::Csrf, csrf.unwrap_or_else(random_token), refresh_ttl),
+        (
+            CookieName::Csrf,
+            csrf.unwrap_or_else(random_token),
+            refresh_ttl,
+        ),
     ];
     for (name, value, max_age) in cookies {
         if let Some(v) = state.cookies.set_cookie(name, &value, max_age) {
@@ -71,10 +75,23 @@ async fn session_response(
     response
 }
 
-async fn start_session(state: &AppState, user: &User, status: StatusCode, headers: &HeaderMap) -> ApiResult<Response> {
+async fn start_session(
+    state: &AppState,
+    user: &User,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let refresh = RefreshToken::generate();
-    state.use_cases.accounts.start_session(user.id, refresh.hash).await?;
-    let mode = if wants_cookies(headers) { Mode::Cookies { csrf: None } } else { Mode::Tokens };
+    state
+        .use_cases
+        .accounts
+        .start_session(user.id, refresh.hash)
+        .await?;
+    let mode = if wants_cookies(headers) {
+        Mode::Cookies { csrf: None }
+    } else {
+        Mode::Tokens
+    };
     Ok(session_response(state, user, refresh, status, mode).await)
 }
 
@@ -97,7 +114,11 @@ pub async fn register(
     else {
         return Err(ApiError::internal());
     };
-    let user = state.use_cases.accounts.register(username, password, display_name).await?;
+    let user = state
+        .use_cases
+        .accounts
+        .register(username, password, display_name)
+        .await?;
     tracing::info!(user = %user.id, username = %user.username, "registered");
     start_session(&state, &user, StatusCode::CREATED, &headers).await
 }
@@ -111,7 +132,12 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     // A malformed name or password cannot match an account: same answer as a wrong one.
-    let invalid = || ApiError::unauthorized(harmony_protocol::errors::ErrorCode::InvalidCredentials, "Wrong username or password");
+    let invalid = || {
+        ApiError::unauthorized(
+            harmony_protocol::errors::ErrorCode::InvalidCredentials,
+            "Wrong username or password",
+        )
+    };
     let username = Username::parse(&body.username).map_err(|_| invalid())?;
     let password = Password::parse(&body.password).map_err(|_| invalid())?;
     let user = state.use_cases.accounts.login(username, password).await?;
@@ -120,7 +146,11 @@ pub async fn login(
 
 /// The refresh token a refresh or logout names: in the body (API clients) or, with the CSRF
 /// check, in the cookie (web UI). The flag says which.
-fn presented_refresh(state: &AppState, headers: &HeaderMap, body: &Bytes) -> ApiResult<(String, bool)> {
+fn presented_refresh(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<(String, bool)> {
     let request: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshRequest::default()
     } else {
@@ -143,7 +173,11 @@ fn presented_refresh(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Api
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = AuthResponse), (status = 401, description = "invalid_refresh_token or refresh_token_reused", body = harmony_protocol::errors::Problem)))]
-pub async fn refresh(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+pub async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     let (presented, cookie_mode) = presented_refresh(&state, &headers, &body)?;
     let successor = RefreshToken::generate();
     let user = state
@@ -152,7 +186,10 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap, body: By
         .refresh(RefreshToken::hash_of(&presented), successor.hash)
         .await?;
     let mode = if cookie_mode {
-        let csrf = state.cookies.read(&headers, CookieName::Csrf).map(str::to_owned);
+        let csrf = state
+            .cookies
+            .read(&headers, CookieName::Csrf)
+            .map(str::to_owned);
         Mode::Cookies { csrf }
     } else {
         Mode::Tokens
@@ -162,9 +199,17 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap, body: By
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
     responses((status = 204, description = "The session is over")))]
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     let (presented, cookie_mode) = presented_refresh(&state, &headers, &body)?;
-    state.use_cases.accounts.logout(RefreshToken::hash_of(&presented)).await?;
+    state
+        .use_cases
+        .accounts
+        .logout(RefreshToken::hash_of(&presented))
+        .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if cookie_mode {
         for name in [CookieName::Access, CookieName::Refresh, CookieName::Csrf] {

@@ -59,19 +59,30 @@ pub async fn create(
         member_ids: member_ids.into_iter().flatten().collect(),
     };
     let (chat, created) = state.use_cases.chats.create(caller.id, request).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(ChatDto::from(&chat))))
 }
 
 #[utoipa::path(get, path = "/api/v1/chats", tag = "chats", responses((status = 200, body = [ChatListItem])), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Json<Vec<ChatListItem>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> ApiResult<Json<Vec<ChatListItem>>> {
     let chats = state.use_cases.chats.list(caller.id).await?;
     Ok(Json(chats.iter().map(ChatListItem::from).collect()))
 }
 
 #[utoipa::path(get, path = "/api/v1/chats/{id}", tag = "chats", params(("id" = String, Path)),
     responses((status = 200, body = ChatDto), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get(State(state): State<AppState>, caller: AuthUser, Path(id): Path<String>) -> ApiResult<Json<ChatDto>> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ChatDto>> {
     let id: ChatId = path_id(&id, chat_not_found)?;
     let chat = state.use_cases.chats.get(caller.id, id).await?;
     Ok(Json(ChatDto::from(&chat)))
@@ -93,7 +104,11 @@ pub async fn rename(
 
 #[utoipa::path(delete, path = "/api/v1/chats/{id}", tag = "chats", params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = Problem)), security(("bearer" = [])))]
-pub async fn delete(State(state): State<AppState>, caller: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let id: ChatId = path_id(&id, chat_not_found)?;
     state.use_cases.chats.delete(caller.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -101,7 +116,11 @@ pub async fn delete(State(state): State<AppState>, caller: AuthUser, Path(id): P
 
 #[utoipa::path(get, path = "/api/v1/chats/{id}/members", tag = "chats", params(("id" = String, Path)),
     responses((status = 200, body = [MemberDto]), (status = 403, body = Problem)), security(("bearer" = [])))]
-pub async fn members(State(state): State<AppState>, caller: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Vec<MemberDto>>> {
+pub async fn members(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<MemberDto>>> {
     let id: ChatId = path_id(&id, chat_not_found)?;
     let members = state.use_cases.chats.members(caller.id, id).await?;
     Ok(Json(members.iter().map(MemberDto::from).collect()))
@@ -117,7 +136,11 @@ pub async fn add_member(
 ) -> ApiResult<(StatusCode, Json<MemberDto>)> {
     let id: ChatId = path_id(&id, chat_not_found)?;
     let user: UserId = body_id(&body.user_id, "user_id")?;
-    let member = state.use_cases.chats.add_member(caller.id, id, user).await?;
+    let member = state
+        .use_cases
+        .chats
+        .add_member(caller.id, id, user)
+        .await?;
     Ok((StatusCode::CREATED, Json(MemberDto::from(&member))))
 }
 
@@ -130,7 +153,13 @@ pub async fn remove_member(
     Path((id, user_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let id: ChatId = path_id(&id, chat_not_found)?;
-    let user: UserId = path_id(&user_id, || ApiError::not_found(ErrorCode::MemberNotFound, "Not a member of this chat"))?;
-    state.use_cases.chats.remove_member(caller.id, id, user).await?;
+    let user: UserId = path_id(&user_id, || {
+        ApiError::not_found(ErrorCode::MemberNotFound, "Not a member of this chat")
+    })?;
+    state
+        .use_cases
+        .chats
+        .remove_member(caller.id, id, user)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

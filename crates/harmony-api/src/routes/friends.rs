@@ -32,7 +32,10 @@ pub async fn send_request(
 
 #[utoipa::path(get, path = "/api/v1/friends/requests", tag = "friends",
     responses((status = 200, body = FriendRequestsDto)), security(("bearer" = [])))]
-pub async fn list_requests(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Json<FriendRequestsDto>> {
+pub async fn list_requests(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> ApiResult<Json<FriendRequestsDto>> {
     let (incoming, outgoing) = state.use_cases.friends.pending(caller.id).await?;
     Ok(Json(FriendRequestsDto {
         incoming: incoming.iter().map(FriendRequestDto::from).collect(),
@@ -40,34 +43,60 @@ pub async fn list_requests(State(state): State<AppState>, caller: AuthUser) -> A
     }))
 }
 
-async fn answer(state: &AppState, caller: AuthUser, id: &str, accept: bool) -> ApiResult<Json<FriendRequestDto>> {
+async fn answer(
+    state: &AppState,
+    caller: AuthUser,
+    id: &str,
+    accept: bool,
+) -> ApiResult<Json<FriendRequestDto>> {
     let id: FriendRequestId = path_id(id, request_not_found)?;
-    let request = state.use_cases.friends.respond(caller.id, id, accept).await?;
+    let request = state
+        .use_cases
+        .friends
+        .respond(caller.id, id, accept)
+        .await?;
     Ok(Json(FriendRequestDto::from(&request)))
 }
 
 #[utoipa::path(post, path = "/api/v1/friends/requests/{id}/accept", tag = "friends", params(("id" = String, Path)),
     responses((status = 200, body = FriendRequestDto), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn accept(State(state): State<AppState>, caller: AuthUser, Path(id): Path<String>) -> ApiResult<Json<FriendRequestDto>> {
+pub async fn accept(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<FriendRequestDto>> {
     answer(&state, caller, &id, true).await
 }
 
 #[utoipa::path(post, path = "/api/v1/friends/requests/{id}/decline", tag = "friends", params(("id" = String, Path)),
     responses((status = 200, body = FriendRequestDto), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn decline(State(state): State<AppState>, caller: AuthUser, Path(id): Path<String>) -> ApiResult<Json<FriendRequestDto>> {
+pub async fn decline(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<FriendRequestDto>> {
     answer(&state, caller, &id, false).await
 }
 
 #[utoipa::path(get, path = "/api/v1/friends", tag = "friends", responses((status = 200, body = [UserDto])), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Json<Vec<UserDto>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> ApiResult<Json<Vec<UserDto>>> {
     let friends = state.use_cases.friends.list(caller.id).await?;
     Ok(Json(friends.iter().map(UserDto::from).collect()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/friends/{user_id}", tag = "friends", params(("user_id" = String, Path)),
     responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn remove(State(state): State<AppState>, caller: AuthUser, Path(user_id): Path<String>) -> ApiResult<StatusCode> {
-    let other: UserId = path_id(&user_id, || ApiError::not_found(ErrorCode::NotFriends, "Not friends"))?;
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(user_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let other: UserId = path_id(&user_id, || {
+        ApiError::not_found(ErrorCode::NotFriends, "Not friends")
+    })?;
     state.use_cases.friends.remove(caller.id, other).await?;
     Ok(StatusCode::NO_CONTENT)
 }

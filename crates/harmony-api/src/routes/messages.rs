@@ -42,14 +42,25 @@ pub async fn send(
     let (Some(content), Some(client_msg_id)) = (content, client_msg_id) else {
         return Err(crate::error::ApiError::internal());
     };
-    let outcome = state.use_cases.messages.send(caller.id, chat, content, client_msg_id).await?;
-    let mut response = (StatusCode::CREATED, Json(MessageDto::from(outcome.message()))).into_response();
+    let outcome = state
+        .use_cases
+        .messages
+        .send(caller.id, chat, content, client_msg_id)
+        .await?;
+    let mut response = (
+        StatusCode::CREATED,
+        Json(MessageDto::from(outcome.message())),
+    )
+        .into_response();
     match outcome {
         AppendOutcome::Created(_) => {
             state.metrics.messages_appended.inc();
         }
         AppendOutcome::Duplicate(_) => {
-            response.headers_mut().insert(HeaderName::from_static(REPLAY_HEADER), HeaderValue::from_static("true"));
+            response.headers_mut().insert(
+                HeaderName::from_static(REPLAY_HEADER),
+                HeaderValue::from_static("true"),
+            );
         }
     }
     Ok(response)
@@ -74,10 +85,15 @@ pub async fn history(
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<MessagePage>> {
     let chat: ChatId = path_id(&id, chat_not_found)?;
-    let cursor_id = |raw: &str, field| raw.parse::<MessageId>().map_err(|_| ValidationError::new(field, "must be a message id"));
+    let cursor_id = |raw: &str, field| {
+        raw.parse::<MessageId>()
+            .map_err(|_| ValidationError::new(field, "must be a message id"))
+    };
     let cursor = match (query.before.as_deref(), query.after.as_deref()) {
         (Some(_), Some(_)) => {
-            return Err(ValidationError::new("before", "use either before or after, not both").into())
+            return Err(
+                ValidationError::new("before", "use either before or after, not both").into(),
+            )
         }
         (Some(raw), None) => PageCursor::Before(cursor_id(raw, "before")?),
         (None, Some(raw)) => PageCursor::After(cursor_id(raw, "after")?),
@@ -87,7 +103,11 @@ pub async fn history(
     if !(1..=HISTORY_PAGE_MAX).contains(&limit) {
         return Err(ValidationError::new("limit", "must be 1 to 100").into());
     }
-    let page = state.use_cases.messages.history(caller.id, chat, cursor, limit).await?;
+    let page = state
+        .use_cases
+        .messages
+        .history(caller.id, chat, cursor, limit)
+        .await?;
     Ok(Json(MessagePage {
         messages: page.messages.iter().map(MessageDto::from).collect(),
         has_more: page.has_more,
@@ -103,6 +123,10 @@ pub async fn mark_read(
     ApiJson(body): ApiJson<ReadMarkerRequest>,
 ) -> ApiResult<StatusCode> {
     let chat: ChatId = path_id(&id, chat_not_found)?;
-    state.use_cases.chats.mark_read(caller.id, chat, body.seq).await?;
+    state
+        .use_cases
+        .chats
+        .mark_read(caller.id, chat, body.seq)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -34,12 +34,18 @@ impl Fields {
 }
 
 /// Parses a path id; a malformed one names nothing that exists.
-pub(crate) fn path_id<T: std::str::FromStr>(raw: &str, not_found: fn() -> ApiError) -> Result<T, ApiError> {
+pub(crate) fn path_id<T: std::str::FromStr>(
+    raw: &str,
+    not_found: fn() -> ApiError,
+) -> Result<T, ApiError> {
     raw.parse().map_err(|_| not_found())
 }
 
 /// Parses an id sent in a body; a malformed one is a validation error on that field.
-pub(crate) fn body_id<T: std::str::FromStr>(raw: &str, field: &'static str) -> Result<T, ValidationError> {
+pub(crate) fn body_id<T: std::str::FromStr>(
+    raw: &str,
+    field: &'static str,
+) -> Result<T, ValidationError> {
     raw.parse()
         .map_err(|_| ValidationError::new(field, "must be an id"))
 }

@@ -21,15 +21,25 @@ fn user_not_found() -> ApiError {
 pub async fn me(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Json<UserDto>> {
     let user = state.use_cases.accounts.user(caller.id).await?;
     // A valid token for a user that does not exist: treat it as a bad token.
-    let user = user.ok_or_else(|| ApiError::unauthorized(ErrorCode::InvalidToken, "Unknown user"))?;
+    let user =
+        user.ok_or_else(|| ApiError::unauthorized(ErrorCode::InvalidToken, "Unknown user"))?;
     Ok(Json(UserDto::from(&user)))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
     responses((status = 200, body = UserDto), (status = 404, body = harmony_protocol::errors::Problem)), security(("bearer" = [])))]
-pub async fn get(State(state): State<AppState>, _caller: AuthUser, Path(id): Path<String>) -> ApiResult<Json<UserDto>> {
+pub async fn get(
+    State(state): State<AppState>,
+    _caller: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UserDto>> {
     let id: UserId = path_id(&id, user_not_found)?;
-    let user = state.use_cases.accounts.user(id).await?.ok_or_else(user_not_found)?;
+    let user = state
+        .use_cases
+        .accounts
+        .user(id)
+        .await?
+        .ok_or_else(user_not_found)?;
     Ok(Json(UserDto::from(&user)))
 }
 
@@ -49,6 +59,10 @@ pub async fn search(
     ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> ApiResult<Json<Vec<UserDto>>> {
     let limit = query.limit.unwrap_or(20).clamp(1, 50);
-    let users = state.use_cases.accounts.search(&query.search, limit).await?;
+    let users = state
+        .use_cases
+        .accounts
+        .search(&query.search, limit)
+        .await?;
     Ok(Json(users.iter().map(UserDto::from).collect()))
 }

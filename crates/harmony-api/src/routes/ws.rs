@@ -1,7 +1,7 @@
 //! `GET /api/v1/ws`: the WebSocket handshake. Authenticated by bearer header or the session
 //! cookie; for a cookie, the `Origin` must be this server's own (cross-site WebSocket hijacking).
 
-use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
@@ -25,11 +25,19 @@ pub async fn upgrade(
 ) -> ApiResult<Response> {
     let caller = AuthUser::from_headers(&state, &headers, &Method::GET)?;
     if caller.via_cookie && !state.cookies.origin_allowed(&headers) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, "Origin not allowed"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "Origin not allowed",
+        ));
     }
     let upgrade = upgrade.map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedRequest, "Expected a WebSocket upgrade")
-            .with_detail(e.body_text())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedRequest,
+            "Expected a WebSocket upgrade",
+        )
+        .with_detail(e.body_text())
     })?;
     let user = state
         .use_cases

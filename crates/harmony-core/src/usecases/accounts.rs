@@ -46,8 +46,8 @@ impl Accounts {
         display_name: Option<DisplayName>,
     ) -> Result<User, AuthError> {
         let password_hash = self.ports.hasher.hash(password).await?;
-        let display_name = display_name
-            .unwrap_or_else(|| DisplayName::from_trusted(username.as_str().to_owned()));
+        let display_name =
+            display_name.unwrap_or_else(|| DisplayName::from_trusted(username.as_str().to_owned()));
         let user = User {
             id: UserId::new(),
             username,

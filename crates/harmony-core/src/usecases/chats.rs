@@ -114,7 +114,11 @@ impl Chats {
         let members: Vec<(User, Role)> = users
             .into_iter()
             .map(|u| {
-                let role = if u.id == actor { Role::Owner } else { Role::Member };
+                let role = if u.id == actor {
+                    Role::Owner
+                } else {
+                    Role::Member
+                };
                 (u, role)
             })
             .collect();

@@ -101,7 +101,12 @@ impl Friends {
         } else {
             FriendRequestStatus::Declined
         };
-        if !self.ports.friends.resolve_friend_request(id, status).await? {
+        if !self
+            .ports
+            .friends
+            .resolve_friend_request(id, status)
+            .await?
+        {
             return Err(FriendError::RequestNotPending);
         }
         request.status = status;

@@ -17,8 +17,8 @@ pub use messages::{Messages, HISTORY_PAGE_MAX};
 
 use crate::model::Role;
 use crate::ports::{
-    ChatStore, FriendStore, HistoryStore, MembershipCache, MessageLog, PasswordHasher,
-    RateLimiter, RateRule, RecentMessages, SessionStore, StoreResult, UserStore,
+    ChatStore, FriendStore, HistoryStore, MembershipCache, MessageLog, PasswordHasher, RateLimiter,
+    RateRule, RecentMessages, SessionStore, StoreResult, UserStore,
 };
 use crate::{ChatId, UserId};
 
