@@ -128,7 +128,7 @@ mod tests {
             },
             content,
             client_msg_id: Some("k1".into()),
-            created_at: OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(seq),
+            created_at: OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(seq % 4_000_000_000_000),
         }
     }
 
