@@ -128,7 +128,8 @@ mod tests {
             },
             content,
             client_msg_id: Some("k1".into()),
-            created_at: OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(seq % 4_000_000_000_000),
+            created_at: OffsetDateTime::UNIX_EPOCH
+                + time::Duration::milliseconds(seq % 4_000_000_000_000),
         }
     }
 

@@ -1,0 +1,83 @@
+//! Operability through the front door: health, readiness, metrics, the OpenAPI document and
+//! docs page, and the binary's command line (help, bad configuration).
+
+use harmony_testkit::TestApp;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+type R = anyhow::Result<()>;
+
+#[tokio::test]
+async fn health_readiness_metrics_and_docs() -> R {
+    let app = TestApp::spawn().await?;
+    let get = |path: &str| app.client.get(app.url(path)).send();
+    assert_eq!(get("/healthz").await?.text().await?, "ok");
+    assert_eq!(get("/readyz").await?.status(), StatusCode::OK);
+    let ann = app.register("ann").await?;
+    let chat = app.group(&ann, "g", &[]).await?;
+    app.send(&ann, &chat, "counted").await?;
+    let metrics = get("/metrics").await?.text().await?;
+    for family in [
+        "harmony_http_requests_total",
+        "harmony_http_request_duration_seconds",
+        "harmony_ws_sessions",
+        "harmony_messages_appended_total 1",
+        "harmony_messages_delivered_total",
+        "harmony_consumer_lag",
+    ] {
+        assert!(metrics.contains(family), "{family} missing from /metrics");
+    }
+    assert!(
+        metrics.contains("route=\"/api/v1/chats/{id}/messages\""),
+        "routes are labelled by pattern"
+    );
+
+    let doc: Value = get("/api/v1/openapi.json").await?.json().await?;
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    for path in [
+        "/api/v1/auth/register",
+        "/api/v1/chats/{id}/messages",
+        "/api/v1/friends/requests/{id}/accept",
+        "/api/v1/ws",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert_eq!(paths.len(), 19, "every route of contract v1 is documented");
+    for schema in ["ServerFrame", "ClientFrame", "Problem", "MessageDto"] {
+        assert!(
+            doc["components"]["schemas"].get(schema).is_some(),
+            "{schema} schema missing"
+        );
+    }
+    let docs = get("/docs").await?;
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await?.contains("/api/v1/openapi.json"));
+    app.stop().await
+}
+
+#[test]
+fn the_binary_explains_itself_and_refuses_bad_settings() -> R {
+    let bin = env!("CARGO_BIN_EXE_harmony");
+    let help = std::process::Command::new(bin).arg("--help").output()?;
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success());
+    for word in ["--listen", "--data-dir", "--config", "HARMONY_"] {
+        assert!(text.contains(word), "--help does not mention {word}");
+    }
+    let bad = std::process::Command::new(bin)
+        .env("HARMONY_LIMITS__SEND_BURST", "many")
+        .output()?;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("send_burst"));
+    let unknown = std::process::Command::new(bin)
+        .env("HARMONY_SERVER__PORT", "1")
+        .output()?;
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("server.port"));
+    let defaults = std::process::Command::new(bin).arg("config").output()?;
+    assert!(String::from_utf8_lossy(&defaults.stdout).contains("session_queue"));
+    Ok(())
+}

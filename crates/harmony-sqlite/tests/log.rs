@@ -1,0 +1,110 @@
+//! The embedded log against a real SQLite file: appends are ordered and idempotent, cursors
+//! resume after their committed position across a reopen, and the outbox is written with the
+//! change it describes.
+
+use std::time::Duration;
+
+use harmony_core::model::{Account, Author, NewMessage, User};
+use harmony_core::ports::{
+    AppendOutcome, EventConsumer, LogConsumer, MessageLog, RecentMessages, UserStore,
+};
+use harmony_core::values::{ClientMsgId, DisplayName, MessageContent, Username};
+use harmony_core::{ChatId, MessageId, UserId};
+use harmony_sqlite::Database;
+
+fn message(chat: ChatId, author: &Author, text: &str, key: Option<&str>) -> NewMessage {
+    NewMessage {
+        id: MessageId::new(),
+        chat_id: chat,
+        author: author.clone(),
+        content: MessageContent::parse(text).expect("valid"),
+        client_msg_id: key.map(|k| ClientMsgId::parse(k).expect("valid")),
+        created_at: harmony_core::now(),
+    }
+}
+
+#[tokio::test]
+async fn appends_are_ordered_idempotent_and_resumable() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("h.db");
+    let db = Database::open(&path).await?;
+    let author = Author {
+        id: UserId::new(),
+        username: Username::parse("ann")?,
+        display_name: DisplayName::parse("Ann")?,
+    };
+    let (a, b) = (ChatId::new(), ChatId::new());
+    let first = db.append(message(a, &author, "a1", Some("k1"))).await?;
+    let again = db
+        .append(message(a, &author, "a1 again", Some("k1")))
+        .await?;
+    assert!(matches!(first, AppendOutcome::Created(ref m) if m.seq == 1));
+    assert_eq!(again, AppendOutcome::Duplicate(first.message().clone()));
+    db.append(message(b, &author, "b1", None)).await?;
+    db.append(message(a, &author, "a2", None)).await?;
+
+    let mut cursor = db.log_cursor("test").await?;
+    let batch = cursor.poll(2, Duration::from_millis(10)).await?;
+    let seen: Vec<(ChatId, i64, Option<i64>)> = batch
+        .iter()
+        .map(|d| (d.message.chat_id, d.message.seq, d.prev_seq))
+        .collect();
+    assert_eq!(seen, [(a, 1, None), (b, 1, None)]);
+    cursor.commit(&[batch[1].position]).await?;
+    let recent = db.recent_after(a, 0, 10).await?;
+    assert_eq!(
+        recent.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert!(recent.complete);
+    db.close().await;
+
+    // After a reopen the cursor starts after what it committed.
+    let db = Database::open(&path).await?;
+    let mut cursor = db.log_cursor("test").await?;
+    let batch = cursor.poll(10, Duration::from_millis(10)).await?;
+    assert_eq!(
+        batch
+            .iter()
+            .map(|d| (d.message.seq, d.prev_seq))
+            .collect::<Vec<_>>(),
+        [(2, Some(1))]
+    );
+    let empty = cursor.poll(10, Duration::from_millis(50)).await?;
+    assert!(empty.is_empty());
+    let heads = db.last_seqs(&[a, b, ChatId::new()]).await?;
+    assert_eq!(
+        (heads.get(&a), heads.get(&b), heads.len()),
+        (Some(&2), Some(&1), 2)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_state_change_and_its_event_commit_together() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = Database::open(&dir.path().join("h.db")).await?;
+    let user = User {
+        id: UserId::new(),
+        username: Username::parse("ann")?,
+        display_name: DisplayName::parse("Ann")?,
+        created_at: harmony_core::now(),
+    };
+    let account = Account {
+        user: user.clone(),
+        password_hash: "x".into(),
+    };
+    db.create_account(&account).await?;
+    let mut outbox = db.outbox_cursor("projector").await?;
+    let events = outbox.poll(10, Duration::from_millis(10)).await?;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event.event_type(), "user_created");
+    // A refused change writes no event.
+    let dup = db.create_account(&account).await;
+    assert!(matches!(
+        dup,
+        Err(harmony_core::ports::StoreError::Conflict("username"))
+    ));
+    assert!(outbox.poll(10, Duration::from_millis(50)).await?.is_empty());
+    Ok(())
+}
