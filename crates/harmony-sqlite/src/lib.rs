@@ -39,6 +39,8 @@ pub struct Database {
     log_appended: Arc<Notify>,
     /// Woken on every outbox write.
     outbox_written: Arc<Notify>,
+    /// The group-commit writer of the message log.
+    appender: tokio::sync::mpsc::Sender<log::AppendJob>,
 }
 
 impl Database {
@@ -62,10 +64,12 @@ impl Database {
             .connect_with(options.read_only(false))
             .await
             .map_err(unavailable)?;
+        let log_appended = Arc::new(Notify::new());
         let db = Self {
+            appender: log::spawn_appender(writer.clone(), log_appended.clone()),
             writer,
             reader,
-            log_appended: Arc::new(Notify::new()),
+            log_appended,
             outbox_written: Arc::new(Notify::new()),
         };
         db.migrate().await?;

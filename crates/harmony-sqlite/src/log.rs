@@ -1,6 +1,7 @@
 //! The embedded message log: an append-only table ordered by `position`, with each chat's `seq`
-//! assigned in the append transaction (so a chat's seqs are 1, 2, 3, ... with no holes). The
-//! recent window for resume is the log itself: nothing is ever missing from it.
+//! assigned in the append transaction (so a chat's seqs are 1, 2, 3, ... with no holes). Appends
+//! are group-committed: one transaction and one fsync for every append waiting at that moment.
+//! The recent window for resume is the log itself: nothing is ever missing from it.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,7 +15,9 @@ use harmony_core::ports::{
 use harmony_core::ChatId;
 use harmony_protocol::record::MessageRecordV1;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::{unavailable, Database};
 
@@ -27,59 +30,123 @@ fn message_from(row: &SqliteRow) -> StoreResult<Message> {
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Appends waiting for the group commit.
+pub(crate) struct AppendJob {
+    message: NewMessage,
+    reply: oneshot::Sender<StoreResult<AppendOutcome>>,
+}
+
+/// Most appends committed by one transaction (one fsync).
+const MAX_GROUP: usize = 256;
+
+/// Starts the group-commit writer: appends that arrive while a transaction is being committed
+/// are committed together by the next one, so N concurrent senders pay for one fsync, not N.
+/// Each caller is answered only after the transaction holding its message committed. The task
+/// ends when the last `Database` clone (holding the sender) is dropped.
+pub(crate) fn spawn_appender(
+    db_writer: SqlitePool,
+    appended: Arc<Notify>,
+) -> mpsc::Sender<AppendJob> {
+    let (sender, mut jobs) = mpsc::channel::<AppendJob>(4 * MAX_GROUP);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(MAX_GROUP);
+        while jobs.recv_many(&mut batch, MAX_GROUP).await > 0 {
+            match append_group(&db_writer, &batch).await {
+                Ok(outcomes) => {
+                    appended.notify_waiters();
+                    for (job, outcome) in batch.drain(..).zip(outcomes) {
+                        let _ = job.reply.send(Ok(outcome));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, appends = batch.len(), "group commit failed; nothing of it was written");
+                    for job in batch.drain(..) {
+                        let _ = job.reply.send(Err(StoreError::Unavailable(e.to_string())));
+                    }
+                }
+            }
+        }
+    });
+    sender
+}
+
+/// One transaction for the whole group; within it each append sees the ones before it, so
+/// seqs and `client_msg_id` duplicates are resolved exactly as if they came one by one.
+async fn append_group(writer: &SqlitePool, jobs: &[AppendJob]) -> StoreResult<Vec<AppendOutcome>> {
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(unavailable)?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        outcomes.push(append_one(&mut tx, &job.message).await?);
+    }
+    tx.commit().await.map_err(unavailable)?;
+    Ok(outcomes)
+}
+
+async fn append_one(
+    tx: &mut Transaction<'static, Sqlite>,
+    message: &NewMessage,
+) -> StoreResult<AppendOutcome> {
+    let chat = message.chat_id.to_string();
+    let author = message.author.id.to_string();
+    if let Some(key) = &message.client_msg_id {
+        let existing = sqlx::query(
+            "SELECT seq, record FROM message_log \
+             WHERE chat_id = ? AND author_id = ? AND client_msg_id = ?",
+        )
+        .bind(&chat)
+        .bind(&author)
+        .bind(key.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+        if let Some(row) = existing {
+            return Ok(AppendOutcome::Duplicate(message_from(&row)?));
+        }
+    }
+    let prev: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM log_heads WHERE chat_id = ?")
+        .bind(&chat)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    let seq = prev.unwrap_or(0) + 1;
+    sqlx::query(
+        "INSERT INTO message_log (chat_id, seq, prev_seq, author_id, client_msg_id, record) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&chat)
+    .bind(seq)
+    .bind(prev)
+    .bind(&author)
+    .bind(message.client_msg_id.as_ref().map(|c| c.as_str()))
+    .bind(MessageRecordV1::from(message).encode())
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    sqlx::query(
+        "INSERT INTO log_heads (chat_id, last_seq) VALUES (?, ?) \
+         ON CONFLICT (chat_id) DO UPDATE SET last_seq = excluded.last_seq",
+    )
+    .bind(&chat)
+    .bind(seq)
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    Ok(AppendOutcome::Created(message.clone().committed(seq)))
+}
+
 #[async_trait]
 impl MessageLog for Database {
     async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
-        let chat = message.chat_id.to_string();
-        let author = message.author.id.to_string();
-        let mut tx = self.begin_write().await?;
-        if let Some(key) = &message.client_msg_id {
-            let existing = sqlx::query(
-                "SELECT seq, record FROM message_log \
-                 WHERE chat_id = ? AND author_id = ? AND client_msg_id = ?",
-            )
-            .bind(&chat)
-            .bind(&author)
-            .bind(key.as_str())
-            .fetch_optional(&mut *tx)
+        let (reply, answer) = oneshot::channel();
+        let gone = || StoreError::Unavailable("the log writer stopped".into());
+        self.appender
+            .send(AppendJob { message, reply })
             .await
-            .map_err(unavailable)?;
-            if let Some(row) = existing {
-                return Ok(AppendOutcome::Duplicate(message_from(&row)?));
-            }
-        }
-        let prev: Option<i64> =
-            sqlx::query_scalar("SELECT last_seq FROM log_heads WHERE chat_id = ?")
-                .bind(&chat)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        let seq = prev.unwrap_or(0) + 1;
-        sqlx::query(
-            "INSERT INTO message_log (chat_id, seq, prev_seq, author_id, client_msg_id, record) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&chat)
-        .bind(seq)
-        .bind(prev)
-        .bind(&author)
-        .bind(message.client_msg_id.as_ref().map(|c| c.as_str()))
-        .bind(MessageRecordV1::from(&message).encode())
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        sqlx::query(
-            "INSERT INTO log_heads (chat_id, last_seq) VALUES (?, ?) \
-             ON CONFLICT (chat_id) DO UPDATE SET last_seq = excluded.last_seq",
-        )
-        .bind(&chat)
-        .bind(seq)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
-        self.log_appended.notify_waiters();
-        Ok(AppendOutcome::Created(message.committed(seq)))
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 }
 
