@@ -15,11 +15,18 @@ const MAX_ENTRIES: usize = 100_000;
 
 #[derive(Default)]
 pub struct InProcessMembershipCache {
-    entries: Mutex<HashMap<(ChatId, UserId), Option<Role>>>,
+    entries: Mutex<Entries>,
+}
+
+/// The entries and a generation that every invalidation bumps (see [`MembershipCache::ticket`]).
+#[derive(Default)]
+struct Entries {
+    map: HashMap<(ChatId, UserId), Option<Role>>,
+    generation: u64,
 }
 
 impl InProcessMembershipCache {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<(ChatId, UserId), Option<Role>>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -29,23 +36,34 @@ impl InProcessMembershipCache {
 #[async_trait]
 impl MembershipCache for InProcessMembershipCache {
     async fn get(&self, chat: ChatId, user: UserId) -> Option<Option<Role>> {
-        self.entries().get(&(chat, user)).copied()
+        self.entries().map.get(&(chat, user)).copied()
     }
 
-    async fn put(&self, chat: ChatId, user: UserId, role: Option<Role>) {
+    async fn ticket(&self) -> u64 {
+        self.entries().generation
+    }
+
+    async fn put(&self, chat: ChatId, user: UserId, role: Option<Role>, ticket: u64) {
         let mut entries = self.entries();
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
+        if entries.generation != ticket {
+            return;
         }
-        entries.insert((chat, user), role);
+        if entries.map.len() >= MAX_ENTRIES {
+            entries.map.clear();
+        }
+        entries.map.insert((chat, user), role);
     }
 
     async fn invalidate_member(&self, chat: ChatId, user: UserId) {
-        self.entries().remove(&(chat, user));
+        let mut entries = self.entries();
+        entries.generation += 1;
+        entries.map.remove(&(chat, user));
     }
 
     async fn invalidate_chat(&self, chat: ChatId) {
-        self.entries().retain(|(c, _), _| *c != chat);
+        let mut entries = self.entries();
+        entries.generation += 1;
+        entries.map.retain(|(c, _), _| *c != chat);
     }
 }
 
@@ -57,13 +75,29 @@ mod tests {
     async fn invalidation_drops_members_and_chats() {
         let cache = InProcessMembershipCache::default();
         let (chat, other_chat, user) = (ChatId::new(), ChatId::new(), UserId::new());
-        cache.put(chat, user, Some(Role::Member)).await;
-        cache.put(other_chat, user, None).await;
+        let ticket = cache.ticket().await;
+        cache.put(chat, user, Some(Role::Member), ticket).await;
+        cache.put(other_chat, user, None, ticket).await;
         assert_eq!(cache.get(chat, user).await, Some(Some(Role::Member)));
         assert_eq!(cache.get(other_chat, user).await, Some(None));
         cache.invalidate_member(chat, user).await;
         assert_eq!(cache.get(chat, user).await, None);
         cache.invalidate_chat(other_chat).await;
         assert_eq!(cache.get(other_chat, user).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_read_that_raced_an_invalidation_is_not_cached() {
+        let cache = InProcessMembershipCache::default();
+        let (chat, user) = (ChatId::new(), UserId::new());
+        let ticket = cache.ticket().await;
+        // ...the reader reads "member" from the store; meanwhile the member is removed:
+        cache.invalidate_member(chat, user).await;
+        cache.put(chat, user, Some(Role::Member), ticket).await;
+        assert_eq!(
+            cache.get(chat, user).await,
+            None,
+            "a stale membership was cached"
+        );
     }
 }

@@ -111,9 +111,11 @@ pub enum GatewayEvent {
     ChatUpdated {
         chat: Chat,
     },
-    /// Tells every subscriber, then drops the chat's subscriptions.
+    /// Tells every subscriber, then drops the chat's subscriptions. `member_ids` are the members
+    /// at deletion, so a session of theirs that is just starting re-reads its chats.
     ChatDeleted {
         chat_id: ChatId,
+        member_ids: Vec<UserId>,
     },
 }
 
@@ -123,7 +125,7 @@ impl GatewayEvent {
             Self::Message { message, .. } => message.chat_id,
             Self::MemberAdded { chat_id, .. }
             | Self::MemberRemoved { chat_id, .. }
-            | Self::ChatDeleted { chat_id } => *chat_id,
+            | Self::ChatDeleted { chat_id, .. } => *chat_id,
             Self::ChatUpdated { chat } => chat.id,
         }
     }

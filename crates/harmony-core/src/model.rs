@@ -109,15 +109,6 @@ pub struct ChatSummary {
     pub unread_count: u64,
 }
 
-/// Where one of the user's chats stands: its newest `seq` (0 when it has no message yet) and the
-/// user's read marker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChatPosition {
-    pub chat_id: ChatId,
-    pub last_seq: i64,
-    pub last_read_seq: i64,
-}
-
 /// The author as shown with a message: a snapshot taken when the message was accepted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Author {

@@ -60,7 +60,9 @@ pub struct RefreshRecord {
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    async fn insert_refresh(&self, record: &RefreshRecord) -> StoreResult<()>;
+    /// Inserts the token unless its family was revoked (then returns false): a revocation that
+    /// races a refresh can never leave a live successor behind.
+    async fn insert_refresh(&self, record: &RefreshRecord) -> StoreResult<bool>;
     async fn refresh_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<RefreshRecord>>;
     /// Marks the token rotated at `at` unless it already was; returns whether this call did it,
     /// so that of two racing refreshes exactly one wins.
@@ -263,10 +265,15 @@ pub trait GatewayPublisher: Send + Sync {
 
 /// Cache-aside for membership. `Some(None)` caches "not a member". Entries are dropped by the
 /// projector when membership changes, and by the node that made the change at once.
+///
+/// A reader takes a `ticket` before reading the store and passes it to `put`; an invalidation
+/// in between makes the `put` a no-op, so a slow reader can never cache a membership that was
+/// already revoked.
 #[async_trait]
 pub trait MembershipCache: Send + Sync {
     async fn get(&self, chat: ChatId, user: UserId) -> Option<Option<Role>>;
-    async fn put(&self, chat: ChatId, user: UserId, role: Option<Role>);
+    async fn ticket(&self) -> u64;
+    async fn put(&self, chat: ChatId, user: UserId, role: Option<Role>, ticket: u64);
     async fn invalidate_member(&self, chat: ChatId, user: UserId);
     async fn invalidate_chat(&self, chat: ChatId);
 }

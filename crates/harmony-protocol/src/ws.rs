@@ -82,7 +82,7 @@ impl From<&GatewayEvent> for ServerFrame {
                 user_id: user_id.to_string(),
             },
             GatewayEvent::ChatUpdated { chat } => Self::ChatUpdated { chat: chat.into() },
-            GatewayEvent::ChatDeleted { chat_id } => Self::ChatDeleted {
+            GatewayEvent::ChatDeleted { chat_id, .. } => Self::ChatDeleted {
                 chat_id: chat_id.to_string(),
             },
         }

@@ -149,6 +149,13 @@ pub async fn serve(
             Ok(())
         }
     };
+    // Upgraded WebSocket connections are not tracked by the HTTP server: give the sessions
+    // their chance to send close frames (they watch the same shutdown token) before the
+    // workers and the database go away.
+    let deadline = tokio::time::Instant::now() + grace;
+    while hub.session_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     tracing::info!("HTTP stopped; stopping workers");
     workers_stop.cancel();
     if tokio::time::timeout(grace, workers.wait()).await.is_err() {

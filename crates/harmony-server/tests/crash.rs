@@ -81,8 +81,10 @@ async fn acknowledged_messages_survive_kill_9_exactly_once_without_seq_holes() -
         .await?;
     let chat = chat["id"].as_str().unwrap_or_default().to_owned();
 
-    // Four senders go as fast as they can; each records what was acknowledged with 201.
+    // Four senders go as fast as they can; each records what was acknowledged with 201, and the
+    // key of the send that was in flight when the node died.
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let in_flight: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut senders = Vec::new();
     for t in 0..4 {
         let (client, base, token, chat, acked) = (
@@ -116,6 +118,7 @@ async fn acknowledged_messages_survive_kill_9_exactly_once_without_seq_holes() -
         sender.await?;
     }
     let acked: Vec<String> = acked.lock().await.clone();
+    let in_flight: Vec<String> = in_flight.lock().await.clone();
     assert!(acked.len() >= 150);
 
     let node = start(dir.path()).await?;
@@ -166,6 +169,33 @@ async fn acknowledged_messages_survive_kill_9_exactly_once_without_seq_holes() -
         .find(|m| m["client_msg_id"] == "0-0")
         .map(|m| m["id"].clone());
     assert_eq!(Some(retried["id"].clone()), original);
+    // Retrying the sends that were in flight at the kill (committed or not) creates each once.
+    for key in &in_flight {
+        let reply = client
+            .post(format!("{}/api/v1/chats/{chat}/messages", node.base))
+            .bearer_auth(&token)
+            .json(&json!({"content": key, "client_msg_id": key}))
+            .send()
+            .await?;
+        assert_eq!(reply.status(), reqwest::StatusCode::CREATED);
+    }
+    let known = |k: &String| history.iter().any(|m| m["client_msg_id"] == k.as_str());
+    let expected = history.len() + in_flight.iter().filter(|k| !known(k)).count();
+    let after = eventually("the retried messages in history", || async {
+        let all = read_all(&client, &node.base, &token, &chat).await?;
+        Ok((all.len() >= expected).then_some(all))
+    })
+    .await?;
+    let keys: Vec<&str> = after
+        .iter()
+        .filter_map(|m| m["client_msg_id"].as_str())
+        .collect();
+    let unique: HashSet<&str> = keys.iter().copied().collect();
+    assert_eq!(
+        (keys.len(), unique.len()),
+        (expected, expected),
+        "a retried message was duplicated"
+    );
     drop(node);
     tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(())

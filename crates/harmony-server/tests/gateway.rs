@@ -207,6 +207,11 @@ async fn a_removed_member_stops_receiving_and_is_refused() -> R {
     assert_eq!(ready["chats"], json!([]));
     ws.send(json!({"type": "resume", "chats": {chat.clone(): 0}}))
         .await?;
+    let refused = ws.next().await?;
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("not_a_member"))
+    );
     assert_eq!(ws.next().await?["type"], "resumed");
     ws.expect_silence(Duration::from_millis(300), &[]).await?;
     ws.close().await;
@@ -437,5 +442,60 @@ async fn delivery_reaches_every_session_of_every_member() -> R {
     })
     .await?;
     assert!(count.ends_with(" 3"), "{count}");
+    app.stop().await
+}
+
+#[tokio::test]
+async fn a_member_added_after_ready_gets_earlier_messages_by_resume() -> R {
+    let app = TestApp::spawn().await?;
+    let (ann, bob) = (app.register("ann").await?, app.register("bob").await?);
+    let chat = app.group(&ann, "g", &[]).await?;
+    let (mut ws, _) = app.ws(&bob.access).await?;
+    app.send(&ann, &chat, "before bob").await?;
+    app.post(
+        &format!("/api/v1/chats/{chat}/members"),
+        &ann.access,
+        json!({"user_id": bob.id}),
+    )
+    .await?;
+    // Sent at once after the join: it may be fanned out before bob's session is subscribed.
+    app.send(&ann, &chat, "right after").await?;
+    ws.next_of("member_added").await?;
+    ws.send(json!({"type": "resume", "chats": {chat.clone(): 0}}))
+        .await?;
+    let mut seqs = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while seqs.len() < 2 && tokio::time::Instant::now() < deadline {
+        let frame = ws.next().await?;
+        if frame["type"] == "message" {
+            seqs.push(seq(&frame));
+        }
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, [1, 2], "each message once, whether live or resumed");
+    ws.expect_silence(Duration::from_millis(300), &["resumed"])
+        .await?;
+    app.send(&ann, &chat, "later").await?;
+    assert_eq!(seq(&ws.next_of("message").await?), 3);
+    ws.close().await;
+    app.stop().await
+}
+
+#[tokio::test]
+async fn a_session_ends_when_its_access_token_expires() -> R {
+    let app = TestApp::spawn().await?;
+    let ann = app.register("ann").await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let claims = json!({"sub": ann.id, "iat": now, "exp": now + 2, "typ": "access"});
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(harmony_testkit::TEST_JWT_SECRET),
+    )?;
+    let (mut ws, _) = app.ws(&token).await?;
+    assert_eq!(ws.until_closed().await?, Ended::Closed(Some(4001)));
     app.stop().await
 }

@@ -242,9 +242,11 @@ impl LogCursor {
         .await
         .map_err(unavailable)?;
         let mut out = Vec::with_capacity(rows.len());
+        // The cursor moves only once the whole batch was read: an error mid-way re-reads it.
+        let mut last = self.position;
         for row in &rows {
             let position: i64 = row.try_get("position").map_err(unavailable)?;
-            self.position = position;
+            last = position;
             match message_from(row) {
                 Ok(message) => out.push(LogDelivery {
                     position: LogPosition {
@@ -258,6 +260,7 @@ impl LogCursor {
                 Err(e) => tracing::error!(position, error = %e, "skipping undecodable log record"),
             }
         }
+        self.position = last;
         Ok(out)
     }
 }

@@ -121,9 +121,11 @@ impl OutboxCursor {
         .await
         .map_err(unavailable)?;
         let mut events = Vec::with_capacity(rows.len());
+        // The cursor moves only once the whole batch was read: an error mid-way re-reads it.
+        let mut last = self.position;
         for row in rows {
             let position: i64 = row.try_get("position").map_err(unavailable)?;
-            self.position = position;
+            last = position;
             let payload: String = row.try_get("payload").map_err(unavailable)?;
             let id: String = row.try_get("event_id").map_err(unavailable)?;
             match serde_json::from_str::<DomainEvent>(&payload) {
@@ -139,6 +141,7 @@ impl OutboxCursor {
                 }
             }
         }
+        self.position = last;
         Ok(events)
     }
 }

@@ -124,10 +124,13 @@ fn refresh_from(row: &SqliteRow) -> StoreResult<RefreshRecord> {
 
 #[async_trait]
 impl SessionStore for Database {
-    async fn insert_refresh(&self, r: &RefreshRecord) -> StoreResult<()> {
-        sqlx::query(
+    async fn insert_refresh(&self, r: &RefreshRecord) -> StoreResult<bool> {
+        // One statement on the single writer connection: it and a revocation of the family
+        // are ordered, so a successor is never inserted into an already revoked family.
+        let done = sqlx::query(
             "INSERT INTO refresh_tokens (hash, family, user_id, created_at, expires_at, \
-             rotated_at, revoked) VALUES (?, ?, ?, ?, ?, ?, ?)",
+             rotated_at, revoked) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS \
+             (SELECT 1 FROM refresh_tokens WHERE family = ?2 AND revoked = 1)",
         )
         .bind(r.hash.as_slice())
         .bind(r.family.to_string())
@@ -139,7 +142,7 @@ impl SessionStore for Database {
         .execute(&self.writer)
         .await
         .map_err(conflict_on("refresh_token"))?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn refresh_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<RefreshRecord>> {

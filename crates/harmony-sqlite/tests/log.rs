@@ -108,3 +108,45 @@ async fn a_state_change_and_its_event_commit_together() -> anyhow::Result<()> {
     assert!(outbox.poll(10, Duration::from_millis(50)).await?.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn no_successor_joins_a_revoked_token_family() -> anyhow::Result<()> {
+    use harmony_core::ports::{RefreshRecord, SessionStore};
+    let dir = tempfile::tempdir()?;
+    let db = Database::open(&dir.path().join("h.db")).await?;
+    let user = User {
+        id: UserId::new(),
+        username: Username::parse("ann")?,
+        display_name: DisplayName::parse("Ann")?,
+        created_at: harmony_core::now(),
+    };
+    db.create_account(&Account {
+        user: user.clone(),
+        password_hash: "x".into(),
+    })
+    .await?;
+    let now = harmony_core::now();
+    let record = |hash: u8, family| RefreshRecord {
+        hash: [hash; 32],
+        family,
+        user_id: user.id,
+        created_at: now,
+        expires_at: now + time::Duration::days(1),
+        rotated_at: None,
+        revoked: false,
+    };
+    let family = uuid::Uuid::new_v4();
+    assert!(db.insert_refresh(&record(1, family)).await?);
+    assert!(db.mark_rotated(&[1; 32], now).await?);
+    assert!(
+        !db.mark_rotated(&[1; 32], now).await?,
+        "only one rotation wins"
+    );
+    db.revoke_family(family).await?;
+    assert!(
+        !db.insert_refresh(&record(2, family)).await?,
+        "a successor joined a revoked family"
+    );
+    assert!(db.insert_refresh(&record(3, uuid::Uuid::new_v4())).await?);
+    Ok(())
+}

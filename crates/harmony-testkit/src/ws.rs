@@ -52,6 +52,36 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The HTTP status and problem `code` with which a WebSocket handshake was refused; fails
+    /// if the handshake succeeded.
+    pub async fn ws_refused(&self, headers: &[(&str, String)]) -> anyhow::Result<(u16, String)> {
+        let mut request = format!("ws://{}/api/v1/ws", self.addr).into_client_request()?;
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes())?,
+                HeaderValue::from_str(value)?,
+            );
+        }
+        let result = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(request))
+            .await
+            .context("handshake timed out")?;
+        match result {
+            Ok(_) => bail!("the handshake was accepted"),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let body: Value = response
+                    .body()
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                let code = body["code"].as_str().unwrap_or_default().to_owned();
+                Ok((response.status().as_u16(), code))
+            }
+            Err(e) => bail!("the handshake failed without an HTTP answer: {e}"),
+        }
+    }
+}
+
 impl WsClient {
     /// The next JSON frame; fails on timeout or close.
     pub async fn next(&mut self) -> anyhow::Result<Value> {

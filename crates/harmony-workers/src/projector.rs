@@ -77,9 +77,15 @@ impl Effects {
                 let frame = GatewayEvent::ChatUpdated { chat: chat.clone() };
                 self.gateways.publish(&[frame]).await
             }
-            DomainEvent::ChatDeleted { chat_id, .. } => {
+            DomainEvent::ChatDeleted {
+                chat_id,
+                member_ids,
+            } => {
                 self.cache.invalidate_chat(*chat_id).await;
-                let frame = GatewayEvent::ChatDeleted { chat_id: *chat_id };
+                let frame = GatewayEvent::ChatDeleted {
+                    chat_id: *chat_id,
+                    member_ids: member_ids.clone(),
+                };
                 self.gateways.publish(&[frame]).await?;
                 while self.history.purge_chat(*chat_id, PURGE_BATCH).await? > 0 {}
                 Ok(())

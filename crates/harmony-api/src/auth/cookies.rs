@@ -122,6 +122,8 @@ pub struct AuthUser {
     pub id: UserId,
     /// Authenticated by cookie (the web UI) rather than a bearer token.
     pub via_cookie: bool,
+    /// When the access token expires (Unix seconds): a WebSocket session ends then.
+    pub expires_at: i64,
 }
 
 impl AuthUser {
@@ -133,10 +135,11 @@ impl AuthUser {
         method: &Method,
     ) -> Result<Self, ApiError> {
         if let Some(token) = bearer(headers) {
-            let id = state.tokens.verify(token).ok_or_else(invalid_token)?;
+            let (id, expires_at) = state.tokens.verify(token).ok_or_else(invalid_token)?;
             return Ok(Self {
                 id,
                 via_cookie: false,
+                expires_at,
             });
         }
         let Some(token) = state.cookies.read(headers, CookieName::Access) else {
@@ -145,7 +148,7 @@ impl AuthUser {
                 "Sign in: send a bearer token or a session cookie",
             ));
         };
-        let id = state.tokens.verify(token).ok_or_else(invalid_token)?;
+        let (id, expires_at) = state.tokens.verify(token).ok_or_else(invalid_token)?;
         let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe && !csrf_ok(&state.cookies, headers) {
             return Err(csrf_failed());
@@ -153,6 +156,7 @@ impl AuthUser {
         Ok(Self {
             id,
             via_cookie: true,
+            expires_at,
         })
     }
 }

@@ -15,9 +15,11 @@ fn argon2() -> Argon2<'static> {
 }
 
 /// Hashes with Argon2id; verifies against a fixed dummy hash when the account does not exist,
-/// so both paths cost the same.
+/// so both paths cost the same. At most one hash per core runs at a time: each takes 19 MiB, so
+/// a burst of logins queues instead of exhausting memory on the blocking pool.
 pub struct Argon2Hasher {
     dummy_hash: String,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Argon2Hasher {
@@ -27,14 +29,28 @@ impl Argon2Hasher {
             .hash_password(b"not-a-real-password", &salt)
             .map_err(|e| StoreError::Unavailable(format!("argon2: {e}")))?
             .to_string();
-        Ok(Self { dummy_hash })
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        Ok(Self {
+            dummy_hash,
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
+        })
+    }
+
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("hashing permits: {e}")))
     }
 }
 
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: Password) -> Result<String, StoreError> {
+        let permit = self.permit().await?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let salt = SaltString::generate(&mut OsRng);
             argon2()
                 .hash_password(password.expose().as_bytes(), &salt)
@@ -48,7 +64,11 @@ impl PasswordHasher for Argon2Hasher {
     async fn verify(&self, password: Password, hash: Option<String>) -> bool {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
+        let Ok(permit) = self.permit().await else {
+            return false;
+        };
         let verified = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             PasswordHash::new(&hash).is_ok_and(|parsed| {
                 argon2()
                     .verify_password(password.expose().as_bytes(), &parsed)

@@ -59,13 +59,14 @@ impl TokenKeys {
             .unwrap_or_default()
     }
 
-    /// The user a valid access token names; `None` for anything else.
-    pub fn verify(&self, token: &str) -> Option<UserId> {
+    /// The user a valid access token names, and when it expires (Unix seconds); `None` for
+    /// anything else.
+    pub fn verify(&self, token: &str) -> Option<(UserId, i64)> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
         if data.claims.typ != ACCESS_TYP {
             return None;
         }
-        data.claims.sub.parse().ok()
+        Some((data.claims.sub.parse().ok()?, data.claims.exp))
     }
 }
 
@@ -116,7 +117,10 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let user = UserId::new();
-        assert_eq!(keys().verify(&keys().issue(user)), Some(user));
+        assert_eq!(
+            keys().verify(&keys().issue(user)).map(|(u, _)| u),
+            Some(user)
+        );
     }
 
     #[test]

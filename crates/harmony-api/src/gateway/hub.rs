@@ -237,7 +237,7 @@ impl Hub {
                     }
                 }
             }
-            GatewayEvent::ChatDeleted { .. } => {
+            GatewayEvent::ChatDeleted { member_ids, .. } => {
                 let mut state = self.write();
                 self.deliver(
                     &state,
@@ -247,12 +247,13 @@ impl Hub {
                         json,
                     },
                 );
+                for user in member_ids {
+                    *state.epochs.entry(*user).or_default() += 1;
+                }
                 let ids = state.by_chat.remove(&chat).unwrap_or_default();
                 for id in ids {
                     if let Some(entry) = state.sessions.get_mut(&id) {
                         entry.chats.remove(&chat);
-                        let user = entry.user;
-                        *state.epochs.entry(user).or_default() += 1;
                     }
                 }
             }

@@ -1,16 +1,16 @@
-//! `resume`: for each chat, the messages after the client's last `seq` up to the position the
-//! session announced in `ready` (live frames carry the ones after it), in order, then `resumed`.
+//! `resume`: for each chat, the messages after the client's last `seq` that this session has not
+//! sent, in order, then `resumed`. Between pages the session's queue is drained, so a long
+//! resume does not make a busy session overflow.
 
 use std::collections::BTreeMap;
 
-use axum::extract::ws::WebSocket;
 use harmony_core::model::User;
 use harmony_core::usecases::ChatError;
 use harmony_core::ChatId;
 use harmony_protocol::dto::MessageDto;
 use harmony_protocol::ws::ServerFrame;
 
-use super::session::{error_frame, send, Positions};
+use super::session::{error_frame, Io, Positions};
 use crate::AppState;
 
 /// Messages read per round trip to the stores while resuming.
@@ -20,86 +20,112 @@ const MAX_RESUME_CHATS: usize = 10_000;
 
 /// Sends what the client missed; false when the socket is gone.
 pub(super) async fn resume(
-    socket: &mut WebSocket,
+    io: &mut Io<'_>,
     state: &AppState,
     user: &User,
     positions: &mut Positions,
     chats: &BTreeMap<String, i64>,
 ) -> bool {
     if chats.len() > MAX_RESUME_CHATS {
-        return send(
-            socket,
-            &error_frame("bad_frame", "too many chats in one resume"),
-        )
-        .await;
+        return io
+            .send(&error_frame("bad_frame", "too many chats in one resume"))
+            .await;
     }
     for (raw_id, last_seq) in chats {
         let Ok(chat) = raw_id.parse::<ChatId>() else {
-            if !send(socket, &error_frame("chat_not_found", raw_id)).await {
+            if !io.send(&error_frame("chat_not_found", raw_id)).await {
                 return false;
             }
             continue;
         };
-        let Some(&upto) = positions.at_ready.get(&chat) else {
-            // Joined after `ready` (or not a member): live frames cover it from the join on.
-            continue;
-        };
-        let from = (*last_seq).max(positions.resumed.get(&chat).copied().unwrap_or(0));
-        match replay(socket, state, user, chat, from, upto).await {
-            Ok(true) => {
-                positions.resumed.insert(chat, upto.max(from));
-            }
+        match resume_chat(io, state, user, positions, chat, *last_seq).await {
+            Ok(true) => {}
             Ok(false) => return false,
             Err(e) => {
                 let code = match e {
                     ChatError::NotAMember | ChatError::ChatNotFound => "not_a_member",
                     _ => "unavailable",
                 };
-                if !send(socket, &error_frame(code, raw_id)).await {
+                if !io.send(&error_frame(code, raw_id)).await {
                     return false;
                 }
             }
         }
     }
-    send(socket, &ServerFrame::Resumed).await
+    io.send(&ServerFrame::Resumed).await
+}
+
+async fn resume_chat(
+    io: &mut Io<'_>,
+    state: &AppState,
+    user: &User,
+    positions: &mut Positions,
+    chat: ChatId,
+    last_seq: i64,
+) -> Result<bool, ChatError> {
+    let start = last_seq.max(positions.resumed.get(&chat).copied().unwrap_or(0));
+    let upto = match positions.sent.get(&chat) {
+        // Everything from `lo` on was or will be sent live.
+        Some(&(lo, _)) => lo - 1,
+        // A chat joined after `ready` with nothing sent yet: claim up to its head now, so live
+        // frames at or below it (already queued) are dropped as duplicates.
+        None => {
+            let heads = state.use_cases.chats.heads(&[chat]).await?;
+            let head = heads.get(&chat).copied().unwrap_or(0);
+            positions.sent.insert(chat, (start + 1, head));
+            head
+        }
+    };
+    let sent_all = replay(io, state, user, positions, chat, start, upto).await?;
+    if sent_all {
+        positions.resumed.insert(chat, upto.max(start));
+    }
+    Ok(sent_all)
 }
 
 /// Sends messages with `from < seq <= upto`, page by page. `Ok(false)`: the socket is gone.
 async fn replay(
-    socket: &mut WebSocket,
+    io: &mut Io<'_>,
     state: &AppState,
     user: &User,
+    positions: &mut Positions,
     chat: ChatId,
     from: i64,
     upto: i64,
 ) -> Result<bool, ChatError> {
     let mut after = from;
     let mut prev = (from > 0).then_some(from);
-    while after < upto {
-        let page = state
-            .use_cases
-            .messages
-            .missed(user.id, chat, after, RESUME_PAGE)
-            .await?;
-        if page.is_empty() {
-            break;
-        }
+    // Checks membership even when there is nothing to send.
+    let mut page = state
+        .use_cases
+        .messages
+        .missed(user.id, chat, after, RESUME_PAGE)
+        .await?;
+    while after < upto && !page.is_empty() {
         for message in page.iter().filter(|m| m.seq <= upto) {
             let frame = ServerFrame::Message {
                 chat_id: chat.to_string(),
                 prev_seq: prev,
                 message: MessageDto::from(message),
             };
-            if !send(socket, &frame).await {
+            if !io.send(&frame).await {
                 return Ok(false);
             }
             state.metrics.messages_delivered.inc();
             prev = Some(message.seq);
             after = message.seq;
         }
-        if page.last().is_some_and(|m| m.seq > upto) {
+        if page.last().is_some_and(|m| m.seq >= upto) {
             break;
         }
+        if !io.drain(state, positions).await {
+            return Ok(false);
+        }
+        page = state
+            .use_cases
+            .messages
+            .missed(user.id, chat, after, RESUME_PAGE)
+            .await?;
     }
     Ok(true)
 }

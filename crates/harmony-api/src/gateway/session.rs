@@ -1,21 +1,24 @@
 //! One WebSocket session: `ready` first, then live frames from the hub, client frames
-//! (`resume`, `ping`), and a clean close on overflow (4008) or shutdown (1001).
+//! (`resume`, `ping`), and a clean close on overflow (4008), token expiry (4001) or shutdown
+//! (1001).
 //!
-//! Live delivery and resume split a chat's messages at the position announced in `ready`:
-//! live frames carry every message after it, `resume` the ones up to it that the client missed.
-//! Together they give each message once; a live message at or below what this session already
-//! delivered (a late fan-out) is dropped.
+//! The session subscribes to its chats *before* it reads where each chat stands, so every
+//! message after the position announced in `ready` reaches it live. Live frames carry those;
+//! `resume` sends the ones the client missed before them. Per chat the session keeps the range
+//! of seqs it has sent, so a late or repeated message is never sent twice.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use harmony_core::model::User;
 use harmony_core::ChatId;
 use harmony_protocol::dto::UserDto;
 use harmony_protocol::ws::{
-    ChatPositionDto, ClientFrame, ServerFrame, CLOSE_GOING_AWAY, CLOSE_TOO_SLOW,
+    ChatPositionDto, ClientFrame, ServerFrame, CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED,
 };
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::hub::Outbound;
 use super::resume::resume;
@@ -25,28 +28,106 @@ use crate::AppState;
 /// How often a session re-reads its chats when membership changes while it subscribes.
 const SUBSCRIBE_ATTEMPTS: usize = 5;
 
-/// Where each chat stood when `ready` went out, and what this session has delivered since.
-#[derive(Default)]
+/// What this session has sent, per chat.
+#[derive(Debug, Default)]
 pub(super) struct Positions {
-    pub(super) at_ready: HashMap<ChatId, i64>,
-    pub(super) delivered: HashMap<ChatId, i64>,
-    /// Per chat, how far a previous `resume` already went, so a repeated one sends nothing twice.
+    /// `(lo, hi)`: every seq in `lo..=hi` was sent, and every seq above `hi` will come live.
+    /// A chat listed in `ready` at head `h` starts as `(h + 1, h)`: nothing sent yet.
+    pub(super) sent: HashMap<ChatId, (i64, i64)>,
+    /// How far below `lo` a `resume` already went, so a repeated one sends nothing twice.
     pub(super) resumed: HashMap<ChatId, i64>,
 }
 
-pub async fn run(mut socket: WebSocket, state: AppState, user: User) {
+impl Positions {
+    fn at_ready(heads: &HashMap<ChatId, i64>) -> Self {
+        Self {
+            sent: heads.iter().map(|(c, h)| (*c, (h + 1, *h))).collect(),
+            resumed: HashMap::new(),
+        }
+    }
+
+    /// Whether a live message goes out; records it if so.
+    pub(super) fn admit(&mut self, chat: ChatId, seq: i64) -> bool {
+        match self.sent.get_mut(&chat) {
+            None => {
+                self.sent.insert(chat, (seq, seq));
+                true
+            }
+            Some((_, hi)) if seq <= *hi => false,
+            Some((_, hi)) => {
+                *hi = seq;
+                true
+            }
+        }
+    }
+}
+
+/// The socket and the session's queue, which `resume` keeps draining between pages.
+pub(super) struct Io<'a> {
+    pub(super) socket: &'a mut WebSocket,
+    pub(super) inbox: &'a mut mpsc::Receiver<Outbound>,
+}
+
+impl Io<'_> {
+    /// Sends one frame; false when the socket is gone.
+    pub(super) async fn send(&mut self, frame: &ServerFrame) -> bool {
+        match serde_json::to_string(frame) {
+            Ok(json) => self.socket.send(WsMessage::Text(json.into())).await.is_ok(),
+            Err(e) => {
+                tracing::error!(error = %e, "could not serialize a frame");
+                true
+            }
+        }
+    }
+
+    /// Sends a queued frame unless it is a message this session already sent.
+    pub(super) async fn forward(
+        &mut self,
+        state: &AppState,
+        positions: &mut Positions,
+        out: Outbound,
+    ) -> bool {
+        if let Some((chat, seq)) = out.message {
+            if !positions.admit(chat, seq) {
+                return true;
+            }
+            state.metrics.messages_delivered.inc();
+        }
+        self.socket
+            .send(WsMessage::Text(Utf8Bytes::from(&*out.json)))
+            .await
+            .is_ok()
+    }
+
+    /// Forwards everything queued right now; false when the socket is gone.
+    pub(super) async fn drain(&mut self, state: &AppState, positions: &mut Positions) -> bool {
+        while let Ok(out) = self.inbox.try_recv() {
+            if !self.forward(state, positions, out).await {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Runs a session until the client leaves, the server stops, the queue overflows or the access
+/// token expires (`expires_at`, Unix seconds).
+pub async fn run(mut socket: WebSocket, state: AppState, user: User, expires_at: i64) {
     let (queue, mut inbox) = mpsc::channel::<Outbound>(state.gateway.session_queue);
     let registration = state.hub.register(user.id, queue);
     state.metrics.ws_sessions.inc();
     let session_id = crate::auth::tokens::random_token();
     tracing::debug!(user = %user.id, session = %session_id, "session opened");
+    let mut io = Io {
+        socket: &mut socket,
+        inbox: &mut inbox,
+    };
     let reason = match start(&state, &user, registration.id, registration.epoch).await {
-        Ok(positions) => {
+        Ok(heads) => {
             let ready = ServerFrame::Ready {
                 session_id: session_id.clone(),
                 user: UserDto::from(&user),
-                chats: positions
-                    .at_ready
+                chats: heads
                     .iter()
                     .map(|(id, seq)| ChatPositionDto {
                         id: id.to_string(),
@@ -54,22 +135,19 @@ pub async fn run(mut socket: WebSocket, state: AppState, user: User) {
                     })
                     .collect(),
             };
-            if send(&mut socket, &ready).await {
-                serve(
-                    &mut socket,
-                    &state,
-                    &user,
-                    positions,
-                    &mut inbox,
-                    &registration.too_slow,
-                )
-                .await
+            if io.send(&ready).await {
+                let positions = Positions::at_ready(&heads);
+                let ends = Ends {
+                    too_slow: &registration.too_slow,
+                    expires_at,
+                };
+                serve(&mut io, &state, &user, positions, ends).await
             } else {
                 "client gone"
             }
         }
         Err(()) => {
-            close(&mut socket, 1011, "temporarily unavailable; reconnect").await;
+            close(io.socket, 1011, "temporarily unavailable; reconnect").await;
             "start failed"
         }
     };
@@ -78,29 +156,26 @@ pub async fn run(mut socket: WebSocket, state: AppState, user: User) {
     tracing::debug!(user = %user.id, session = %session_id, reason, "session closed");
 }
 
-/// Subscribes to the user's chats and reads where each stands, retrying if membership changed
-/// in between.
-async fn start(state: &AppState, user: &User, id: u64, mut epoch: u64) -> Result<Positions, ()> {
+/// Subscribes to the user's chats (retrying if membership changed meanwhile), then reads where
+/// each stands.
+async fn start(
+    state: &AppState,
+    user: &User,
+    id: u64,
+    mut epoch: u64,
+) -> Result<HashMap<ChatId, i64>, ()> {
+    let fail = |e: harmony_core::usecases::ChatError| {
+        tracing::warn!(error = %e, "could not load a session's chats");
+    };
     for _ in 0..SUBSCRIBE_ATTEMPTS {
-        let chats = state
+        let ids = state
             .use_cases
             .chats
-            .positions(user.id)
+            .chat_ids(user.id)
             .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "could not load a session's chats");
-            })?;
-        let ids: Vec<ChatId> = chats.iter().map(|c| c.chat_id).collect();
+            .map_err(fail)?;
         match state.hub.subscribe(id, &ids, epoch) {
-            Ok(()) => {
-                let at_ready: HashMap<ChatId, i64> =
-                    chats.iter().map(|c| (c.chat_id, c.last_seq)).collect();
-                return Ok(Positions {
-                    delivered: at_ready.clone(),
-                    at_ready,
-                    resumed: HashMap::new(),
-                });
-            }
+            Ok(()) => return state.use_cases.chats.heads(&ids).await.map_err(fail),
             Err(current) => epoch = current,
         }
     }
@@ -108,44 +183,50 @@ async fn start(state: &AppState, user: &User, id: u64, mut epoch: u64) -> Result
     Err(())
 }
 
+/// The reasons a session ends besides the client leaving.
+struct Ends<'a> {
+    too_slow: &'a CancellationToken,
+    expires_at: i64,
+}
+
 async fn serve(
-    socket: &mut WebSocket,
+    io: &mut Io<'_>,
     state: &AppState,
     user: &User,
     mut positions: Positions,
-    inbox: &mut mpsc::Receiver<Outbound>,
-    too_slow: &tokio_util::sync::CancellationToken,
+    ends: Ends<'_>,
 ) -> &'static str {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let expiry = tokio::time::sleep(Duration::from_secs(
+        ends.expires_at.saturating_sub(now).max(0) as u64,
+    ));
+    tokio::pin!(expiry);
     loop {
         tokio::select! {
             biased;
             () = state.shutdown.cancelled() => {
-                close(socket, CLOSE_GOING_AWAY, "server shutting down; reconnect and resume").await;
+                close(io.socket, CLOSE_GOING_AWAY, "server shutting down; reconnect and resume").await;
                 return "shutdown";
             }
-            () = too_slow.cancelled() => {
-                close(socket, CLOSE_TOO_SLOW, "too slow; reconnect and resume").await;
+            () = ends.too_slow.cancelled() => {
+                close(io.socket, CLOSE_TOO_SLOW, "too slow; reconnect and resume").await;
                 return "too slow";
             }
-            outbound = inbox.recv() => {
+            () = &mut expiry => {
+                close(io.socket, CLOSE_UNAUTHORIZED, "session expired; refresh and reconnect").await;
+                return "token expired";
+            }
+            outbound = io.inbox.recv() => {
                 let Some(outbound) = outbound else { return "hub closed" };
-                if let Some((chat, seq)) = outbound.message {
-                    let delivered = positions.delivered.entry(chat).or_insert(0);
-                    if seq <= *delivered {
-                        continue;
-                    }
-                    *delivered = seq;
-                    state.metrics.messages_delivered.inc();
-                }
-                if socket.send(WsMessage::Text(Utf8Bytes::from(&*outbound.json))).await.is_err() {
+                if !io.forward(state, &mut positions, outbound).await {
                     return "client gone";
                 }
             }
-            incoming = socket.recv() => {
+            incoming = io.socket.recv() => {
                 let frame = match incoming {
                     Some(Ok(WsMessage::Text(text))) => text,
                     Some(Ok(WsMessage::Binary(_))) => {
-                        if !send(socket, &error_frame("bad_frame", "frames are JSON text")).await {
+                        if !io.send(&error_frame("bad_frame", "frames are JSON text")).await {
                             return "client gone";
                         }
                         continue;
@@ -154,7 +235,7 @@ async fn serve(
                     Some(Ok(_)) => continue,
                     Some(Err(_)) => return "transport error",
                 };
-                if !handle(socket, state, user, &mut positions, frame.as_str()).await {
+                if !handle(io, state, user, &mut positions, frame.as_str()).await {
                     return "client gone";
                 }
             }
@@ -164,19 +245,21 @@ async fn serve(
 
 /// Answers one client frame; false when the socket is gone.
 async fn handle(
-    socket: &mut WebSocket,
+    io: &mut Io<'_>,
     state: &AppState,
     user: &User,
     positions: &mut Positions,
     text: &str,
 ) -> bool {
     if json_depth(text.as_bytes()) > crate::extract::MAX_JSON_DEPTH {
-        return send(socket, &error_frame("bad_frame", "JSON nested too deeply")).await;
+        return io
+            .send(&error_frame("bad_frame", "JSON nested too deeply"))
+            .await;
     }
     match serde_json::from_str::<ClientFrame>(text) {
-        Ok(ClientFrame::Ping) => send(socket, &ServerFrame::Pong).await,
-        Ok(ClientFrame::Resume { chats }) => resume(socket, state, user, positions, &chats).await,
-        Err(e) => send(socket, &error_frame("bad_frame", &e.to_string())).await,
+        Ok(ClientFrame::Ping) => io.send(&ServerFrame::Pong).await,
+        Ok(ClientFrame::Resume { chats }) => resume(io, state, user, positions, &chats).await,
+        Err(e) => io.send(&error_frame("bad_frame", &e.to_string())).await,
     }
 }
 
@@ -187,21 +270,31 @@ pub(super) fn error_frame(code: &str, message: &str) -> ServerFrame {
     }
 }
 
-/// Sends one frame; false when the socket is gone.
-pub(super) async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> bool {
-    match serde_json::to_string(frame) {
-        Ok(json) => socket.send(WsMessage::Text(json.into())).await.is_ok(),
-        Err(e) => {
-            tracing::error!(error = %e, "could not serialize a frame");
-            true
-        }
-    }
-}
-
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
     };
     let _ = socket.send(WsMessage::Close(Some(frame))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_messages_at_or_below_the_sent_range_are_dropped() {
+        let chat = ChatId::new();
+        let mut p = Positions::at_ready(&HashMap::from([(chat, 5)]));
+        assert!(!p.admit(chat, 5), "announced in ready: resume's job");
+        assert!(p.admit(chat, 6));
+        assert!(!p.admit(chat, 6), "a duplicate");
+        assert!(p.admit(chat, 7));
+        let other = ChatId::new();
+        assert!(
+            p.admit(other, 40),
+            "a chat joined after ready starts where live starts"
+        );
+        assert_eq!(p.sent.get(&other), Some(&(40, 40)));
+    }
 }

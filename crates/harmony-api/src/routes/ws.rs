@@ -48,5 +48,5 @@ pub async fn upgrade(
     Ok(upgrade
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
-        .on_upgrade(move |socket| session::run(socket, state, user)))
+        .on_upgrade(move |socket| session::run(socket, state, user, caller.expires_at)))
 }

@@ -163,6 +163,10 @@ impl Accounts {
             rotated_at: None,
             revoked: false,
         };
-        Ok(self.ports.sessions.insert_refresh(&record).await?)
+        if self.ports.sessions.insert_refresh(&record).await? {
+            Ok(())
+        } else {
+            Err(AuthError::InvalidRefreshToken)
+        }
     }
 }

@@ -2,11 +2,11 @@
 //! renaming, deletion, membership changes and read markers. Authorization is checked here, on
 //! every call, against live membership.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{MembershipCheck, Policy, Ports};
-use crate::model::{Chat, ChatKind, ChatPosition, ChatSummary, Member, Role, User};
+use crate::model::{Chat, ChatKind, ChatSummary, Member, Role, User};
 use crate::ports::StoreError;
 use crate::values::{ChatName, ValidationError};
 use crate::{ChatId, UserId};
@@ -179,18 +179,19 @@ impl Chats {
         Ok(summaries)
     }
 
-    /// Where each of the caller's chats stands, for a gateway session's `ready` frame.
-    pub async fn positions(&self, actor: UserId) -> Result<Vec<ChatPosition>, ChatError> {
+    /// The ids of the caller's chats, for a gateway session to subscribe to.
+    pub async fn chat_ids(&self, actor: UserId) -> Result<Vec<ChatId>, ChatError> {
         let memberships = self.ports.chats.memberships(actor).await?;
-        let ids: Vec<ChatId> = memberships.iter().map(|m| m.chat.id).collect();
-        let last = self.ports.recent.last_seqs(&ids).await?;
-        Ok(memberships
-            .into_iter()
-            .map(|m| ChatPosition {
-                chat_id: m.chat.id,
-                last_seq: last.get(&m.chat.id).copied().unwrap_or(0),
-                last_read_seq: m.last_read_seq,
-            })
+        Ok(memberships.into_iter().map(|m| m.chat.id).collect())
+    }
+
+    /// The newest `seq` of each chat (0 for a chat with no message yet). A session reads this
+    /// only after subscribing, so every later message reaches it live.
+    pub async fn heads(&self, chats: &[ChatId]) -> Result<HashMap<ChatId, i64>, ChatError> {
+        let last = self.ports.recent.last_seqs(chats).await?;
+        Ok(chats
+            .iter()
+            .map(|c| (*c, last.get(c).copied().unwrap_or(0)))
             .collect())
     }
 

@@ -107,8 +107,9 @@ impl MembershipCheck {
         if let Some(cached) = self.cache.get(chat, user).await {
             return Ok(cached);
         }
+        let ticket = self.cache.ticket().await;
         let role = self.chats.role_of(chat, user).await?;
-        self.cache.put(chat, user, role).await;
+        self.cache.put(chat, user, role, ticket).await;
         Ok(role)
     }
 
