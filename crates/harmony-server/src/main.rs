@@ -45,13 +45,22 @@ enum Command {
     Serve,
     /// Print the built-in defaults file, which documents every setting
     Config,
+    /// Print the OpenAPI document of the REST API (what the web UI's client is generated from)
+    Openapi,
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Config) = cli.command {
-        print!("{}", harmony_server::config::DEFAULTS);
-        return std::process::ExitCode::SUCCESS;
+    match cli.command {
+        Some(Command::Config) => {
+            print!("{}", harmony_server::config::DEFAULTS);
+            return std::process::ExitCode::SUCCESS;
+        }
+        Some(Command::Openapi) => {
+            println!("{}", harmony_api::openapi::document_json());
+            return std::process::ExitCode::SUCCESS;
+        }
+        Some(Command::Serve) | None => {}
     }
     let overrides = Overrides {
         file: cli.options.config,

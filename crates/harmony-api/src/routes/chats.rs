@@ -25,7 +25,7 @@ pub(crate) fn chat_not_found() -> ApiError {
 /// Members one create request may name.
 const MAX_MEMBER_IDS: usize = 1000;
 
-#[utoipa::path(post, path = "/api/v1/chats", tag = "chats", request_body = CreateChatRequest,
+#[utoipa::path(operation_id = "create_chat", post, path = "/api/v1/chats", tag = "chats", request_body = CreateChatRequest,
     responses((status = 201, description = "Created", body = ChatDto), (status = 200, description = "The existing direct chat", body = ChatDto),
               (status = 400, body = Problem)), security(("bearer" = [])))]
 pub async fn create(
@@ -67,7 +67,7 @@ pub async fn create(
     Ok((status, Json(ChatDto::from(&chat))))
 }
 
-#[utoipa::path(get, path = "/api/v1/chats", tag = "chats", responses((status = 200, body = [ChatListItem])), security(("bearer" = [])))]
+#[utoipa::path(operation_id = "list_chats", get, path = "/api/v1/chats", tag = "chats", responses((status = 200, body = [ChatListItem])), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -76,7 +76,7 @@ pub async fn list(
     Ok(Json(chats.iter().map(ChatListItem::from).collect()))
 }
 
-#[utoipa::path(get, path = "/api/v1/chats/{id}", tag = "chats", params(("id" = String, Path)),
+#[utoipa::path(operation_id = "get_chat", get, path = "/api/v1/chats/{id}", tag = "chats", params(("id" = String, Path)),
     responses((status = 200, body = ChatDto), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -102,7 +102,7 @@ pub async fn rename(
     Ok(Json(ChatDto::from(&chat)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/chats/{id}", tag = "chats", params(("id" = String, Path)),
+#[utoipa::path(operation_id = "delete_chat", delete, path = "/api/v1/chats/{id}", tag = "chats", params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = Problem)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,

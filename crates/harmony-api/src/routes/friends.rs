@@ -78,7 +78,7 @@ pub async fn decline(
     answer(&state, caller, &id, false).await
 }
 
-#[utoipa::path(get, path = "/api/v1/friends", tag = "friends", responses((status = 200, body = [UserDto])), security(("bearer" = [])))]
+#[utoipa::path(operation_id = "list_friends", get, path = "/api/v1/friends", tag = "friends", responses((status = 200, body = [UserDto])), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -87,7 +87,7 @@ pub async fn list(
     Ok(Json(friends.iter().map(UserDto::from).collect()))
 }
 
-#[utoipa::path(delete, path = "/api/v1/friends/{user_id}", tag = "friends", params(("user_id" = String, Path)),
+#[utoipa::path(operation_id = "remove_friend", delete, path = "/api/v1/friends/{user_id}", tag = "friends", params(("user_id" = String, Path)),
     responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn remove(
     State(state): State<AppState>,

@@ -22,7 +22,7 @@ use crate::AppState;
 /// Set on the answer to a retried send: the message is the one the first attempt created.
 const REPLAY_HEADER: &str = "idempotent-replay";
 
-#[utoipa::path(post, path = "/api/v1/chats/{id}/messages", tag = "messages", params(("id" = String, Path)), request_body = SendMessageRequest,
+#[utoipa::path(operation_id = "send_message", post, path = "/api/v1/chats/{id}/messages", tag = "messages", params(("id" = String, Path)), request_body = SendMessageRequest,
     responses((status = 201, description = "Committed to the log (or the same message, for a retry)", body = MessageDto),
               (status = 403, body = Problem), (status = 429, body = Problem)), security(("bearer" = [])))]
 pub async fn send(
@@ -67,6 +67,7 @@ pub async fn send(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Messages older than this message id.
     before: Option<String>,

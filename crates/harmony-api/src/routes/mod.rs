@@ -7,6 +7,7 @@ pub mod friends;
 pub mod messages;
 pub mod system;
 pub mod users;
+pub mod web;
 pub mod ws;
 
 use harmony_core::ValidationError;

@@ -46,14 +46,6 @@ pub async fn docs() -> Html<&'static str> {
     Html(include_str!("docs.html"))
 }
 
-pub async fn index() -> Html<&'static str> {
-    Html(include_str!("index.html"))
-}
-
-pub async fn not_found() -> ApiError {
-    ApiError::not_found(ErrorCode::NotFound, "No such route")
-}
-
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,

@@ -26,7 +26,7 @@ pub async fn me(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Js
     Ok(Json(UserDto::from(&user)))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
+#[utoipa::path(operation_id = "get_user", get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
     responses((status = 200, body = UserDto), (status = 404, body = harmony_protocol::errors::Problem)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -44,6 +44,7 @@ pub async fn get(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// A username prefix.
     search: String,
@@ -51,7 +52,7 @@ pub struct SearchQuery {
     limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(SearchQuery),
+#[utoipa::path(operation_id = "search_users", get, path = "/api/v1/users", tag = "users", params(SearchQuery),
     responses((status = 200, body = [UserDto])), security(("bearer" = [])))]
 pub async fn search(
     State(state): State<AppState>,

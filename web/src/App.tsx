@@ -1,0 +1,61 @@
+import { useEffect, useState } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import { AuthPage } from "./components/AuthPage";
+import { ChatView } from "./components/ChatView";
+import { FriendsPage } from "./components/FriendsPage";
+import { Sidebar } from "./components/Sidebar";
+import { useLiveSync } from "./data";
+import { live, type Status } from "./live";
+import { navigate, useRoute } from "./router";
+import { useMe } from "./session";
+
+export function App() {
+  const me = useMe();
+  const route = useRoute();
+  const queryClient = useQueryClient();
+  const activeChat = route.name === "chat" ? route.id : null;
+  useLiveSync(me.data?.id, activeChat);
+
+  useEffect(() => {
+    if (me.data === null && route.name !== "signin") navigate("/signin", true);
+    if (me.data && route.name === "signin") navigate("/", true);
+  }, [me.data, route.name]);
+
+  if (me.isPending) return <p className="p-6 text-zinc-500">Loading…</p>;
+  if (me.isError) return <p className="p-6 text-red-600">Harmony is not reachable. Retrying…</p>;
+  if (!me.data) return <AuthPage onSignedIn={() => void queryClient.invalidateQueries({ queryKey: ["me"] })} />;
+
+  const main =
+    route.name === "chat" ? (
+      <ChatView key={route.id} chatId={route.id} me={me.data} />
+    ) : route.name === "friends" ? (
+      <FriendsPage me={me.data} />
+    ) : (
+      <div className="hidden flex-1 items-center justify-center text-zinc-500 md:flex">Pick a chat, or start one.</div>
+    );
+  // On phones the list and the open chat take turns; from md up they sit side by side.
+  const listVisible = route.name === "home";
+  return (
+    <div className="flex h-full flex-col">
+      <OfflineBanner />
+      <div className="flex min-h-0 flex-1">
+        <div className={`${listVisible ? "flex" : "hidden"} w-full md:flex md:w-80 md:shrink-0`}>
+          <Sidebar me={me.data} activeChat={activeChat} />
+        </div>
+        <main className={`${listVisible ? "hidden" : "flex"} min-w-0 flex-1 md:flex`}>{main}</main>
+      </div>
+    </div>
+  );
+}
+
+function OfflineBanner() {
+  const [status, setStatus] = useState<Status>(live.status);
+  useEffect(() => live.onStatus(setStatus), []);
+  if (status === "online") return null;
+  return (
+    <div role="status" aria-live="polite" data-testid="offline-banner"
+      className="bg-amber-100 px-4 py-1.5 text-center text-sm text-amber-900 dark:bg-amber-900/40 dark:text-amber-100">
+      {status === "connecting" ? "Connecting…" : "Offline — reconnecting. Messages you missed will appear when you are back."}
+    </div>
+  );
+}

@@ -1,0 +1,66 @@
+import { useEffect, useRef, useState } from "react";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, call, type ChatListItem, type User } from "../api/client";
+import { flatten, useMessages } from "../data";
+import { navigate } from "../router";
+import { Composer } from "./Composer";
+import { MembersPanel } from "./MembersPanel";
+import { MessageList } from "./MessageList";
+import { useChatTitle } from "./Sidebar";
+import { Button } from "./ui";
+
+export function ChatView({ chatId, me }: { chatId: string; me: User }) {
+  const chat = useQuery({
+    queryKey: ["chat", chatId],
+    queryFn: () => call(api.GET("/api/v1/chats/{id}", { params: { path: { id: chatId } } })),
+    retry: false,
+  });
+  const messages = useMessages(chatId);
+  const [showMembers, setShowMembers] = useState(false);
+  const title = useChatTitle(chat.data ?? { id: chatId, kind: "group", name: "…" }, me);
+  useReadMarker(chatId, flatten(messages.data).at(-1)?.seq);
+
+  if (chat.isError) {
+    return (
+      <div className="flex flex-1 flex-col items-center justify-center gap-3 text-zinc-500">
+        <p>This chat does not exist, or you are no longer in it.</p>
+        <Button onClick={() => navigate("/")}>Back to chats</Button>
+      </div>
+    );
+  }
+  return (
+    <section aria-label={title} className="flex min-w-0 flex-1">
+      <div className="flex min-w-0 flex-1 flex-col">
+        <header className="flex items-center gap-2 border-b border-zinc-200 p-3 dark:border-zinc-800">
+          <Button variant="ghost" className="md:hidden" aria-label="Back to chats" onClick={() => navigate("/")}>←</Button>
+          <h2 className="min-w-0 flex-1 truncate text-lg font-semibold" data-testid="chat-title">{title}</h2>
+          {chat.data && <span className="text-sm text-zinc-500">{chat.data.member_count === 1 ? "1 member" : `${chat.data.member_count} members`}</span>}
+          <Button variant="ghost" aria-expanded={showMembers} onClick={() => setShowMembers((s) => !s)}>Members</Button>
+        </header>
+        <MessageList chatId={chatId} me={me} query={messages} />
+        <Composer chatId={chatId} />
+      </div>
+      {showMembers && chat.data && <MembersPanel chat={chat.data} me={me} onClose={() => setShowMembers(false)} />}
+    </section>
+  );
+}
+
+/** Moves the read marker to the newest message shown while the tab is visible. */
+function useReadMarker(chatId: string, newest: number | undefined) {
+  const queryClient = useQueryClient();
+  const sent = useRef(0);
+  useEffect(() => {
+    if (newest === undefined || newest <= sent.current) return;
+    const mark = () => {
+      if (document.visibilityState !== "visible" || newest <= sent.current) return;
+      sent.current = newest;
+      void api.POST("/api/v1/chats/{id}/read", { params: { path: { id: chatId } }, body: { seq: newest } });
+      queryClient.setQueryData<ChatListItem[]>(["chats"], (chats) =>
+        chats?.map((c) => (c.id === chatId ? { ...c, unread_count: 0 } : c)),
+      );
+    };
+    mark();
+    document.addEventListener("visibilitychange", mark);
+    return () => document.removeEventListener("visibilitychange", mark);
+  }, [chatId, newest, queryClient]);
+}

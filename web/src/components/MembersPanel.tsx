@@ -1,0 +1,105 @@
+import { useState, type FormEvent } from "react";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, ApiError, call, type Chat, type User } from "../api/client";
+import { navigate } from "../router";
+import { Avatar, Button } from "./ui";
+
+export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onClose: () => void }) {
+  const queryClient = useQueryClient();
+  const members = useQuery({
+    queryKey: ["members", chat.id],
+    queryFn: () => call(api.GET("/api/v1/chats/{id}/members", { params: { path: { id: chat.id } } })),
+  });
+  const [error, setError] = useState("");
+  const myRole = members.data?.find((m) => m.user.id === me.id)?.role;
+  const canManage = chat.kind === "group" && (myRole === "owner" || myRole === "admin");
+  const refresh = () => {
+    void queryClient.invalidateQueries({ queryKey: ["members", chat.id] });
+    void queryClient.invalidateQueries({ queryKey: ["chat", chat.id] });
+    void queryClient.invalidateQueries({ queryKey: ["chats"] });
+  };
+  async function run(action: () => Promise<unknown>) {
+    setError("");
+    try {
+      await action();
+      refresh();
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : "Something went wrong");
+    }
+  }
+  const remove = (userId: string) =>
+    call(api.DELETE("/api/v1/chats/{id}/members/{user_id}", { params: { path: { id: chat.id, user_id: userId } } }));
+
+  return (
+    <aside aria-label="Members" className="flex w-72 shrink-0 flex-col gap-3 overflow-y-auto border-l border-zinc-200 p-3 dark:border-zinc-800">
+      <div className="flex items-center justify-between">
+        <h3 className="font-semibold">Members</h3>
+        <Button variant="ghost" aria-label="Close members" onClick={onClose}>✕</Button>
+      </div>
+      {canManage && <Rename chat={chat} onDone={refresh} />}
+      <ul className="flex flex-col gap-2">
+        {members.data?.map((m) => (
+          <li key={m.user.id} className="flex items-center gap-2">
+            <Avatar name={m.user.display_name} />
+            <span className="min-w-0 flex-1 truncate">{m.user.display_name}<span className="ml-1 text-xs text-zinc-500">{m.role}</span></span>
+            {canManage && m.user.id !== me.id && m.role !== "owner" && (
+              <Button variant="danger" aria-label={`Remove ${m.user.display_name}`} onClick={() => void run(() => remove(m.user.id))}>Remove</Button>
+            )}
+          </li>
+        ))}
+      </ul>
+      {canManage && <AddMember chatId={chat.id} onAdded={refresh} />}
+      {error && <p role="alert" className="text-sm text-red-600">{error}</p>}
+      {chat.kind === "group" && myRole && myRole !== "owner" && (
+        <Button variant="danger" onClick={() => void run(async () => { await remove(me.id); navigate("/"); })}>Leave chat</Button>
+      )}
+      {myRole === "owner" && (
+        <Button variant="danger" onClick={() => {
+          if (!confirm("Delete this chat and its history for everyone?")) return;
+          void run(async () => { await call(api.DELETE("/api/v1/chats/{id}", { params: { path: { id: chat.id } } })); navigate("/"); });
+        }}>Delete chat</Button>
+      )}
+    </aside>
+  );
+}
+
+function Rename({ chat, onDone }: { chat: Chat; onDone: () => void }) {
+  const [name, setName] = useState(chat.name ?? "");
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    await call(api.PATCH("/api/v1/chats/{id}", { params: { path: { id: chat.id } }, body: { name } })).catch(() => undefined);
+    onDone();
+  }
+  return (
+    <form onSubmit={submit} className="flex gap-2">
+      <label htmlFor="rename" className="sr-only">Chat name</label>
+      <input id="rename" value={name} onChange={(e) => setName(e.target.value)} className="min-w-0 flex-1 rounded-md border border-zinc-300 px-2 py-1 dark:border-zinc-700 dark:bg-zinc-900" />
+      <Button type="submit" variant="ghost">Rename</Button>
+    </form>
+  );
+}
+
+function AddMember({ chatId, onAdded }: { chatId: string; onAdded: () => void }) {
+  const [search, setSearch] = useState("");
+  const found = useQuery({
+    queryKey: ["user-search", search],
+    queryFn: () => call(api.GET("/api/v1/users", { params: { query: { search } } })),
+    enabled: search.trim().length > 0,
+  });
+  return (
+    <div className="flex flex-col gap-2">
+      <label htmlFor="add-member" className="text-sm font-medium">Add someone</label>
+      <input id="add-member" value={search} onChange={(e) => setSearch(e.target.value)} placeholder="username"
+        className="rounded-md border border-zinc-300 px-2 py-1 dark:border-zinc-700 dark:bg-zinc-900" />
+      <ul>
+        {found.data?.map((u) => (
+          <li key={u.id} className="flex items-center justify-between gap-2 py-1 text-sm">
+            <span>{u.display_name} <span className="text-zinc-500">@{u.username}</span></span>
+            <Button variant="ghost" onClick={() => void call(api.POST("/api/v1/chats/{id}/members", {
+              params: { path: { id: chatId } }, body: { user_id: u.id } })).then(onAdded, () => undefined)}>Add</Button>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}

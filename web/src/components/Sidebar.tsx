@@ -1,0 +1,114 @@
+import { useState, type FormEvent } from "react";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, call, type ChatListItem, type User } from "../api/client";
+import { useChats } from "../data";
+import { navigate } from "../router";
+import { signOut } from "../session";
+import { Avatar, Badge, Button } from "./ui";
+
+export function Sidebar({ me, activeChat }: { me: User; activeChat: string | null }) {
+  const chats = useChats();
+  const queryClient = useQueryClient();
+  const [creating, setCreating] = useState(false);
+  return (
+    <aside aria-label="Chats" className="flex w-full flex-col border-r border-zinc-200 dark:border-zinc-800">
+      <header className="flex items-center gap-2 border-b border-zinc-200 p-3 dark:border-zinc-800">
+        <Avatar name={me.display_name} />
+        <span className="min-w-0 flex-1 truncate font-semibold" data-testid="me">{me.display_name}</span>
+        <ThemeToggle />
+        <Button variant="ghost" onClick={() => void signOut(queryClient)}>Sign out</Button>
+      </header>
+      <nav className="flex gap-1 p-2">
+        <Button variant="ghost" onClick={() => navigate("/friends")}>Friends</Button>
+        <Button variant="ghost" onClick={() => setCreating((c) => !c)} aria-expanded={creating}>New group</Button>
+      </nav>
+      {creating && <NewGroup onDone={() => setCreating(false)} />}
+      <ul className="min-h-0 flex-1 overflow-y-auto" data-testid="chat-list">
+        {chats.data?.map((c) => <ChatRow key={c.id} chat={c} me={me} active={c.id === activeChat} />)}
+        {chats.data?.length === 0 && <li className="p-4 text-sm text-zinc-500">No chats yet. Find friends or start a group.</li>}
+      </ul>
+    </aside>
+  );
+}
+
+/** A direct chat is named after the other member. */
+export function useChatTitle(chat: { id: string; kind: string; name?: string | null }, me: User): string {
+  const members = useQuery({
+    queryKey: ["members", chat.id],
+    queryFn: () => call(api.GET("/api/v1/chats/{id}/members", { params: { path: { id: chat.id } } })),
+    enabled: chat.kind === "direct",
+    staleTime: Infinity,
+  });
+  if (chat.kind !== "direct") return chat.name ?? "Untitled group";
+  return members.data?.find((m) => m.user.id !== me.id)?.user.display_name ?? "Direct message";
+}
+
+function ChatRow({ chat, me, active }: { chat: ChatListItem; me: User; active: boolean }) {
+  const title = useChatTitle(chat, me);
+  const last = chat.last_message;
+  return (
+    <li>
+      <a href={`/chats/${chat.id}`} onClick={(e) => { e.preventDefault(); navigate(`/chats/${chat.id}`); }}
+        aria-current={active ? "page" : undefined}
+        className={`flex items-center gap-3 px-3 py-2 hover:bg-zinc-100 dark:hover:bg-zinc-900 ${active ? "bg-zinc-100 dark:bg-zinc-900" : ""}`}>
+        <Avatar name={title} />
+        <span className="min-w-0 flex-1">
+          <span className="flex items-center justify-between gap-2">
+            <span className="truncate font-medium">{title}</span>
+            <Badge count={chat.unread_count} label={`${chat.unread_count} unread`} />
+          </span>
+          <span className="block truncate text-sm text-zinc-500">
+            {last ? `${last.author.id === me.id ? "You" : last.author.display_name}: ${last.content}` : chat.kind === "group" ? "Group" : "Say hello"}
+          </span>
+        </span>
+      </a>
+    </li>
+  );
+}
+
+function NewGroup({ onDone }: { onDone: () => void }) {
+  const friends = useQuery({ queryKey: ["friends"], queryFn: () => call(api.GET("/api/v1/friends")) });
+  const queryClient = useQueryClient();
+  const [error, setError] = useState("");
+  async function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    try {
+      const chat = await call(api.POST("/api/v1/chats", {
+        body: { kind: "group", name: String(form.get("name") ?? ""), member_ids: form.getAll("member").map(String) },
+      }));
+      await queryClient.invalidateQueries({ queryKey: ["chats"] });
+      onDone();
+      navigate(`/chats/${chat.id}`);
+    } catch (e) {
+      setError(e instanceof Error ? e.message : "Could not create the group");
+    }
+  }
+  return (
+    <form onSubmit={submit} className="flex flex-col gap-2 border-y border-zinc-200 p-3 dark:border-zinc-800">
+      <label htmlFor="group-name" className="text-sm font-medium">Group name</label>
+      <input id="group-name" name="name" required className="rounded-md border border-zinc-300 px-2 py-1 dark:border-zinc-700 dark:bg-zinc-900" />
+      <fieldset className="flex flex-col gap-1 text-sm">
+        <legend className="font-medium">Members</legend>
+        {friends.data?.map((f) => (
+          <label key={f.id} className="flex items-center gap-2"><input type="checkbox" name="member" value={f.id} />{f.display_name}</label>
+        ))}
+        {friends.data?.length === 0 && <span className="text-zinc-500">Add friends to invite them.</span>}
+      </fieldset>
+      {error && <p role="alert" className="text-sm text-red-600">{error}</p>}
+      <Button type="submit">Create</Button>
+    </form>
+  );
+}
+
+function ThemeToggle() {
+  const [dark, setDark] = useState(() => document.documentElement.classList.contains("dark"));
+  return (
+    <Button variant="ghost" aria-label={dark ? "Use light theme" : "Use dark theme"} onClick={() => {
+      const next = !dark;
+      document.documentElement.classList.toggle("dark", next);
+      localStorage.setItem("harmony.theme", next ? "dark" : "light");
+      setDark(next);
+    }}>{dark ? "☀" : "☾"}</Button>
+  );
+}

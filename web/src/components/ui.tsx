@@ -1,0 +1,40 @@
+import type { ButtonHTMLAttributes, InputHTMLAttributes } from "react";
+
+export function Button({ className = "", variant = "primary", ...props }: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: "primary" | "ghost" | "danger" }) {
+  const styles = {
+    primary: "bg-indigo-600 text-white hover:bg-indigo-500 disabled:opacity-50",
+    ghost: "text-zinc-700 hover:bg-zinc-100 dark:text-zinc-200 dark:hover:bg-zinc-800",
+    danger: "text-red-700 hover:bg-red-50 dark:text-red-400 dark:hover:bg-red-950",
+  }[variant];
+  return <button className={`rounded-md px-3 py-1.5 text-sm font-medium ${styles} ${className}`} {...props} />;
+}
+
+export function Field({ label, error, id, ...props }: InputHTMLAttributes<HTMLInputElement> & { label: string; error?: string; id: string }) {
+  return (
+    <div className="flex flex-col gap-1">
+      <label htmlFor={id} className="text-sm font-medium">{label}</label>
+      <input id={id} aria-invalid={error ? true : undefined} aria-describedby={error ? `${id}-error` : undefined}
+        className="rounded-md border border-zinc-300 bg-white px-3 py-2 dark:border-zinc-700 dark:bg-zinc-900" {...props} />
+      {error && <p id={`${id}-error`} className="text-sm text-red-600 dark:text-red-400">{error}</p>}
+    </div>
+  );
+}
+
+export function Avatar({ name }: { name: string }) {
+  const hue = [...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 360, 7);
+  return (
+    <span aria-hidden className="inline-flex size-8 shrink-0 items-center justify-center rounded-full text-sm font-semibold text-white"
+      style={{ background: `hsl(${hue} 55% 45%)` }}>
+      {name.slice(0, 1).toUpperCase()}
+    </span>
+  );
+}
+
+export function Badge({ count, label }: { count: number; label: string }) {
+  if (count <= 0) return null;
+  return (
+    <span aria-label={label} className="rounded-full bg-indigo-600 px-1.5 text-xs font-semibold text-white">
+      {count > 99 ? "99+" : count}
+    </span>
+  );
+}

@@ -1,0 +1,112 @@
+// Server state: queries for chats and messages, and how live frames update them.
+import { useEffect } from "react";
+import { useInfiniteQuery, useQuery, useQueryClient, type InfiniteData, type QueryClient } from "@tanstack/react-query";
+import { api, call, type ChatListItem, type Message, type ServerFrame } from "./api/client";
+import { live } from "./live";
+import { navigate } from "./router";
+
+type Page = { messages: Message[]; has_more: boolean };
+export type MessagePages = InfiniteData<Page, unknown>;
+
+export function useChats() {
+  return useQuery({
+    queryKey: ["chats"],
+    queryFn: () => call(api.GET("/api/v1/chats")),
+    select: (chats) => [...chats].sort((a, b) => activity(b) - activity(a)),
+  });
+}
+
+function activity(c: ChatListItem): number {
+  return Date.parse(c.last_message?.created_at ?? c.created_at);
+}
+
+/** A chat's history, newest page first; `fetchNextPage` loads older messages. */
+export function useMessages(chatId: string) {
+  const query = useInfiniteQuery({
+    queryKey: ["messages", chatId],
+    queryFn: async ({ pageParam }) =>
+      call(
+        api.GET("/api/v1/chats/{id}/messages", {
+          params: { path: { id: chatId }, query: { limit: 50, before: pageParam } },
+        }),
+      ),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last) => (last.has_more ? last.messages[0]?.id : undefined),
+    staleTime: Infinity,
+  });
+  const newest = query.data?.pages[0]?.messages.at(-1)?.seq;
+  useEffect(() => {
+    if (newest !== undefined) live.saw(chatId, newest);
+  }, [chatId, newest]);
+  return query;
+}
+
+/** All loaded messages of a chat, ascending by seq. */
+export function flatten(data: MessagePages | undefined): Message[] {
+  return data ? [...data.pages].reverse().flatMap((p) => p.messages) : [];
+}
+
+/** Adds a message to its chat's loaded history, once, in seq order. */
+export function insertMessage(queryClient: QueryClient, message: Message): void {
+  queryClient.setQueryData<MessagePages>(["messages", message.chat_id], (data) => {
+    if (!data || data.pages.some((p) => p.messages.some((m) => m.id === message.id))) return data;
+    const [newest, ...older] = data.pages;
+    const messages = [...(newest?.messages ?? []), message].sort((a, b) => a.seq - b.seq);
+    return { ...data, pages: [{ messages, has_more: newest?.has_more ?? false }, ...older] };
+  });
+}
+
+function bumpChat(queryClient: QueryClient, message: Message, meId: string, activeChat: string | null): void {
+  let known = false;
+  queryClient.setQueryData<ChatListItem[]>(["chats"], (chats) =>
+    chats?.map((c) => {
+      if (c.id !== message.chat_id) return c;
+      known = true;
+      const newer = !c.last_message || c.last_message.seq < message.seq;
+      const unread = message.author.id !== meId && activeChat !== c.id ? c.unread_count + 1 : c.unread_count;
+      return newer ? { ...c, last_message: message, unread_count: unread } : c;
+    }),
+  );
+  if (!known) void queryClient.invalidateQueries({ queryKey: ["chats"] });
+}
+
+/** Applies live frames to the cached server state. */
+export function useLiveSync(meId: string | undefined, activeChat: string | null): void {
+  const queryClient = useQueryClient();
+  useEffect(() => {
+    if (!meId) return;
+    live.start();
+    return live.onFrame((frame: ServerFrame) => {
+      switch (frame.type) {
+        case "ready":
+          void queryClient.invalidateQueries({ queryKey: ["chats"] });
+          break;
+        case "message":
+          insertMessage(queryClient, frame.message);
+          bumpChat(queryClient, frame.message, meId, activeChat);
+          break;
+        case "chat_updated":
+          void queryClient.invalidateQueries({ queryKey: ["chats"] });
+          void queryClient.invalidateQueries({ queryKey: ["chat", frame.chat.id] });
+          break;
+        case "member_added":
+          void queryClient.invalidateQueries({ queryKey: ["chats"] });
+          void queryClient.invalidateQueries({ queryKey: ["members", frame.chat_id] });
+          break;
+        case "member_removed":
+        case "chat_deleted": {
+          const gone = frame.type === "chat_deleted" || frame.user_id === meId;
+          void queryClient.invalidateQueries({ queryKey: ["chats"] });
+          void queryClient.invalidateQueries({ queryKey: ["members", frame.chat_id] });
+          if (gone) {
+            queryClient.removeQueries({ queryKey: ["messages", frame.chat_id] });
+            if (activeChat === frame.chat_id) navigate("/", true);
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    });
+  }, [meId, activeChat, queryClient]);
+}

@@ -1,0 +1,127 @@
+// The live connection: one WebSocket per tab, reconnected with backoff, resumed from the last
+// seq seen per chat so nothing is missed or shown twice. Components subscribe to frames and to
+// the connection status.
+import { refreshSession, type ClientFrame, type ServerFrame } from "./api/client";
+
+export type Status = "connecting" | "online" | "offline";
+type FrameListener = (frame: ServerFrame) => void;
+
+class Live {
+  private ws: WebSocket | null = null;
+  private stopped = true;
+  private attempt = 0;
+  private timer: number | undefined;
+  private frameListeners = new Set<FrameListener>();
+  private statusListeners = new Set<(s: Status) => void>();
+  /** The newest seq the UI holds per chat: the position resume asks from. */
+  private lastSeq = new Map<string, number>();
+  status: Status = "offline";
+
+  constructor() {
+    // The browser knows about a lost network before TCP does: drop the socket at once, and
+    // reconnect (and resume) as soon as the network is back.
+    window.addEventListener("offline", () => this.ws?.close());
+    window.addEventListener("online", () => {
+      if (!this.stopped && !this.ws) this.schedule(0);
+    });
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    window.clearTimeout(this.timer);
+    this.ws?.close(1000);
+    this.ws = null;
+    this.lastSeq.clear();
+    this.setStatus("offline");
+  }
+
+  onFrame(listener: FrameListener): () => void {
+    this.frameListeners.add(listener);
+    return () => this.frameListeners.delete(listener);
+  }
+
+  onStatus(listener: (s: Status) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  /** Records that the UI holds a chat's messages up to `seq` (from history or live). */
+  saw(chatId: string, seq: number): void {
+    if (seq > (this.lastSeq.get(chatId) ?? 0)) this.lastSeq.set(chatId, seq);
+  }
+
+  private setStatus(status: Status): void {
+    this.status = status;
+    this.statusListeners.forEach((l) => l(status));
+  }
+
+  private send(frame: ClientFrame): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  private connect(): void {
+    this.setStatus("connecting");
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/api/v1/ws`);
+    this.ws = ws;
+    ws.onmessage = (event) => {
+      let frame: ServerFrame;
+      try {
+        frame = JSON.parse(String(event.data)) as ServerFrame;
+      } catch {
+        return;
+      }
+      this.handle(frame);
+    };
+    ws.onclose = (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.setStatus("offline");
+      if (this.stopped) return;
+      if (event.code === 4001) {
+        // The access token expired: refresh the cookies, then reconnect at once.
+        void refreshSession().then(() => this.schedule(0));
+        return;
+      }
+      this.schedule();
+    };
+  }
+
+  private schedule(delay?: number): void {
+    this.attempt += 1;
+    const backoff = delay ?? Math.min(10_000, 250 * 2 ** Math.min(this.attempt, 6)) * (0.5 + Math.random() / 2);
+    window.clearTimeout(this.timer);
+    this.timer = window.setTimeout(() => this.connect(), backoff);
+  }
+
+  private handle(frame: ServerFrame): void {
+    if (frame.type === "ready") {
+      this.attempt = 0;
+      this.setStatus("online");
+      // Ask for what happened while we were away, for every chat the UI holds.
+      const chats: Record<string, number> = {};
+      for (const c of frame.chats) {
+        const known = this.lastSeq.get(c.id);
+        if (known !== undefined && c.last_seq > known) chats[c.id] = known;
+      }
+      if (Object.keys(chats).length > 0) this.send({ type: "resume", chats });
+    } else if (frame.type === "message") {
+      const known = this.lastSeq.get(frame.chat_id);
+      const prev = frame.prev_seq ?? null;
+      if (known !== undefined && prev !== null && prev > known) {
+        // A gap: something between what we hold and this message is missing.
+        this.send({ type: "resume", chats: { [frame.chat_id]: known } });
+      }
+      this.saw(frame.chat_id, frame.message.seq);
+    }
+    this.frameListeners.forEach((l) => l(frame));
+  }
+}
+
+export const live = new Live();

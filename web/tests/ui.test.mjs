@@ -1,0 +1,193 @@
+// Browser tests: the real harmony binary (with the UI built in) on a free port and a temporary
+// data directory, driven by Playwright in Debian's Chromium. Screenshots go to
+// tests/screenshots/.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import net from "node:net";
+import { chromium } from "playwright-core";
+
+const BIN = process.env.HARMONY_BIN ?? new URL("../../target/debug/harmony", import.meta.url).pathname;
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const SHOTS = new URL("./screenshots/", import.meta.url).pathname;
+const TIMEOUT = 15_000;
+
+let server;
+let dataDir;
+let base;
+let browser;
+const consoleErrors = [];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+async function waitReady(url) {
+  const deadline = Date.now() + TIMEOUT;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("harmony did not become ready");
+}
+
+before(async () => {
+  const port = await freePort();
+  dataDir = mkdtempSync(join(tmpdir(), "harmony-ui-"));
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(BIN, [], {
+    env: { ...process.env, HARMONY_LISTEN: `127.0.0.1:${port}`, HARMONY_DATA_DIR: dataDir, RUST_LOG: "warn" },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  await waitReady(base);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function person(name, viewport = { width: 1200, height: 800 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/Failed to load resource|WebSocket/.test(m.text())) consoleErrors.push(`${name}: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => consoleErrors.push(`${name}: ${e.message}`));
+  await page.goto(base);
+  await page.getByRole("button", { name: "New here? Create an account" }).click();
+  await page.getByLabel("Username").fill(name);
+  await page.getByLabel("Password").fill(`password-${name}`);
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await page.getByTestId("me").waitFor();
+  return { context, page };
+}
+
+async function befriend(a, aName, b, bName) {
+  await a.page.getByRole("button", { name: "Friends" }).click();
+  await a.page.getByLabel("Find people").fill(bName);
+  await a.page.getByRole("button", { name: "Add friend" }).click();
+  await a.page.getByText(`Request sent to ${bName}.`).waitFor();
+  await b.page.getByRole("button", { name: "Friends" }).click();
+  await b.page.getByRole("button", { name: "Accept" }).click();
+  await b.page.getByTestId("friends").getByText(aName).waitFor();
+}
+
+const messages = (page, text) => page.getByTestId("message").filter({ hasText: text });
+
+test("sign-up shows field errors", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(base);
+  await page.getByRole("button", { name: "New here? Create an account" }).click();
+  await page.getByLabel("Username").fill("x");
+  await page.getByLabel("Password").fill("short");
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await page.getByText("must be 3 to 32 characters").waitFor();
+  await page.getByText("must be 8 to 128 characters").waitFor();
+  await page.screenshot({ path: `${SHOTS}signup-errors.png` });
+  await context.close();
+});
+
+test("two people befriend each other and chat live both ways", async () => {
+  const ann = await person("ann");
+  const bob = await person("bob");
+  await befriend(ann, "ann", bob, "bob");
+  await bob.page.getByRole("button", { name: "Message" }).click();
+  await bob.page.getByTestId("chat-title").getByText("ann").waitFor();
+  await bob.page.getByLabel("Message", { exact: true }).fill("hi ann, it's bob");
+  await bob.page.keyboard.press("Enter");
+  // Ann sees the new chat and the message without reloading.
+  await ann.page.getByTestId("chat-list").getByText("hi ann, it's bob").click();
+  await messages(ann.page, "hi ann, it's bob").waitFor();
+  await ann.page.getByLabel("Message", { exact: true }).fill("hello bob!");
+  await ann.page.getByRole("button", { name: "Send" }).click();
+  await messages(bob.page, "hello bob!").waitFor();
+  assert.equal(await messages(bob.page, "hello bob!").count(), 1);
+  await ann.page.screenshot({ path: `${SHOTS}chat.png` });
+  const phone = await bob.context.newPage();
+  await phone.setViewportSize({ width: 390, height: 760 });
+  await phone.goto(bob.page.url());
+  await messages(phone, "hello bob!").waitFor();
+  await phone.screenshot({ path: `${SHOTS}chat-phone.png` });
+  await ann.context.close();
+  await bob.context.close();
+});
+
+test("offline and back: the missed messages appear once", async () => {
+  const cat = await person("cat");
+  const dan = await person("dan");
+  await befriend(cat, "cat", dan, "dan");
+  await dan.page.getByRole("button", { name: "Message" }).click();
+  await dan.page.getByLabel("Message", { exact: true }).fill("first");
+  await dan.page.keyboard.press("Enter");
+  await cat.page.getByTestId("chat-list").getByText("first").click();
+  await messages(cat.page, "first").waitFor();
+
+  await cat.context.setOffline(true);
+  await cat.page.getByTestId("offline-banner").waitFor();
+  await cat.page.screenshot({ path: `${SHOTS}offline.png` });
+  for (const text of ["while you were away 1", "while you were away 2"]) {
+    await dan.page.getByLabel("Message", { exact: true }).fill(text);
+    await dan.page.keyboard.press("Enter");
+    await messages(dan.page, text).waitFor();
+  }
+  await cat.context.setOffline(false);
+  await cat.page.getByTestId("offline-banner").waitFor({ state: "detached" });
+  for (const text of ["while you were away 1", "while you were away 2"]) {
+    await messages(cat.page, text).waitFor();
+    assert.equal(await messages(cat.page, text).count(), 1, `"${text}" shown once`);
+  }
+  assert.equal(await messages(cat.page, "first").count(), 1);
+  await cat.context.close();
+  await dan.context.close();
+});
+
+test("an optimistic send rolls back when refused, and a retry sends it once", async () => {
+  const eve = await person("eve");
+  await eve.page.getByRole("button", { name: "New group" }).click();
+  await eve.page.getByLabel("Group name").fill("plans");
+  await eve.page.getByRole("button", { name: "Create" }).click();
+  await eve.page.getByTestId("chat-title").getByText("plans").waitFor();
+  const refuse = (route) =>
+    route.request().method() === "POST"
+      ? route.fulfill({ status: 503, contentType: "application/problem+json",
+        body: JSON.stringify({ type: "urn:harmony:problem:unavailable", title: "Temporarily unavailable; retry later", status: 503, code: "unavailable" }) })
+      : route.continue();
+  await eve.page.route("**/api/v1/chats/*/messages", refuse);
+  await eve.page.getByLabel("Message", { exact: true }).fill("will this work?");
+  await eve.page.keyboard.press("Enter");
+  await eve.page.getByTestId("pending-message").getByText("Failed").waitFor();
+  await eve.page.screenshot({ path: `${SHOTS}failed-send.png` });
+  await eve.page.unroute("**/api/v1/chats/*/messages", refuse);
+  await eve.page.getByRole("button", { name: "Retry" }).click();
+  await messages(eve.page, "will this work?").waitFor();
+  await eve.page.getByTestId("pending-message").waitFor({ state: "detached" });
+  assert.equal(await messages(eve.page, "will this work?").count(), 1);
+  await eve.context.close();
+});
+
+test("no console errors", () => {
+  assert.deepEqual(consoleErrors, []);
+});
