@@ -10,11 +10,19 @@ fn main() {
     let mut files = Vec::new();
     collect(&dist, &mut files);
     files.sort();
-    let mut out = String::from("/// The web UI's files: (URL path, contents).\npub static ASSETS: &[(&str, &[u8])] = &[\n");
+    let mut out = String::from(
+        "/// The web UI's files: (URL path, contents).\npub static ASSETS: &[(&str, &[u8])] = &[\n",
+    );
     for file in &files {
-        let Ok(relative) = file.strip_prefix(&dist) else { continue };
+        let Ok(relative) = file.strip_prefix(&dist) else {
+            continue;
+        };
         let url = format!("/{}", relative.to_string_lossy().replace('\\', "/"));
-        let _ = writeln!(out, "    ({url:?}, include_bytes!({:?})),", file.display().to_string());
+        let _ = writeln!(
+            out,
+            "    ({url:?}, include_bytes!({:?})),",
+            file.display().to_string()
+        );
     }
     out.push_str("];\n");
     let target = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("web_assets.rs");
@@ -24,7 +32,9 @@ fn main() {
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {

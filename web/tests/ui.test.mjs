@@ -10,7 +10,7 @@ import { join } from "node:path";
 import net from "node:net";
 import { chromium } from "playwright-core";
 
-const BIN = process.env.HARMONY_BIN ?? new URL("../../target/debug/harmony", import.meta.url).pathname;
+const BIN = process.env.UI_TEST_HARMONY ?? new URL("../../target/debug/harmony", import.meta.url).pathname;
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const SHOTS = new URL("./screenshots/", import.meta.url).pathname;
 const TIMEOUT = 15_000;
@@ -35,6 +35,7 @@ function freePort() {
 async function waitReady(url) {
   const deadline = Date.now() + TIMEOUT;
   while (Date.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`harmony exited with ${server.exitCode}`);
     try {
       if ((await fetch(`${url}/readyz`)).ok) return;
     } catch {

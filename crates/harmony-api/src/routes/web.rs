@@ -10,7 +10,10 @@ use harmony_protocol::errors::ErrorCode;
 include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
 
 fn asset(path: &str) -> Option<&'static [u8]> {
-    ASSETS.iter().find(|(p, _)| *p == path).map(|(_, bytes)| *bytes)
+    ASSETS
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, bytes)| *bytes)
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -31,7 +34,10 @@ fn content_type(path: &str) -> &'static str {
 pub async fn index() -> Response {
     match asset("/index.html") {
         Some(page) => (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
             page,
         )
             .into_response(),
@@ -52,7 +58,14 @@ pub async fn fallback(method: Method, uri: Uri) -> Response {
         } else {
             "no-cache"
         };
-        return ([(header::CONTENT_TYPE, content_type(path)), (header::CACHE_CONTROL, cache)], bytes).into_response();
+        return (
+            [
+                (header::CONTENT_TYPE, content_type(path)),
+                (header::CACHE_CONTROL, cache),
+            ],
+            bytes,
+        )
+            .into_response();
     }
     if path.starts_with("/assets/") || path.contains('.') {
         return (StatusCode::NOT_FOUND, "not found").into_response();
