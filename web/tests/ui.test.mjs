@@ -51,7 +51,8 @@ before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "harmony-ui-"));
   base = `http://127.0.0.1:${port}`;
   server = spawn(BIN, [], {
-    env: { ...process.env, HARMONY_LISTEN: `127.0.0.1:${port}`, HARMONY_DATA_DIR: dataDir, RUST_LOG: "warn" },
+    // The archive test fills a chat through the API faster than a person types.
+    env: { ...process.env, HARMONY_LISTEN: `127.0.0.1:${port}`, HARMONY_DATA_DIR: dataDir, HARMONY_LIMITS__SEND_BURST: "1000", RUST_LOG: "warn" },
     stdio: ["ignore", "inherit", "inherit"],
   });
   await waitReady(base);
@@ -187,6 +188,33 @@ test("an optimistic send rolls back when refused, and a retry sends it once", as
   await eve.page.getByTestId("pending-message").waitFor({ state: "detached" });
   assert.equal(await messages(eve.page, "will this work?").count(), 1);
   await eve.context.close();
+});
+
+test("a deep link opens a long chat, and scrolling up pages through all of it", async () => {
+  const fay = await person("fay");
+  // Fill a chat through the API, as another client of the same account would.
+  const login = await fetch(`${base}/api/v1/auth/login`, {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: "fay", password: "password-fay" }),
+  }).then((r) => r.json());
+  const auth = { "content-type": "application/json", authorization: `Bearer ${login.access_token}` };
+  const chat = await fetch(`${base}/api/v1/chats`, { method: "POST", headers: auth, body: JSON.stringify({ kind: "group", name: "archive" }) }).then((r) => r.json());
+  for (let i = 0; i < 130; i++) {
+    const r = await fetch(`${base}/api/v1/chats/${chat.id}/messages`, { method: "POST", headers: auth, body: JSON.stringify({ content: `note ${i}` }) });
+    assert.equal(r.status, 201);
+  }
+  await fay.page.goto(`${base}/chats/${chat.id}`);
+  await messages(fay.page, "note 129").waitFor();
+  const list = fay.page.getByTestId("messages");
+  for (let i = 0; i < 20 && !(await fay.page.getByText("This is the beginning of the chat.").isVisible()); i++) {
+    await list.evaluate((el) => { el.scrollTop = -el.scrollHeight; });
+    await fay.page.waitForTimeout(150);
+  }
+  await fay.page.getByText("This is the beginning of the chat.").waitFor();
+  assert.equal(await fay.page.getByTestId("message").count(), 130);
+  const seqs = await fay.page.getByTestId("message").evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+  assert.deepEqual(seqs, Array.from({ length: 130 }, (_, i) => i + 1), "every message once, in order");
+  await fay.context.close();
 });
 
 test("no console errors", () => {
