@@ -2,7 +2,9 @@
 //! with a fresh temporary data directory, and gives tests real HTTP and WebSocket clients.
 //! Every network await here has a timeout, so a broken server fails a test instead of hanging it.
 
+pub mod conformance;
 mod http;
+pub mod postgres;
 pub mod ws;
 
 use std::net::SocketAddr;

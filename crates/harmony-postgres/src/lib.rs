@@ -1,0 +1,68 @@
+//! Cluster adapters on PostgreSQL: [`StateDb`] holds accounts, sessions, friends, chats and the
+//! transactional outbox; [`HistoryDb`] is the message store, which may live on a database of its
+//! own.
+//!
+//! In the cluster's data flow the api nodes write state and its outbox event in one transaction
+//! here; the relay reads the outbox from the WAL; the sink upserts committed messages into the
+//! history; history reads re-hydrate authors from the state store.
+
+mod chats;
+mod friends;
+mod history;
+mod migrate;
+mod outbox;
+mod users;
+
+use harmony_core::ports::{StoreError, StoreResult};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+pub use history::HistoryDb;
+
+/// The state store. Cheap to clone.
+#[derive(Clone)]
+pub struct StateDb {
+    pool: PgPool,
+}
+
+impl StateDb {
+    /// Connects and brings the schema up to date (concurrent starters wait on an advisory lock).
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let pool = connect(url, max_connections).await?;
+        migrate::run(&pool, "state", migrate::STATE).await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+pub(crate) async fn connect(url: &str, max_connections: u32) -> StoreResult<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect(url)
+        .await
+        .map_err(unavailable)
+}
+
+pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Maps a uniqueness violation to `Conflict(what)`, anything else to `Unavailable`.
+pub(crate) fn conflict_on(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        _ => unavailable(e),
+    }
+}
+
+pub(crate) fn corrupt(what: &str, raw: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {raw:?}"))
+}
