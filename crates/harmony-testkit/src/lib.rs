@@ -5,6 +5,7 @@
 pub mod conformance;
 mod http;
 pub mod postgres;
+pub mod redis;
 pub mod ws;
 
 use std::net::SocketAddr;

@@ -1,0 +1,92 @@
+//! Cluster adapters on Redis: everything shared by the nodes of a cluster that may be lost
+//! without losing a message.
+//!
+//! - [`RedisFanout`]: the fan-out role publishes gateway events here. Each message also enters its
+//!   chat's recent window, which gives it its `prev_seq`, in one script, so the window always
+//!   holds what was delivered live.
+//! - [`GatewaySubscriber`]: one subscriber connection per gateway process (never one per socket),
+//!   subscribed to the chats its sessions follow, handing events to the local hub.
+//! - [`RedisWindow`]: the recent-messages window and chat heads, for resume and `ready`.
+//! - [`RedisMembershipCache`] and [`RedisRateLimiter`]: cache-aside membership and rate limits
+//!   shared by every api node.
+//!
+//! If Redis is lost, messages are still committed (the log) and stored (the sink); clients
+//! resume from the message store when it is back. All keys start with a configured prefix.
+
+mod cache;
+mod fanout;
+mod ratelimit;
+mod subscriber;
+mod window;
+
+pub use cache::RedisMembershipCache;
+pub use fanout::RedisFanout;
+pub use ratelimit::RedisRateLimiter;
+pub use subscriber::{GatewaySubscriber, Interest};
+pub use window::RedisWindow;
+
+use harmony_core::ports::{StoreError, StoreResult};
+use harmony_core::ChatId;
+use redis::aio::ConnectionManager;
+
+/// Key and channel names, all under one prefix (so tests and tenants never collide).
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub(crate) fn window(&self, chat: ChatId) -> String {
+        format!("{}window:{chat}", self.prefix)
+    }
+
+    /// Hash: chat → newest seq. And hash: chat → highest seq evicted from the window.
+    pub(crate) fn heads(&self) -> String {
+        format!("{}heads", self.prefix)
+    }
+
+    pub(crate) fn floors(&self) -> String {
+        format!("{}floors", self.prefix)
+    }
+
+    pub(crate) fn chat_channel(&self, chat: ChatId) -> String {
+        format!("{}chat:{chat}", self.prefix)
+    }
+
+    /// Membership and chat events, which every gateway needs (they are rare).
+    pub(crate) fn control_channel(&self) -> String {
+        format!("{}control", self.prefix)
+    }
+
+    pub(crate) fn member(&self, chat: ChatId, user: harmony_core::UserId) -> String {
+        format!("{}{user}", self.member_prefix(chat))
+    }
+
+    pub(crate) fn member_prefix(&self, chat: ChatId) -> String {
+        format!("{}member:{chat}:", self.prefix)
+    }
+
+    pub(crate) fn cache_generation(&self) -> String {
+        format!("{}member-gen", self.prefix)
+    }
+
+    pub(crate) fn rate(&self, key: &str) -> String {
+        format!("{}rate:{key}", self.prefix)
+    }
+}
+
+/// A connection that reconnects by itself; commands fail while Redis is away.
+pub async fn connect(url: &str) -> StoreResult<ConnectionManager> {
+    let client = redis::Client::open(url).map_err(unavailable)?;
+    client.get_connection_manager().await.map_err(unavailable)
+}
+
+pub(crate) fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {e}"))
+}
