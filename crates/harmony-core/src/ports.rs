@@ -14,7 +14,7 @@ use crate::ids::{ChatId, FriendRequestId, MessageId, UserId};
 use crate::model::{
     Account, Chat, FriendRequest, FriendRequestStatus, Member, Message, NewMessage, Role, User,
 };
-use crate::values::{ChatName, Password, Username};
+use crate::values::{ChatName, ClientMsgId, Password, Username};
 
 /// How an adapter failed. Use cases turn these into their own errors; the cause is logged once,
 /// where handled, and never shown to a client.
@@ -157,6 +157,36 @@ pub struct RecentSlice {
     /// True when nothing between the asked position and the first message returned is missing
     /// from the window; false when older messages fell out of it and the history store has them.
     pub complete: bool,
+}
+
+/// What reserving a `client_msg_id` found (cluster shape: the log itself cannot look up keys).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// Nobody used the key: append, then `complete` (or `release` on failure).
+    Reserved,
+    /// The key already produced this message.
+    Existing(Message),
+    /// Another request with the key is being appended right now.
+    InFlight,
+}
+
+/// Idempotency keys shared by every api node, for logs that cannot check them themselves.
+#[async_trait]
+pub trait IdempotencyKeys: Send + Sync {
+    async fn reserve(
+        &self,
+        chat: ChatId,
+        author: UserId,
+        key: &ClientMsgId,
+    ) -> StoreResult<Reservation>;
+    async fn complete(
+        &self,
+        chat: ChatId,
+        author: UserId,
+        key: &ClientMsgId,
+        message: &Message,
+    ) -> StoreResult<()>;
+    async fn release(&self, chat: ChatId, author: UserId, key: &ClientMsgId) -> StoreResult<()>;
 }
 
 /// The recent end of every chat, for resume and for the `ready` frame: always at least as new

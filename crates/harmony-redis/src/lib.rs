@@ -9,18 +9,21 @@
 //! - [`RedisWindow`]: the recent-messages window and chat heads, for resume and `ready`.
 //! - [`RedisMembershipCache`] and [`RedisRateLimiter`]: cache-aside membership and rate limits
 //!   shared by every api node.
+//! - [`RedisIdempotency`]: `client_msg_id` keys for logs that cannot be searched (Kafka).
 //!
 //! If Redis is lost, messages are still committed (the log) and stored (the sink); clients
 //! resume from the message store when it is back. All keys start with a configured prefix.
 
 mod cache;
 mod fanout;
+mod idempotency;
 mod ratelimit;
 mod subscriber;
 mod window;
 
 pub use cache::RedisMembershipCache;
 pub use fanout::RedisFanout;
+pub use idempotency::RedisIdempotency;
 pub use ratelimit::RedisRateLimiter;
 pub use subscriber::{GatewaySubscriber, Interest};
 pub use window::RedisWindow;
@@ -74,6 +77,15 @@ impl Keys {
 
     pub(crate) fn cache_generation(&self) -> String {
         format!("{}member-gen", self.prefix)
+    }
+
+    pub(crate) fn idempotency(
+        &self,
+        chat: ChatId,
+        author: harmony_core::UserId,
+        key: &str,
+    ) -> String {
+        format!("{}idem:{chat}:{author}:{key}", self.prefix)
     }
 
     pub(crate) fn rate(&self, key: &str) -> String {

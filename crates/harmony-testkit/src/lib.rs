@@ -4,6 +4,7 @@
 
 pub mod conformance;
 mod http;
+pub mod kafka;
 pub mod postgres;
 pub mod redis;
 pub mod ws;

@@ -1,0 +1,86 @@
+//! Cluster adapters on a Kafka-API broker, through librdkafka (`rdkafka`), so the same code runs
+//! on Apache Kafka, Redpanda, AutoMQ, or tansu in tests.
+//!
+//! - [`KafkaLog`]: api nodes append each accepted message to `harmony.messages.v1`, keyed by chat
+//!   id, with an idempotent producer and `acks=all`; the `201` waits for the broker's
+//!   acknowledgement. A chat lives on one partition, so its partition offset orders it: a
+//!   message's `seq` is its offset + 1.
+//! - [`KafkaCursor`]: a consumer group member (fan-out, sink); offsets are stored only after the
+//!   batch took effect, per partition, in order.
+
+mod consumer;
+mod log;
+
+pub use consumer::KafkaCursor;
+pub use log::KafkaLog;
+
+use std::time::Duration;
+
+use harmony_core::ports::{StoreError, StoreResult};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
+
+/// Where the broker is and how to talk to it.
+#[derive(Clone, Debug)]
+pub struct KafkaSettings {
+    /// `host:port[,host:port...]`.
+    pub brokers: String,
+    pub topic: String,
+    /// Partitions of a new topic. Never change it later: chats would move partitions.
+    pub partitions: i32,
+    pub replication: i32,
+    /// How long the producer may wait to batch (`linger.ms`).
+    pub linger_ms: u32,
+    /// How long a consumer's fetch may wait on the broker (`fetch.wait.max.ms`).
+    pub fetch_wait_ms: u32,
+    /// How long a produce may take before the send fails (no `201`).
+    pub delivery_timeout: Duration,
+    /// How long a silent group member keeps its partitions: the fail-over time of a consumer.
+    pub session_timeout: Duration,
+}
+
+impl KafkaSettings {
+    pub fn new(brokers: &str, topic: &str) -> Self {
+        Self {
+            brokers: brokers.to_owned(),
+            topic: topic.to_owned(),
+            partitions: 3,
+            replication: 1,
+            linger_ms: 1,
+            fetch_wait_ms: 5,
+            delivery_timeout: Duration::from_secs(10),
+            session_timeout: Duration::from_secs(6),
+        }
+    }
+}
+
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("kafka: {e}"))
+}
+
+/// Creates the topic unless it exists.
+pub async fn ensure_topic(settings: &KafkaSettings) -> StoreResult<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &settings.brokers)
+        .create()
+        .map_err(unavailable)?;
+    let topic = NewTopic::new(
+        &settings.topic,
+        settings.partitions,
+        TopicReplication::Fixed(settings.replication),
+    );
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics([&topic], &options)
+        .await
+        .map_err(unavailable)?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(unavailable(format!("creating topic {name}: {code}"))),
+        }
+    }
+    Ok(())
+}
