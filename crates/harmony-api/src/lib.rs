@@ -49,6 +49,8 @@ pub struct HttpLimits {
 pub struct GatewaySettings {
     /// Frames a session may have queued before it is closed with 4008.
     pub session_queue: usize,
+    /// Whether this process runs the gateway role (serves `/api/v1/ws`).
+    pub enabled: bool,
 }
 
 /// Everything a handler may use; cheap to clone.

@@ -130,3 +130,11 @@ impl GatewayEvent {
         }
     }
 }
+
+/// Which chats a gateway process's sessions follow, as the set changes: the process subscribes
+/// to exactly those chats' events (one subscription per chat, not per session).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interest {
+    Follow(ChatId),
+    Drop(ChatId),
+}

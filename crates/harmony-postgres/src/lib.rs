@@ -11,6 +11,7 @@ mod friends;
 mod history;
 mod migrate;
 mod outbox;
+mod outbox_queue;
 mod users;
 
 use harmony_core::ports::{StoreError, StoreResult};
@@ -18,6 +19,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 pub use history::HistoryDb;
+pub use outbox_queue::OutboxQueue;
 
 /// The state store. Cheap to clone.
 #[derive(Clone)]

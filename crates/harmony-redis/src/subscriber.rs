@@ -11,19 +11,13 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use harmony_core::events::GatewayEvent;
+pub use harmony_core::events::Interest;
 use harmony_core::ports::GatewayPublisher;
 use harmony_core::ChatId;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::Keys;
-
-/// Which chats the process's sessions follow; sent by the hub as they change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Interest {
-    Follow(ChatId),
-    Drop(ChatId),
-}
 
 pub struct GatewaySubscriber {
     pub client: redis::Client,

@@ -20,6 +20,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub gateway: GatewayConfig,
+    pub cluster: ClusterConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -29,6 +30,7 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub public_origin: String,
     pub shutdown_grace_secs: u64,
+    pub roles: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -89,12 +91,115 @@ pub struct GatewayConfig {
     pub session_queue: usize,
 }
 
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub postgres_url: String,
+    pub history_url: String,
+    pub brokers: String,
+    pub redis_url: String,
+    pub messages_topic: String,
+    pub partitions: i32,
+    pub key_prefix: String,
+    pub window_size: usize,
+    pub linger_ms: u32,
+    pub fetch_wait_ms: u32,
+    pub max_connections: u32,
+}
+
+impl ClusterConfig {
+    /// True when the cluster shape is configured.
+    pub fn enabled(&self) -> bool {
+        !self.postgres_url.is_empty()
+    }
+}
+
+impl fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // URLs may hold passwords.
+        let set = |v: &str| if v.is_empty() { "<empty>" } else { "<set>" };
+        f.debug_struct("ClusterConfig")
+            .field("postgres_url", &set(&self.postgres_url))
+            .field("history_url", &set(&self.history_url))
+            .field("brokers", &self.brokers)
+            .field("redis_url", &set(&self.redis_url))
+            .field("messages_topic", &self.messages_topic)
+            .field("partitions", &self.partitions)
+            .field("key_prefix", &self.key_prefix)
+            .field("window_size", &self.window_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The roles a process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roles {
+    pub api: bool,
+    pub gateway: bool,
+    pub fanout: bool,
+    pub sink: bool,
+    pub projector: bool,
+}
+
+impl Roles {
+    pub const ALL: Self = Self {
+        api: true,
+        gateway: true,
+        fanout: true,
+        sink: true,
+        projector: true,
+    };
+
+    pub fn parse(raw: &str) -> anyhow::Result<Self> {
+        if raw.trim() == "all" {
+            return Ok(Self::ALL);
+        }
+        let mut roles = Self {
+            api: false,
+            gateway: false,
+            fanout: false,
+            sink: false,
+            projector: false,
+        };
+        for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "api" => roles.api = true,
+                "gateway" => roles.gateway = true,
+                "fanout" => roles.fanout = true,
+                "sink" => roles.sink = true,
+                "projector" => roles.projector = true,
+                other => bail!(
+                    "unknown role {other:?}: use api, gateway, fanout, sink, projector or all"
+                ),
+            }
+        }
+        if roles
+            == (Self {
+                api: false,
+                gateway: false,
+                fanout: false,
+                sink: false,
+                projector: false,
+            })
+        {
+            bail!("server.roles names no role");
+        }
+        Ok(roles)
+    }
+
+    /// Whether this process serves HTTP (the API, the gateway's WebSocket, or both).
+    pub fn http(&self) -> bool {
+        self.api || self.gateway
+    }
+}
+
 /// Values given on the command line; they win over every other layer.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     pub file: Option<PathBuf>,
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub roles: Option<String>,
 }
 
 impl Config {
@@ -134,6 +239,15 @@ impl Config {
                 "listen",
                 toml::Value::String(listen.clone()),
                 "--listen",
+            )?;
+        }
+        if let Some(roles) = &overrides.roles {
+            set(
+                &mut merged,
+                "server",
+                "roles",
+                toml::Value::String(roles.clone()),
+                "--role",
             )?;
         }
         if let Some(dir) = &overrides.data_dir {
@@ -180,6 +294,21 @@ impl Config {
         }
         if !(16..=1_000_000).contains(&self.gateway.session_queue) {
             bail!("gateway.session_queue must be 16 to 1000000");
+        }
+        let roles = Roles::parse(&self.server.roles)?;
+        let c = &self.cluster;
+        let cluster_parts = [&c.postgres_url, &c.brokers, &c.redis_url]
+            .iter()
+            .filter(|v| !v.is_empty())
+            .count();
+        if cluster_parts != 0 && cluster_parts != 3 {
+            bail!("cluster.postgres_url, cluster.brokers and cluster.redis_url are set together, or not at all");
+        }
+        if roles != Roles::ALL && !c.enabled() {
+            bail!("server.roles other than \"all\" need the [cluster] settings");
+        }
+        if c.partitions < 1 || c.window_size < 10 || c.max_connections < 2 {
+            bail!("cluster.partitions must be at least 1, window_size at least 10, max_connections at least 2");
         }
         let origin = &self.server.public_origin;
         let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
@@ -274,6 +403,7 @@ mod tests {
             file: Some(file),
             listen: Some("127.0.0.1:9000".into()),
             data_dir: None,
+            roles: None,
         };
         let config = Config::load(
             &overrides,
@@ -305,9 +435,30 @@ mod tests {
     }
 
     #[test]
+    fn roles_parse_and_need_a_cluster() {
+        assert_eq!(Roles::parse("all").ok(), Some(Roles::ALL));
+        let some = Roles::parse("api, sink").expect("valid");
+        assert!(some.api && some.sink && !some.gateway && !some.fanout && !some.projector);
+        assert!(Roles::parse("api,teleport").is_err());
+        assert!(Roles::parse("").is_err());
+        let err = |e: &[(&str, &str)]| {
+            Config::load(&Overrides::default(), env(e))
+                .err()
+                .map(|e| format!("{e:#}"))
+        };
+        assert!(err(&[("HARMONY_SERVER__ROLES", "api")]).is_some_and(|e| e.contains("[cluster]")));
+        assert!(err(&[("HARMONY_CLUSTER__BROKERS", "x:1")]).is_some_and(|e| e.contains("together")));
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let mut config = Config::load(&Overrides::default(), env(&[])).expect("valid");
         config.auth.jwt_secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==".into();
-        assert!(!format!("{config:?}").contains("c2VjcmV0"));
+        config.cluster.postgres_url = "postgres://u:hunter2@db/h".into();
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("c2VjcmV0") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 }

@@ -1,68 +1,99 @@
 //! The `harmony` binary's library half: configuration, the signing key, and [`serve`], the one
-//! place that picks the adapters for a shape and starts every role.
+//! place that picks the adapters for a shape and starts the roles.
 //!
-//! A single node (the only shape so far) runs everything in this process: the HTTP edge and the
-//! gateway (`harmony-api`), the SQLite adapters (`harmony-sqlite`) for state, outbox, log and
-//! history, and the fan-out, sink and projector loops (`harmony-workers`) against the embedded
-//! log and outbox.
+//! - A single node ([`single`]) runs every role in this process on SQLite and in-process ports:
+//!   the HTTP edge and gateway (`harmony-api`), the embedded log, and the fan-out, sink and
+//!   projector loops (`harmony-workers`).
+//! - A cluster node ([`cluster`]) runs the roles it is given (`--role`) on PostgreSQL, a
+//!   Kafka-API broker and Redis; the use cases and workers are the same code.
 
+mod cluster;
 pub mod config;
 mod keys;
+mod single;
 pub mod telemetry;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use harmony_api::{AppState, CookieSettings, GatewaySettings, HttpLimits, Hub, Metrics, TokenKeys};
-use harmony_core::cache::InProcessMembershipCache;
+use harmony_api::{
+    AppState, CookieSettings, GatewaySettings, HttpLimits, Hub, Metrics, ReadyCheck, TokenKeys,
+};
 use harmony_core::ports::RateRule;
-use harmony_core::ratelimit::InProcessRateLimiter;
 use harmony_core::usecases::{Policy, Ports, UseCases};
-use harmony_sqlite::Database;
-use harmony_workers::{fanout::Fanout, projector::Projector, sink::Sink, OnProcessed};
+use harmony_workers::OnProcessed;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{Config, Overrides};
+pub use config::{Config, Overrides, Roles};
 
-/// Runs a single node on `listener` until `shutdown` is cancelled, then stops in order: sessions
-/// are told to reconnect and resume, in-flight requests finish, workers finish their batch.
+/// A long-running task of a role, started once the node is assembled.
+pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What a shape assembles: the ports for the use cases, the role loops to run, and how to tell
+/// readiness and to close connections at the end.
+pub(crate) struct Node {
+    pub ports: Ports,
+    pub hub: Arc<Hub>,
+    pub tasks: Vec<Task>,
+    pub ready: ReadyCheck,
+    pub close: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+/// What every shape's assembly gets.
+pub(crate) struct Assembly<'a> {
+    pub config: &'a Config,
+    pub roles: Roles,
+    pub metrics: Arc<Metrics>,
+    /// Cancelled after the HTTP side stopped: role loops finish their batch and return.
+    pub workers_stop: CancellationToken,
+}
+
+impl Assembly<'_> {
+    /// Counts what a worker finished, under its name.
+    pub fn counted(&self, name: &str) -> OnProcessed {
+        let metrics = self.metrics.clone();
+        let labels = metrics.consumer(name);
+        Arc::new(move |n| {
+            metrics
+                .consumer_processed
+                .get_or_create(&labels)
+                .inc_by(n as u64);
+        })
+    }
+}
+
+/// Runs a node on `listener` until `shutdown` is cancelled, then stops in order: sessions are
+/// told to reconnect and resume, in-flight requests finish, workers finish their batch.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let roles = Roles::parse(&config.server.roles)?;
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let db_path = data_dir.join("harmony.db");
-    let db = Database::open(&db_path)
-        .await
-        .with_context(|| format!("opening database {}", db_path.display()))?;
     let secret = keys::jwt_secret(&config.auth, &data_dir)?;
-
     let metrics = Arc::new(Metrics::new());
-    let hub = Arc::new(Hub::new(metrics.clone()));
-    let cache = Arc::new(InProcessMembershipCache::default());
-    let shared = Arc::new(db.clone());
-    let ports = Ports {
-        users: shared.clone(),
-        sessions: shared.clone(),
-        friends: shared.clone(),
-        chats: shared.clone(),
-        log: shared.clone(),
-        recent: shared.clone(),
-        history: shared.clone(),
-        membership_cache: cache.clone(),
-        limiter: Arc::new(InProcessRateLimiter::default()),
-        hasher: Arc::new(harmony_api::auth::Argon2Hasher::new()?),
+    let workers_stop = CancellationToken::new();
+    let assembly = Assembly {
+        config: &config,
+        roles,
+        metrics: metrics.clone(),
+        workers_stop: workers_stop.clone(),
     };
-    let use_cases = UseCases::new(ports, policy(&config));
-    let ready_db = db.clone();
+    let node = if config.cluster.enabled() {
+        cluster::assemble(&assembly).await?
+    } else {
+        single::assemble(&assembly).await?
+    };
     let state = AppState {
-        use_cases,
+        use_cases: UseCases::new(node.ports, policy(&config)),
         tokens: TokenKeys::new(
             &secret,
             Duration::from_secs(config.auth.access_token_ttl_secs),
@@ -72,88 +103,35 @@ pub async fn serve(
             secure: config.server.public_origin.starts_with("https://"),
             public_origin: Some(config.server.public_origin.clone()).filter(|o| !o.is_empty()),
         },
-        hub: hub.clone(),
-        metrics: metrics.clone(),
+        hub: node.hub.clone(),
+        metrics,
         gateway: GatewaySettings {
             session_queue: config.gateway.session_queue,
+            enabled: roles.gateway,
         },
-        ready: Arc::new(move || {
-            let db = ready_db.clone();
-            Box::pin(async move { db.ping().await })
-        }),
+        ready: node.ready,
         shutdown: shutdown.clone(),
     };
-
-    // Workers stop only after the HTTP side has: nothing appended is left unprocessed for long.
-    let workers_stop = CancellationToken::new();
     let workers = TaskTracker::new();
-    let counted = |name: &str| -> OnProcessed {
-        let metrics = metrics.clone();
-        let labels = metrics.consumer(name);
-        Arc::new(move |n| {
-            metrics
-                .consumer_processed
-                .get_or_create(&labels)
-                .inc_by(n as u64);
-        })
-    };
-    workers.spawn(
-        Fanout {
-            consumer: db.log_cursor("fanout").await?,
-            gateways: hub.clone(),
-            on_processed: counted("fanout"),
-        }
-        .run(workers_stop.clone()),
-    );
-    workers.spawn(
-        Sink {
-            consumer: db.log_cursor("sink").await?,
-            history: shared.clone(),
-            on_processed: counted("sink"),
-        }
-        .run(workers_stop.clone()),
-    );
-    workers.spawn(
-        Projector {
-            consumer: db.outbox_cursor("projector").await?,
-            gateways: hub.clone(),
-            cache,
-            history: shared.clone(),
-            on_processed: counted("projector"),
-        }
-        .run(workers_stop.clone()),
-    );
-    workers.spawn(report_lag(
-        db.clone(),
-        metrics.clone(),
-        workers_stop.clone(),
-    ));
+    for task in node.tasks {
+        workers.spawn(task);
+    }
     workers.close();
 
-    let limits = HttpLimits {
-        max_body_bytes: config.limits.max_body_bytes,
-    };
-    let app = harmony_api::router(state, &limits);
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %data_dir.display(), "harmony is listening (single node)");
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    let stopping = shutdown.clone();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stopping.cancelled().await });
-    let served = std::future::IntoFuture::into_future(server);
-    tokio::pin!(served);
-    let result = tokio::select! {
-        r = &mut served => r.context("HTTP server failed"),
-        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("requests still running after the grace period; stopping anyway");
-            Ok(())
-        }
+    let addr = listener.local_addr()?;
+    let shape = if config.cluster.enabled() {
+        "cluster"
+    } else {
+        "single node"
     };
-    // Upgraded WebSocket connections are not tracked by the HTTP server: give the sessions
-    // their chance to send close frames (they watch the same shutdown token) before the
-    // workers and the database go away.
+    tracing::info!(%addr, shape, roles = %config.server.roles, "harmony is listening");
+    let result = serve_http(state, &config, listener, shutdown.clone(), grace).await;
+    // Upgraded WebSocket connections are not tracked by the HTTP server: give the sessions their
+    // chance to send close frames (they watch the same shutdown token) before the workers and
+    // the stores go away.
     let deadline = tokio::time::Instant::now() + grace;
-    while hub.session_count() > 0 && tokio::time::Instant::now() < deadline {
+    while node.hub.session_count() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tracing::info!("HTTP stopped; stopping workers");
@@ -161,9 +139,35 @@ pub async fn serve(
     if tokio::time::timeout(grace, workers.wait()).await.is_err() {
         tracing::warn!("workers did not stop within the grace period");
     }
-    db.close().await;
+    node.close.await;
     tracing::info!("stopped");
     result
+}
+
+/// Serves HTTP until `shutdown`, letting in-flight requests finish within `grace`.
+async fn serve_http(
+    state: AppState,
+    config: &Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let limits = HttpLimits {
+        max_body_bytes: config.limits.max_body_bytes,
+    };
+    let app = harmony_api::router(state, &limits);
+    let stopping = shutdown.clone();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stopping.cancelled().await });
+    let served = std::future::IntoFuture::into_future(server);
+    tokio::pin!(served);
+    tokio::select! {
+        r = &mut served => r.context("HTTP server failed"),
+        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("requests still running after the grace period; stopping anyway");
+            Ok(())
+        }
+    }
 }
 
 fn policy(config: &Config) -> Policy {
@@ -180,24 +184,5 @@ fn policy(config: &Config) -> Policy {
         refresh_ttl: Duration::from_secs(config.auth.refresh_token_ttl_days * 24 * 3600),
         refresh_grace: Duration::from_secs(config.auth.refresh_grace_secs),
         max_group_members: l.max_group_members,
-    }
-}
-
-/// Publishes each consumer's lag behind the log head, every second.
-async fn report_lag(db: Database, metrics: Arc<Metrics>, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        for consumer in ["fanout", "sink"] {
-            if let Ok(lag) = db.log_lag(consumer).await {
-                metrics
-                    .consumer_lag
-                    .get_or_create(&metrics.consumer(consumer))
-                    .set(lag);
-            }
-        }
     }
 }

@@ -37,6 +37,9 @@ struct Options {
     /// A TOML file overriding the defaults
     #[arg(long, global = true, env = "HARMONY_CONFIG")]
     config: Option<PathBuf>,
+    /// Roles to run: all, or a comma list of api, gateway, fanout, sink, projector (cluster)
+    #[arg(long, global = true)]
+    role: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -66,6 +69,7 @@ fn main() -> std::process::ExitCode {
         file: cli.options.config,
         listen: cli.options.listen,
         data_dir: cli.options.data_dir,
+        roles: cli.options.role,
     };
     let config = match Config::load(&overrides, std::env::vars()) {
         Ok(config) => config,

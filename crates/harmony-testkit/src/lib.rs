@@ -2,6 +2,7 @@
 //! with a fresh temporary data directory, and gives tests real HTTP and WebSocket clients.
 //! Every network await here has a timeout, so a broken server fails a test instead of hanging it.
 
+pub mod cluster;
 pub mod conformance;
 mod http;
 pub mod kafka;
@@ -103,6 +104,7 @@ pub fn test_config(data_dir: PathBuf) -> anyhow::Result<Config> {
         file: None,
         listen: Some("127.0.0.1:0".into()),
         data_dir: Some(data_dir),
+        roles: None,
     };
     let mut config = Config::load(&overrides, std::iter::empty())?;
     use base64::Engine as _;

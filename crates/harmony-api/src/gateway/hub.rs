@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
-use harmony_core::events::GatewayEvent;
+use harmony_core::events::{GatewayEvent, Interest};
 use harmony_core::ports::{GatewayPublisher, StoreResult};
 use harmony_core::{ChatId, UserId};
 use harmony_protocol::ws::ServerFrame;
@@ -53,6 +53,9 @@ pub struct Hub {
     state: RwLock<State>,
     next_id: AtomicU64,
     metrics: Arc<Metrics>,
+    /// Told when the first session follows a chat and when the last one stops (cluster: the
+    /// process's Redis subscriber follows along).
+    interest: Option<mpsc::UnboundedSender<Interest>>,
 }
 
 impl Hub {
@@ -61,6 +64,54 @@ impl Hub {
             state: RwLock::new(State::default()),
             next_id: AtomicU64::new(1),
             metrics,
+            interest: None,
+        }
+    }
+
+    /// A hub that reports which chats its sessions follow.
+    pub fn with_interest(metrics: Arc<Metrics>, interest: mpsc::UnboundedSender<Interest>) -> Self {
+        Self {
+            interest: Some(interest),
+            ..Self::new(metrics)
+        }
+    }
+
+    fn follow(&self, state: &mut State, chat: ChatId, id: u64) {
+        let sessions = state.by_chat.entry(chat).or_default();
+        if sessions.is_empty() {
+            self.tell(Interest::Follow(chat));
+        }
+        sessions.insert(id);
+        if let Some(entry) = state.sessions.get_mut(&id) {
+            entry.chats.insert(chat);
+        }
+    }
+
+    fn unfollow(&self, state: &mut State, chat: ChatId, id: u64) {
+        if let Some(sessions) = state.by_chat.get_mut(&chat) {
+            sessions.remove(&id);
+            if sessions.is_empty() {
+                state.by_chat.remove(&chat);
+                self.tell(Interest::Drop(chat));
+            }
+        }
+        if let Some(entry) = state.sessions.get_mut(&id) {
+            entry.chats.remove(&chat);
+        }
+    }
+
+    fn tell(&self, interest: Interest) {
+        if let Some(sender) = &self.interest {
+            // The receiver lives as long as the process's subscriber; after it, nothing listens.
+            let _ = sender.send(interest);
+        }
+    }
+
+    /// Tells every session to reconnect and resume: events may have been lost (the cluster's
+    /// subscriber lost Redis for a while).
+    pub fn resume_all(&self) {
+        for entry in self.read().sessions.values() {
+            entry.too_slow.cancel();
         }
     }
 
@@ -111,22 +162,22 @@ impl Hub {
             return Err(current);
         }
         for chat in chats {
-            state.by_chat.entry(*chat).or_default().insert(id);
-        }
-        if let Some(entry) = state.sessions.get_mut(&id) {
-            entry.chats.extend(chats.iter().copied());
+            self.follow(&mut state, *chat, id);
         }
         Ok(())
     }
 
     pub fn unregister(&self, id: u64) {
         let mut state = self.write();
+        let Some(chats) = state.sessions.get(&id).map(|e| e.chats.clone()) else {
+            return;
+        };
+        for chat in chats {
+            self.unfollow(&mut state, chat, id);
+        }
         let Some(entry) = state.sessions.remove(&id) else {
             return;
         };
-        for chat in &entry.chats {
-            remove_from(&mut state.by_chat, chat, id);
-        }
         remove_from(&mut state.by_user, &entry.user, id);
         if !state.by_user.contains_key(&entry.user) {
             state.epochs.remove(&entry.user);
@@ -198,10 +249,7 @@ impl Hub {
                     .copied()
                     .collect();
                 for id in ids {
-                    state.by_chat.entry(chat).or_default().insert(id);
-                    if let Some(entry) = state.sessions.get_mut(&id) {
-                        entry.chats.insert(chat);
-                    }
+                    self.follow(&mut state, chat, id);
                 }
                 self.deliver(
                     &state,
@@ -231,10 +279,7 @@ impl Hub {
                     .copied()
                     .collect();
                 for id in ids {
-                    remove_from(&mut state.by_chat, &chat, id);
-                    if let Some(entry) = state.sessions.get_mut(&id) {
-                        entry.chats.remove(&chat);
-                    }
+                    self.unfollow(&mut state, chat, id);
                 }
             }
             GatewayEvent::ChatDeleted { member_ids, .. } => {
@@ -250,11 +295,15 @@ impl Hub {
                 for user in member_ids {
                     *state.epochs.entry(*user).or_default() += 1;
                 }
-                let ids = state.by_chat.remove(&chat).unwrap_or_default();
+                let ids: Vec<u64> = state
+                    .by_chat
+                    .get(&chat)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .collect();
                 for id in ids {
-                    if let Some(entry) = state.sessions.get_mut(&id) {
-                        entry.chats.remove(&chat);
-                    }
+                    self.unfollow(&mut state, chat, id);
                 }
             }
         }

@@ -23,6 +23,13 @@ pub async fn upgrade(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    if !state.gateway.enabled {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "This node does not run the gateway role; connect to a gateway node",
+        ));
+    }
     let caller = AuthUser::from_headers(&state, &headers, &Method::GET)?;
     if caller.via_cookie && !state.cookies.origin_allowed(&headers) {
         return Err(ApiError::new(

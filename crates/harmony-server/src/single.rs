@@ -1,0 +1,98 @@
+//! The single-node shape: SQLite for state, outbox, log and history; the hub, cache and rate
+//! limits in process; every role in this process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use harmony_api::{Hub, Metrics};
+use harmony_core::cache::InProcessMembershipCache;
+use harmony_core::ratelimit::InProcessRateLimiter;
+use harmony_core::usecases::Ports;
+use harmony_sqlite::Database;
+use harmony_workers::{fanout::Fanout, projector::Projector, sink::Sink};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Assembly, Node, Task};
+
+pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
+    let db_path = a.config.server.data_dir.join("harmony.db");
+    let db = Database::open(&db_path)
+        .await
+        .with_context(|| format!("opening database {}", db_path.display()))?;
+    let hub = Arc::new(Hub::new(a.metrics.clone()));
+    let cache = Arc::new(InProcessMembershipCache::default());
+    let shared = Arc::new(db.clone());
+    let ports = Ports {
+        users: shared.clone(),
+        sessions: shared.clone(),
+        friends: shared.clone(),
+        chats: shared.clone(),
+        log: shared.clone(),
+        recent: shared.clone(),
+        history: shared.clone(),
+        membership_cache: cache.clone(),
+        limiter: Arc::new(InProcessRateLimiter::default()),
+        hasher: Arc::new(harmony_api::auth::Argon2Hasher::new()?),
+    };
+    let stop = a.workers_stop.clone();
+    let tasks: Vec<Task> = vec![
+        Box::pin(
+            Fanout {
+                consumer: db.log_cursor("fanout").await?,
+                gateways: hub.clone(),
+                on_processed: a.counted("fanout"),
+            }
+            .run(stop.clone()),
+        ),
+        Box::pin(
+            Sink {
+                consumer: db.log_cursor("sink").await?,
+                history: shared.clone(),
+                on_processed: a.counted("sink"),
+            }
+            .run(stop.clone()),
+        ),
+        Box::pin(
+            Projector {
+                consumer: db.outbox_cursor("projector").await?,
+                gateways: hub.clone(),
+                cache,
+                history: shared.clone(),
+                on_processed: a.counted("projector"),
+            }
+            .run(stop.clone()),
+        ),
+        Box::pin(report_lag(db.clone(), a.metrics.clone(), stop)),
+    ];
+    let ready_db = db.clone();
+    Ok(Node {
+        ports,
+        hub,
+        tasks,
+        ready: Arc::new(move || {
+            let db = ready_db.clone();
+            Box::pin(async move { db.ping().await })
+        }),
+        close: Box::pin(async move { db.close().await }),
+    })
+}
+
+/// Publishes each consumer's lag behind the log head, every second.
+async fn report_lag(db: Database, metrics: Arc<Metrics>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for consumer in ["fanout", "sink"] {
+            if let Ok(lag) = db.log_lag(consumer).await {
+                metrics
+                    .consumer_lag
+                    .get_or_create(&metrics.consumer(consumer))
+                    .set(lag);
+            }
+        }
+    }
+}

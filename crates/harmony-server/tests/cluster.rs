@@ -1,0 +1,123 @@
+//! The cluster shape through the front door: api and gateway roles on different nodes sharing a
+//! private PostgreSQL, Redis and Kafka-API broker. The same client code as the single-node tests.
+
+use std::time::Duration;
+
+use harmony_testkit::cluster::TestCluster;
+use serde_json::{json, Value};
+
+type R = anyhow::Result<()>;
+
+fn seq(frame: &Value) -> i64 {
+    frame["message"]["seq"].as_i64().unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn a_message_sent_through_one_node_reaches_a_client_on_another_and_resumes_on_a_third() -> R {
+    let cluster = TestCluster::start().await?;
+    let api = cluster.node("api,fanout,sink,projector").await?;
+    let gateway_b = cluster.node("gateway").await?;
+    let gateway_c = cluster.node("gateway").await?;
+    let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
+    let chat = api.group(&ann, "g", &[&bob]).await?;
+
+    let (mut ws, ready) = gateway_b.ws(&bob.access).await?;
+    assert_eq!(ready["chats"][0]["id"], chat.as_str());
+    let first = api.send(&ann, &chat, "across nodes").await?;
+    let live = ws.next_of("message").await?;
+    assert_eq!(live["message"]["id"], first["id"]);
+    assert_eq!(
+        seq(&live),
+        first["seq"].as_i64().unwrap_or(-2),
+        "live seq is the committed seq"
+    );
+    let second = api.send(&ann, &chat, "and again").await?;
+    let live2 = ws.next_of("message").await?;
+    assert_eq!(
+        live2["prev_seq"], first["seq"],
+        "prev_seq links to the previous message"
+    );
+    assert!(
+        seq(&live2) > seq(&live),
+        "seq increases in the chat's order"
+    );
+    assert_eq!(live2["message"]["id"], second["id"]);
+    ws.close().await;
+
+    // Bob is away; three messages later he comes back through another gateway.
+    let mut missed = Vec::new();
+    for i in 0..3 {
+        missed.push(api.send(&ann, &chat, &format!("missed {i}")).await?["id"].clone());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut ws, _) = gateway_c.ws(&bob.access).await?;
+    ws.send(json!({"type": "resume", "chats": {chat.clone(): seq(&live2)}}))
+        .await?;
+    // Each missed message arrives once: by resume if the gateway's `ready` already counted it,
+    // live if the fan-out was still behind (the broker's tail latency is long).
+    let mut got = Vec::new();
+    while !missed.iter().all(|id| got.contains(id)) {
+        let frame = ws.next().await?;
+        if frame["type"] == "message" {
+            got.push(frame["message"]["id"].clone());
+        }
+    }
+    ws.expect_silence(Duration::from_millis(500), &["resumed"])
+        .await?;
+    assert_eq!(got.len(), missed.len(), "no duplicates: {got:?}");
+    ws.close().await;
+
+    // History through the api node has every message once, in order.
+    let history = harmony_testkit::eventually("the sink to store all five", || async {
+        let all = api.all_history(&bob, &chat).await?;
+        Ok((all.len() >= 5).then_some(all))
+    })
+    .await?;
+    let seqs: Vec<i64> = history.iter().filter_map(|m| m["seq"].as_i64()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]) && seqs.len() == 5,
+        "{seqs:?}"
+    );
+    api.stop().await?;
+    gateway_b.stop().await?;
+    gateway_c.stop().await
+}
+
+#[tokio::test]
+async fn a_member_removed_through_the_api_node_stops_receiving_on_a_gateway_node() -> R {
+    let cluster = TestCluster::start().await?;
+    let api = cluster.node("api,fanout,sink,projector").await?;
+    let gateway = cluster.node("gateway").await?;
+    let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
+    let chat = api.group(&ann, "g", &[&bob]).await?;
+    let (mut ws, _) = gateway.ws(&bob.access).await?;
+    api.send(&ann, &chat, "hello").await?;
+    ws.next_of("message").await?;
+    api.delete(
+        &format!("/api/v1/chats/{chat}/members/{}", bob.id),
+        &ann.access,
+    )
+    .await?;
+    ws.next_of("member_removed").await?;
+    api.send(&ann, &chat, "secret").await?;
+    ws.expect_silence(Duration::from_millis(800), &[]).await?;
+    let refused = api
+        .post(
+            &format!("/api/v1/chats/{chat}/messages"),
+            &bob.access,
+            json!({"content": "x"}),
+        )
+        .await?;
+    assert_eq!(refused.code(), Some("not_a_member"));
+    let api_ws = api
+        .ws_refused(&[("authorization", format!("Bearer {}", bob.access))])
+        .await?;
+    assert_eq!(
+        api_ws,
+        (503, "unavailable".into()),
+        "a node without the gateway role refuses WebSockets"
+    );
+    ws.close().await;
+    api.stop().await?;
+    gateway.stop().await
+}
