@@ -114,8 +114,9 @@ class Live {
     } else if (frame.type === "message") {
       const known = this.lastSeq.get(frame.chat_id);
       const prev = frame.prev_seq ?? null;
-      if (known !== undefined && prev !== null && prev > known) {
-        // A gap: something between what we hold and this message is missing.
+      // A gap (the previous message is not one we hold), or an unknown previous message (the
+      // server could not tell): ask for what may be missing. Resume never sends twice.
+      if (known !== undefined && frame.message.seq > known && (prev === null || prev > known)) {
         this.send({ type: "resume", chats: { [frame.chat_id]: known } });
       }
       this.saw(frame.chat_id, frame.message.seq);

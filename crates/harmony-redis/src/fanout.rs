@@ -1,5 +1,6 @@
 //! The fan-out's publisher. For each message, one script adds it to its chat's window (trimming
-//! the oldest beyond the window size and raising the floor), reads the previous message's seq
+//! the oldest beyond the window size and raising the floor; a window that starts empty sets
+//! the floor just below its first message, since it cannot know what came before), reads the previous message's seq
 //! from the window (`prev_seq`, or nil when the window does not have it), raises the head, and
 //! publishes the frame to the chat's channel. A batch is one pipelined round trip.
 
@@ -15,6 +16,11 @@ use crate::{unavailable, Keys};
 /// event JSON with a `__PREV__` placeholder for `prev_seq`.
 const PUBLISH_MESSAGE: &str = r#"
 local seq = tonumber(ARGV[1])
+if redis.call('ZCARD', KEYS[1]) == 0 then
+  -- A window starting now (new chat, or Redis lost its data) knows nothing below this message.
+  local floor = tonumber(redis.call('HGET', KEYS[3], ARGV[3]) or '0')
+  if seq - 1 > floor then redis.call('HSET', KEYS[3], ARGV[3], seq - 1) end
+end
 redis.call('ZADD', KEYS[1], seq, ARGV[2])
 local size = redis.call('ZCARD', KEYS[1])
 local keep = tonumber(ARGV[4])

@@ -54,8 +54,8 @@ impl RecentMessages for RedisWindow {
             })
             .collect::<StoreResult<Vec<_>>>()?;
         // Without a head the window knows nothing of this chat (new, or Redis lost its data):
-        // only the store can say what exists.
-        let complete = head.is_some() && after_seq >= floor.unwrap_or(0);
+        // only the store can say what exists. Below the floor, the store has the older part.
+        let complete = head.is_some() && floor.is_some_and(|f| after_seq >= f);
         Ok(RecentSlice { messages, complete })
     }
 

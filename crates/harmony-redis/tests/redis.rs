@@ -174,6 +174,13 @@ async fn fanout_reaches_followers_with_prev_seq_from_the_window() -> anyhow::Res
     );
     let recent = window.recent_after(chat, 2, 10).await?;
     assert!(recent.complete);
+    let fresh = ChatId::new();
+    fanout.publish(&live(fresh, &[40, 41])).await?;
+    assert!(
+        !window.recent_after(fresh, 0, 10).await?.complete,
+        "a window that started at 40 cannot vouch for 1..39"
+    );
+    assert!(window.recent_after(fresh, 39, 10).await?.complete);
     assert_eq!(
         recent.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
         [3, 4, 5]

@@ -10,6 +10,8 @@ use crate::TestApp;
 
 pub struct TestCluster {
     pub postgres: PrivatePostgres,
+    /// The message store's own server, when the test asked for one (`with_separate_history`).
+    pub history: Option<PrivatePostgres>,
     pub redis: PrivateRedis,
     pub broker: PrivateBroker,
     state_url: String,
@@ -23,11 +25,21 @@ impl TestCluster {
         let history_url = postgres.database("history").await?;
         Ok(Self {
             postgres,
+            history: None,
             redis: PrivateRedis::start().await?,
             broker: PrivateBroker::start().await?,
             state_url,
             history_url,
         })
+    }
+
+    /// A cluster whose message store is a PostgreSQL server of its own, to be stopped alone.
+    pub async fn with_separate_history() -> anyhow::Result<Self> {
+        let mut cluster = Self::start().await?;
+        let history = PrivatePostgres::start().await?;
+        cluster.history_url = history.database("history").await?;
+        cluster.history = Some(history);
+        Ok(cluster)
     }
 
     /// Points a configuration at this cluster's services.
@@ -38,6 +50,26 @@ impl TestCluster {
         c.brokers = self.broker.bootstrap();
         c.redis_url = self.redis.url();
         c.partitions = 2;
+    }
+
+    /// The `HARMONY_*` variables that point a process node at this cluster.
+    pub fn env(&self, roles: &str) -> Vec<(String, String)> {
+        [
+            ("HARMONY_SERVER__ROLES", roles.to_owned()),
+            ("HARMONY_CLUSTER__POSTGRES_URL", self.state_url.clone()),
+            ("HARMONY_CLUSTER__HISTORY_URL", self.history_url.clone()),
+            ("HARMONY_CLUSTER__BROKERS", self.broker.bootstrap()),
+            ("HARMONY_CLUSTER__REDIS_URL", self.redis.url()),
+            ("HARMONY_CLUSTER__PARTITIONS", "2".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// A node running the real binary `bin` with `roles`, to be killed with `kill9`.
+    pub async fn process(&self, bin: &std::path::Path, roles: &str) -> anyhow::Result<TestApp> {
+        TestApp::process(bin, &self.env(roles)).await
     }
 
     /// A node running `roles` ("api,fanout", "gateway", "all", ...).

@@ -28,13 +28,22 @@ pub const STEP: Duration = Duration::from_secs(10);
 /// wrong types) as well as with wrong ones.
 pub const TEST_JWT_SECRET: &[u8; 32] = b"harmony-test-signing-key-32bytes";
 
-/// A running single node and a client for it.
+/// A running node and a client for it.
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
-    shutdown: CancellationToken,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    runner: Runner,
     dir: tempfile::TempDir,
+}
+
+/// How the node runs: in this process (fast, for most tests), or as the real binary (for tests
+/// that `kill -9` it).
+enum Runner {
+    Task {
+        shutdown: CancellationToken,
+        server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    },
+    Process(tokio::process::Child),
 }
 
 impl TestApp {
@@ -55,12 +64,59 @@ impl TestApp {
         let app = Self {
             addr,
             client: reqwest::Client::builder().timeout(STEP).build()?,
-            shutdown,
-            server,
+            runner: Runner::Task { shutdown, server },
             dir,
         };
         app.wait_ready().await?;
         Ok(app)
+    }
+
+    /// The real `harmony` binary at `bin`, configured by `HARMONY_*` variables `env`, with a
+    /// fresh data dir and a free port.
+    pub async fn process(bin: &std::path::Path, env: &[(String, String)]) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("temp data dir")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        use base64::Engine as _;
+        let child = tokio::process::Command::new(bin)
+            .env("HARMONY_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HARMONY_DATA_DIR", dir.path())
+            .env(
+                "HARMONY_AUTH__JWT_SECRET",
+                base64::engine::general_purpose::STANDARD.encode(TEST_JWT_SECRET),
+            )
+            .env("HARMONY_LIMITS__SEND_BURST", "100000")
+            .env("HARMONY_LIMITS__SEND_PER_SECOND", "100000")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let app = Self {
+            addr: format!("127.0.0.1:{port}").parse()?,
+            client: reqwest::Client::builder().timeout(STEP).build()?,
+            runner: Runner::Process(child),
+            dir,
+        };
+        app.wait_ready().await?;
+        Ok(app)
+    }
+
+    /// `kill -9` (a process node only).
+    pub async fn kill9(mut self) -> anyhow::Result<()> {
+        match &mut self.runner {
+            Runner::Process(child) => {
+                child.start_kill()?;
+                child.wait().await?;
+                Ok(())
+            }
+            Runner::Task { .. } => bail!("kill9 needs a process node"),
+        }
     }
 
     async fn wait_ready(&self) -> anyhow::Result<()> {
@@ -88,12 +144,29 @@ impl TestApp {
 
     /// Stops the node gracefully and checks that it stopped cleanly, in time.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        let result = tokio::time::timeout(Duration::from_secs(30), self.server)
-            .await
-            .context("the server did not stop within 30 s")?
-            .context("the server task panicked")?;
-        result.context("the server returned an error")
+        match self.runner {
+            Runner::Task { shutdown, server } => {
+                shutdown.cancel();
+                let result = tokio::time::timeout(Duration::from_secs(30), server)
+                    .await
+                    .context("the server did not stop within 30 s")?
+                    .context("the server task panicked")?;
+                result.context("the server returned an error")
+            }
+            Runner::Process(mut child) => {
+                let pid = child.id().context("the node already exited")?;
+                let status = std::process::Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status()?;
+                anyhow::ensure!(status.success(), "could not signal the node");
+                let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+                    .await
+                    .context("the node did not stop within 30 s")??;
+                anyhow::ensure!(exit.success(), "the node exited with {exit}");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub struct PrivatePostgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     port: u16,
+    options: String,
 }
 
 fn bin_dir() -> anyhow::Result<PathBuf> {
@@ -94,15 +95,43 @@ impl PrivatePostgres {
              -c max_wal_senders=4 -c max_connections=100",
             dir.path().display()
         );
-        let log = dir.path().join("postgres.log").display().to_string();
+        let pg = Self {
+            dir,
+            bin,
+            port,
+            options,
+        };
+        pg.start_again()?;
+        Ok(pg)
+    }
+
+    /// Starts the server on its data directory and port (after `stop`).
+    pub fn start_again(&self) -> anyhow::Result<()> {
+        let data = self.dir.path().join("data").display().to_string();
+        let log = self.dir.path().join("postgres.log").display().to_string();
+        let args = [
+            "-D",
+            &data,
+            "-o",
+            &self.options,
+            "-l",
+            &log,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        ];
+        run(&self.bin, "pg_ctl", &args)
+    }
+
+    /// Stops the server at once, as an outage would (`immediate`: no checkpoint, recovery on start).
+    pub fn stop(&self) -> anyhow::Result<()> {
+        let data = self.dir.path().join("data").display().to_string();
         run(
-            &bin,
+            &self.bin,
             "pg_ctl",
-            &[
-                "-D", &data_s, "-o", &options, "-l", &log, "-w", "-t", "30", "start",
-            ],
-        )?;
-        Ok(Self { dir, bin, port })
+            &["-D", &data, "-m", "immediate", "-w", "stop"],
+        )
     }
 
     /// A URL for a database of this server (`postgres` exists from the start).
@@ -122,13 +151,11 @@ impl PrivatePostgres {
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        let data = self.dir.path().join("data").display().to_string();
-        if let Err(e) = run(
-            &self.bin,
-            "pg_ctl",
-            &["-D", &data, "-m", "immediate", "-w", "stop"],
-        ) {
-            eprintln!("could not stop the test PostgreSQL: {e}");
+        // A server the test already stopped is fine; anything else is worth a line.
+        if let Err(e) = self.stop() {
+            if !e.to_string().contains("Is server running?") {
+                eprintln!("could not stop the test PostgreSQL: {e}");
+            }
         }
     }
 }
