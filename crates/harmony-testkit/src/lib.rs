@@ -75,12 +75,16 @@ impl TestApp {
     /// fresh data dir and a free port.
     pub async fn process(bin: &std::path::Path, env: &[(String, String)]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("temp data dir")?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let listen = match env.iter().find(|(k, _)| k == "HARMONY_LISTEN") {
+            Some((_, v)) => v.clone(),
+            None => {
+                let free = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+                format!("127.0.0.1:{}", free.port())
+            }
+        };
         use base64::Engine as _;
         let child = tokio::process::Command::new(bin)
-            .env("HARMONY_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HARMONY_LISTEN", &listen)
             .env("HARMONY_DATA_DIR", dir.path())
             .env(
                 "HARMONY_AUTH__JWT_SECRET",
@@ -98,7 +102,7 @@ impl TestApp {
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let app = Self {
-            addr: format!("127.0.0.1:{port}").parse()?,
+            addr: listen.parse().context("HARMONY_LISTEN")?,
             client: reqwest::Client::builder().timeout(STEP).build()?,
             runner: Runner::Process(child),
             dir,
