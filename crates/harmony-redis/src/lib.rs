@@ -10,6 +10,7 @@
 //! - [`RedisMembershipCache`] and [`RedisRateLimiter`]: cache-aside membership and rate limits
 //!   shared by every api node.
 //! - [`RedisIdempotency`]: `client_msg_id` keys for logs that cannot be searched (Kafka).
+//! - [`RedisProfiles`]: cache-aside for user profiles, used to re-hydrate message authors.
 //!
 //! If Redis is lost, messages are still committed (the log) and stored (the sink); clients
 //! resume from the message store when it is back. All keys start with a configured prefix.
@@ -17,6 +18,7 @@
 mod cache;
 mod fanout;
 mod idempotency;
+mod profiles;
 mod ratelimit;
 mod subscriber;
 mod window;
@@ -24,6 +26,7 @@ mod window;
 pub use cache::RedisMembershipCache;
 pub use fanout::RedisFanout;
 pub use idempotency::RedisIdempotency;
+pub use profiles::RedisProfiles;
 pub use ratelimit::RedisRateLimiter;
 pub use subscriber::{GatewaySubscriber, Interest};
 pub use window::RedisWindow;
@@ -86,6 +89,10 @@ impl Keys {
         key: &str,
     ) -> String {
         format!("{}idem:{chat}:{author}:{key}", self.prefix)
+    }
+
+    pub(crate) fn profile(&self, user: harmony_core::UserId) -> String {
+        format!("{}profile:{user}", self.prefix)
     }
 
     pub(crate) fn rate(&self, key: &str) -> String {

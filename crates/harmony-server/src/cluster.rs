@@ -12,8 +12,8 @@ use harmony_core::usecases::Ports;
 use harmony_kafka::{ensure_topic, KafkaCursor, KafkaLog, KafkaSettings};
 use harmony_postgres::{HistoryDb, StateDb};
 use harmony_redis::{
-    GatewaySubscriber, Keys, RedisFanout, RedisIdempotency, RedisMembershipCache, RedisRateLimiter,
-    RedisWindow,
+    GatewaySubscriber, Keys, RedisFanout, RedisIdempotency, RedisMembershipCache, RedisProfiles,
+    RedisRateLimiter, RedisWindow,
 };
 use harmony_workers::{fanout::Fanout, projector::Projector, sink::Sink};
 use tokio::sync::mpsc;
@@ -22,6 +22,8 @@ use crate::{Assembly, Node, Task};
 
 /// How long a cached membership may live in Redis even without an invalidation.
 const MEMBERSHIP_TTL: Duration = Duration::from_secs(300);
+/// How long a cached profile lives (profiles change only by their owner).
+const PROFILE_TTL: Duration = Duration::from_secs(600);
 
 pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
     let c = &a.config.cluster;
@@ -35,14 +37,21 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
     } else {
         &c.history_url
     };
-    let history = Arc::new(
-        HistoryDb::connect(history_url, c.max_connections, state.clone())
-            .await
-            .context("connecting to PostgreSQL (history)")?,
-    );
     let redis = harmony_redis::connect(&c.redis_url)
         .await
         .context("connecting to Redis")?;
+    // Message authors are re-hydrated through the profile cache, not the database.
+    let profiles = Arc::new(RedisProfiles::new(
+        redis.clone(),
+        Keys::new(&c.key_prefix),
+        PROFILE_TTL,
+        state.clone(),
+    ));
+    let history = Arc::new(
+        HistoryDb::connect(history_url, c.max_connections, profiles)
+            .await
+            .context("connecting to PostgreSQL (history)")?,
+    );
     let keys = Keys::new(&c.key_prefix);
     let mut kafka = KafkaSettings::new(&c.brokers, &c.messages_topic);
     kafka.partitions = c.partitions;

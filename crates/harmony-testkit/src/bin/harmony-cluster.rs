@@ -26,7 +26,11 @@ struct Args {
 fn args() -> anyhow::Result<Args> {
     let mut args = Args {
         harmony: PathBuf::from("target/release/harmony"),
-        nodes: vec!["api,gateway".into(), "api,gateway".into(), "fanout,sink,projector".into()],
+        nodes: vec![
+            "api,gateway".into(),
+            "api,gateway".into(),
+            "fanout,sink,projector".into(),
+        ],
         port: 8080,
         measure: None,
     };
@@ -39,7 +43,15 @@ fn args() -> anyhow::Result<Args> {
             "--port" => args.port = value()?.parse().context("--port")?,
             "--measure" => args.measure = Some(value()?.parse().context("--measure")?),
             "-h" | "--help" => {
-                println!("{}", include_str!("harmony-cluster.rs").lines().take_while(|l| l.starts_with("//!")).map(|l| l.trim_start_matches("//!").trim_start()).collect::<Vec<_>>().join("\n"));
+                println!(
+                    "{}",
+                    include_str!("harmony-cluster.rs")
+                        .lines()
+                        .take_while(|l| l.starts_with("//!"))
+                        .map(|l| l.trim_start_matches("//!").trim_start())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}; see --help"),
@@ -54,7 +66,11 @@ fn args() -> anyhow::Result<Args> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
-    anyhow::ensure!(args.harmony.exists(), "{} does not exist: build it (scripts/cluster does)", args.harmony.display());
+    anyhow::ensure!(
+        args.harmony.exists(),
+        "{} does not exist: build it (scripts/cluster does)",
+        args.harmony.display()
+    );
     eprintln!("starting PostgreSQL, Redis and the broker…");
     let cluster = TestCluster::start().await?;
     let mut nodes = Vec::new();
@@ -62,11 +78,18 @@ async fn main() -> anyhow::Result<()> {
         let port = args.port + i as u16;
         let mut env = cluster.env(roles);
         env.push(("HARMONY_LISTEN".into(), format!("127.0.0.1:{port}")));
-        let node = TestApp::process(&args.harmony, &env).await.with_context(|| format!("starting node {i} ({roles})"))?;
+        let node = TestApp::process(&args.harmony, &env)
+            .await
+            .with_context(|| format!("starting node {i} ({roles})"))?;
         println!("node {i}: http://{} roles={roles}", node.addr);
         nodes.push((roles.clone(), node));
     }
-    println!("PostgreSQL: {}\nRedis: {}\nbroker: {}", cluster.postgres.url("state"), cluster.redis.url(), cluster.broker.bootstrap());
+    println!(
+        "PostgreSQL: {}\nRedis: {}\nbroker: {}",
+        cluster.postgres.url("state"),
+        cluster.redis.url(),
+        cluster.broker.bootstrap()
+    );
     match args.measure {
         Some(n) => {
             measure(&nodes, n).await?;
@@ -96,14 +119,27 @@ async fn wait_for_signal() {
 /// to its arrival on a client of the last gateway node (another node when there are two);
 /// prints the distribution.
 async fn measure(nodes: &[(String, TestApp)], n: usize) -> anyhow::Result<()> {
-    let api = nodes.iter().find(|(r, _)| r.contains("api") || r == "all").map(|(_, a)| a).context("no api node")?;
-    let gateway = nodes.iter().rev().find(|(r, _)| r.contains("gateway") || r == "all").map(|(_, a)| a).context("no gateway node")?;
-    println!("sending through {} and receiving on {}", api.addr, gateway.addr);
+    let api = nodes
+        .iter()
+        .find(|(r, _)| r.contains("api") || r == "all")
+        .map(|(_, a)| a)
+        .context("no api node")?;
+    let gateway = nodes
+        .iter()
+        .rev()
+        .find(|(r, _)| r.contains("gateway") || r == "all")
+        .map(|(_, a)| a)
+        .context("no gateway node")?;
+    println!(
+        "sending through {} and receiving on {}",
+        api.addr, gateway.addr
+    );
     let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
     let chat = api.group(&ann, "latency", &[&bob]).await?;
     let (mut ws, _) = gateway.ws(&bob.access).await?;
     let mut delivery = Vec::with_capacity(n);
     let mut acks = Vec::with_capacity(n);
+    let mut stored = Vec::with_capacity(n);
     for i in 0..n {
         let started = Instant::now();
         let sent = api.send(&ann, &chat, &format!("probe {i}")).await?;
@@ -115,17 +151,32 @@ async fn measure(nodes: &[(String, TestApp)], n: usize) -> anyhow::Result<()> {
             }
         }
         delivery.push(started.elapsed());
+        // The sink's lag: until the message is readable from history.
+        let path = format!("/api/v1/chats/{chat}/messages?limit=1");
+        while api.get(&path, &bob.access).await?.body["messages"][0]["id"] != sent["id"] {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        stored.push(started.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     report("send → 201 (includes the broker's produce ack)", &mut acks);
     report("send → delivery on another node", &mut delivery);
+    report("send → in history (sink)", &mut stored);
     Ok(())
 }
 
 fn report(what: &str, samples: &mut [Duration]) {
     samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
-    println!("{what}: n={} p50={:.1} ms p99={:.1} ms max={:.1} ms", samples.len(), at(0.5), at(0.99), at(1.0));
+    let at = |q: f64| {
+        samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
+    };
+    println!(
+        "{what}: n={} p50={:.1} ms p99={:.1} ms max={:.1} ms",
+        samples.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
 }
 
 /// The broker's own share: produce (acks=all) to consume (fetch.wait.max.ms as configured) on a
@@ -144,14 +195,36 @@ async fn broker_share(cluster: &TestCluster, n: usize) -> anyhow::Result<()> {
     ));
     let log = harmony_kafka::KafkaLog::new(settings.clone(), keys)?;
     let mut cursor = harmony_kafka::KafkaCursor::new(&settings, "probe")?;
-    let author = Author { id: harmony_core::UserId::new(), username: Username::parse("probe")?, display_name: DisplayName::parse("probe")? };
+    let author = Author {
+        id: harmony_core::UserId::new(),
+        username: Username::parse("probe")?,
+        display_name: DisplayName::parse("probe")?,
+    };
     // Let the consumer join its group before timing.
-    let warm = NewMessage { id: harmony_core::MessageId::new(), chat_id: harmony_core::ChatId::new(), author: author.clone(), content: MessageContent::parse("warm-up")?, client_msg_id: None, created_at: harmony_core::now() };
+    let warm = NewMessage {
+        id: harmony_core::MessageId::new(),
+        chat_id: harmony_core::ChatId::new(),
+        author: author.clone(),
+        content: MessageContent::parse("warm-up")?,
+        client_msg_id: None,
+        created_at: harmony_core::now(),
+    };
     log.append(warm).await?;
-    while cursor.poll(10, Duration::from_millis(500)).await?.is_empty() {}
+    while cursor
+        .poll(10, Duration::from_millis(500))
+        .await?
+        .is_empty()
+    {}
     let (mut acks, mut consumed) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
-        let message = NewMessage { id: harmony_core::MessageId::new(), chat_id: harmony_core::ChatId::new(), author: author.clone(), content: MessageContent::parse(&format!("p{i}"))?, client_msg_id: None, created_at: harmony_core::now() };
+        let message = NewMessage {
+            id: harmony_core::MessageId::new(),
+            chat_id: harmony_core::ChatId::new(),
+            author: author.clone(),
+            content: MessageContent::parse(&format!("p{i}"))?,
+            client_msg_id: None,
+            created_at: harmony_core::now(),
+        };
         let id = message.id;
         let started = Instant::now();
         log.append(message).await?;
