@@ -201,3 +201,18 @@ pub struct FriendRequest {
     pub status: FriendRequestStatus,
     pub created_at: OffsetDateTime,
 }
+
+/// A friendship's two users in a canonical order, so a pair has one key whichever way round.
+pub fn friend_pair(a: UserId, b: UserId) -> [UserId; 2] {
+    if a <= b {
+        [a, b]
+    } else {
+        [b, a]
+    }
+}
+
+/// The canonical key of a pair of users: `"<smaller id>:<larger id>"`.
+pub fn pair_key(a: UserId, b: UserId) -> String {
+    let [x, y] = friend_pair(a, b);
+    format!("{x}:{y}")
+}

@@ -243,6 +243,19 @@ pub struct HistoryPage {
     pub has_more: bool,
 }
 
+impl HistoryPage {
+    /// Builds a page from a fetch of `limit + 1` rows read away from the cursor (`ascending`
+    /// false: newest first): the extra row only says whether there is more.
+    pub fn from_fetch(mut messages: Vec<Message>, limit: u32, ascending: bool) -> Self {
+        let has_more = messages.len() > limit as usize;
+        messages.truncate(limit as usize);
+        if !ascending {
+            messages.reverse();
+        }
+        Self { messages, has_more }
+    }
+}
+
 /// Where a history page starts; a cursor naming a message not in the chat is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PageCursor {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use harmony_core::events::DomainEvent;
-use harmony_core::model::{FriendRequest, FriendRequestStatus, User};
+use harmony_core::model::{friend_pair, pair_key, FriendRequest, FriendRequestStatus, User};
 use harmony_core::ports::{FriendStore, StoreResult};
 use harmony_core::{FriendRequestId, UserId};
 use sqlx::postgres::PgRow;
@@ -10,19 +10,6 @@ use sqlx::Row;
 
 use crate::users::{user_from, USER_COLUMNS};
 use crate::{conflict_on, corrupt, outbox, unavailable, StateDb};
-
-fn ordered(a: UserId, b: UserId) -> [UserId; 2] {
-    if a <= b {
-        [a, b]
-    } else {
-        [b, a]
-    }
-}
-
-fn pair_key(a: UserId, b: UserId) -> String {
-    let [x, y] = ordered(a, b);
-    format!("{x}:{y}")
-}
 
 const REQUEST_SELECT: &str = "SELECT r.id, r.status, r.created_at, \
     f.id AS f_id, f.username AS f_username, f.display_name AS f_display_name, f.created_at AS f_created_at, \
@@ -112,7 +99,7 @@ impl FriendStore for StateDb {
         if status == FriendRequestStatus::Accepted {
             let from = UserId(row.try_get("from_id").map_err(unavailable)?);
             let to = UserId(row.try_get("to_id").map_err(unavailable)?);
-            let pair = ordered(from, to);
+            let pair = friend_pair(from, to);
             let inserted = sqlx::query(
                 "INSERT INTO friendships (user_a, user_b, created_at) VALUES ($1, $2, now()) ON CONFLICT DO NOTHING",
             )
@@ -130,7 +117,7 @@ impl FriendStore for StateDb {
     }
 
     async fn are_friends(&self, a: UserId, b: UserId) -> StoreResult<bool> {
-        let [x, y] = ordered(a, b);
+        let [x, y] = friend_pair(a, b);
         let found: Option<i32> =
             sqlx::query_scalar("SELECT 1 FROM friendships WHERE user_a = $1 AND user_b = $2")
                 .bind(x.0)
@@ -155,7 +142,7 @@ impl FriendStore for StateDb {
     }
 
     async fn remove_friendship(&self, a: UserId, b: UserId) -> StoreResult<bool> {
-        let pair = ordered(a, b);
+        let pair = friend_pair(a, b);
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let done = sqlx::query("DELETE FROM friendships WHERE user_a = $1 AND user_b = $2")
             .bind(pair[0].0)

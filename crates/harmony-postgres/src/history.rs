@@ -158,7 +158,7 @@ impl HistoryStore for HistoryDb {
         limit: u32,
     ) -> StoreResult<Option<HistoryPage>> {
         let fetch = limit + 1;
-        let (mut messages, ascending) = match cursor {
+        let (messages, ascending) = match cursor {
             PageCursor::Latest => (
                 self.select(
                     "AND seq < $2 ORDER BY seq DESC LIMIT $3",
@@ -190,12 +190,7 @@ impl HistoryStore for HistoryDb {
                 )
             }
         };
-        let has_more = messages.len() > limit as usize;
-        messages.truncate(limit as usize);
-        if !ascending {
-            messages.reverse();
-        }
-        Ok(Some(HistoryPage { messages, has_more }))
+        Ok(Some(HistoryPage::from_fetch(messages, limit, ascending)))
     }
 
     async fn messages_after_seq(

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use harmony_core::events::DomainEvent;
-use harmony_core::model::{FriendRequest, FriendRequestStatus, User};
+use harmony_core::model::{friend_pair, pair_key, FriendRequest, FriendRequestStatus, User};
 use harmony_core::ports::{FriendStore, StoreError, StoreResult};
 use harmony_core::{FriendRequestId, UserId};
 use sqlx::sqlite::SqliteRow;
@@ -10,19 +10,6 @@ use sqlx::Row;
 
 use crate::users::{user_from, USER_COLUMNS};
 use crate::{conflict_on, from_ms, ms, parse, unavailable, Database};
-
-fn ordered(a: UserId, b: UserId) -> [UserId; 2] {
-    if a <= b {
-        [a, b]
-    } else {
-        [b, a]
-    }
-}
-
-fn pair_key(a: UserId, b: UserId) -> String {
-    let [x, y] = ordered(a, b);
-    format!("{x}:{y}")
-}
 
 const REQUEST_SELECT: &str = "SELECT r.id, r.status, r.created_at, \
     f.id AS f_id, f.username AS f_username, f.display_name AS f_display_name, \
@@ -116,7 +103,7 @@ impl FriendStore for Database {
         if status == FriendRequestStatus::Accepted {
             let from: String = row.try_get("from_id").map_err(unavailable)?;
             let to: String = row.try_get("to_id").map_err(unavailable)?;
-            let pair = ordered(parse("user id", &from)?, parse("user id", &to)?);
+            let pair = friend_pair(parse("user id", &from)?, parse("user id", &to)?);
             let inserted = sqlx::query(
                 "INSERT INTO friendships (user_a, user_b, created_at) VALUES (?, ?, ?) \
                  ON CONFLICT DO NOTHING",
@@ -137,7 +124,7 @@ impl FriendStore for Database {
     }
 
     async fn are_friends(&self, a: UserId, b: UserId) -> StoreResult<bool> {
-        let [x, y] = ordered(a, b);
+        let [x, y] = friend_pair(a, b);
         let found: Option<i64> =
             sqlx::query_scalar("SELECT 1 FROM friendships WHERE user_a = ? AND user_b = ?")
                 .bind(x.to_string())
@@ -162,7 +149,7 @@ impl FriendStore for Database {
     }
 
     async fn remove_friendship(&self, a: UserId, b: UserId) -> StoreResult<bool> {
-        let pair = ordered(a, b);
+        let pair = friend_pair(a, b);
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM friendships WHERE user_a = ? AND user_b = ?")
             .bind(pair[0].to_string())

@@ -90,7 +90,7 @@ impl HistoryStore for Database {
         limit: u32,
     ) -> StoreResult<Option<HistoryPage>> {
         let fetch = limit + 1;
-        let (mut messages, ascending) = match cursor {
+        let (messages, ascending) = match cursor {
             PageCursor::Latest => (
                 self.messages_where(
                     "AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",
@@ -125,12 +125,7 @@ impl HistoryStore for Database {
                 (page, true)
             }
         };
-        let has_more = messages.len() > limit as usize;
-        messages.truncate(limit as usize);
-        if !ascending {
-            messages.reverse();
-        }
-        Ok(Some(HistoryPage { messages, has_more }))
+        Ok(Some(HistoryPage::from_fetch(messages, limit, ascending)))
     }
 
     async fn messages_after_seq(

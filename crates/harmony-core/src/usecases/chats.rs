@@ -83,11 +83,7 @@ impl Chats {
                 )
                 .into())
             }
-            ChatKind::Direct => {
-                let mut pair = [ids[0], ids[1]];
-                pair.sort();
-                Some(format!("{}:{}", pair[0], pair[1]))
-            }
+            ChatKind::Direct => Some(crate::model::pair_key(ids[0], ids[1])),
             ChatKind::Group if ids.len() > self.policy.max_group_members as usize => {
                 return Err(ValidationError::new("member_ids", "too many members").into())
             }
