@@ -236,6 +236,31 @@ pub trait EventConsumer: Send {
     async fn commit(&mut self, through: &StoredEvent) -> StoreResult<()>;
 }
 
+/// Outbox events in commit order, as a relay reads them, and where the batch ends in the source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxBatch {
+    pub events: Vec<StoredEvent>,
+    /// The source's position after the batch (e.g. a WAL LSN); `None` for an empty batch.
+    pub end: Option<String>,
+}
+
+/// The outbox as a change stream (cluster: PostgreSQL logical decoding). Reading does not
+/// consume: a batch is consumed by `advance`, only after its events were published, so a crash
+/// in between publishes them again (consumers dedupe by event id).
+#[async_trait]
+pub trait OutboxStream: Send {
+    async fn peek(&mut self, max: usize) -> StoreResult<OutboxBatch>;
+    /// Consumes the stream through the batch and deletes the batch's outbox rows.
+    async fn advance(&mut self, batch: &OutboxBatch) -> StoreResult<()>;
+}
+
+/// Where a relay publishes events (cluster: `harmony.events.v1`, keyed by aggregate id). Returns
+/// once every event is durably acknowledged.
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    async fn publish(&self, events: &[StoredEvent]) -> StoreResult<()>;
+}
+
 /// A page of history, ascending by `seq`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryPage {

@@ -9,7 +9,6 @@ use harmony_core::ports::{LogConsumer, LogDelivery, LogPosition, StoreResult};
 use harmony_protocol::record::MessageRecordV1;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message as _;
-use rdkafka::ClientConfig;
 
 use crate::{unavailable, KafkaSettings};
 
@@ -20,24 +19,7 @@ pub struct KafkaCursor {
 
 impl KafkaCursor {
     pub fn new(settings: &KafkaSettings, group: &str) -> StoreResult<Self> {
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &settings.brokers)
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", settings.fetch_wait_ms.to_string())
-            .set("partition.assignment.strategy", "range")
-            .set(
-                "session.timeout.ms",
-                settings.session_timeout.as_millis().to_string(),
-            )
-            .set(
-                "heartbeat.interval.ms",
-                (settings.session_timeout.as_millis() / 4)
-                    .max(100)
-                    .to_string(),
-            )
+        let consumer: StreamConsumer = crate::consumer_config(settings, group)
             .create()
             .map_err(unavailable)?;
         consumer

@@ -9,9 +9,11 @@
 //!   batch took effect, per partition, in order.
 
 mod consumer;
+mod events;
 mod log;
 
 pub use consumer::KafkaCursor;
+pub use events::{KafkaEventCursor, KafkaEvents};
 pub use log::KafkaLog;
 
 use std::time::Duration;
@@ -58,6 +60,46 @@ impl KafkaSettings {
 
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("kafka: {e}"))
+}
+
+/// The producer settings every Harmony producer uses: idempotent, acknowledged by all replicas.
+pub(crate) fn producer_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", settings.linger_ms.to_string())
+        .set(
+            "delivery.timeout.ms",
+            settings.delivery_timeout.as_millis().to_string(),
+        )
+        .set("partitioner", "murmur2_random");
+    config
+}
+
+/// The consumer settings every Harmony consumer uses: offsets stored by hand after processing.
+pub(crate) fn consumer_config(settings: &KafkaSettings, group: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", settings.fetch_wait_ms.to_string())
+        .set("partition.assignment.strategy", "range")
+        .set(
+            "session.timeout.ms",
+            settings.session_timeout.as_millis().to_string(),
+        )
+        .set(
+            "heartbeat.interval.ms",
+            (settings.session_timeout.as_millis() / 4)
+                .max(100)
+                .to_string(),
+        );
+    config
 }
 
 /// Creates the topic unless it exists.

@@ -11,7 +11,6 @@ use harmony_core::ports::{
 };
 use harmony_protocol::record::MessageRecordV1;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 
 use crate::{unavailable, KafkaSettings};
 
@@ -23,16 +22,7 @@ pub struct KafkaLog {
 
 impl KafkaLog {
     pub fn new(settings: KafkaSettings, keys: Arc<dyn IdempotencyKeys>) -> StoreResult<Self> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &settings.brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", settings.linger_ms.to_string())
-            .set(
-                "delivery.timeout.ms",
-                settings.delivery_timeout.as_millis().to_string(),
-            )
-            .set("partitioner", "murmur2_random")
+        let producer: FutureProducer = crate::producer_config(&settings)
             .create()
             .map_err(unavailable)?;
         Ok(Self {

@@ -12,6 +12,7 @@ mod history;
 mod migrate;
 mod outbox;
 mod outbox_queue;
+mod relay;
 mod users;
 
 use harmony_core::ports::{StoreError, StoreResult};
@@ -20,6 +21,7 @@ use sqlx::PgPool;
 
 pub use history::HistoryDb;
 pub use outbox_queue::OutboxQueue;
+pub use relay::WalOutbox;
 
 /// The state store. Cheap to clone.
 #[derive(Clone)]

@@ -119,3 +119,56 @@ mod tests {
         assert!(MessageRecordV1::decode(&bytes).is_err());
     }
 }
+
+/// An outbox event on the wire, version 1: what the relay publishes to `harmony.events.v1`
+/// (keyed by `aggregate_id`) and what PostgreSQL's WAL carries from the outbox write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecordV1 {
+    pub event_id: String,
+    pub position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub event_type: String,
+    pub version: i32,
+    #[serde(with = "crate::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub event: harmony_core::events::DomainEvent,
+}
+
+impl From<&harmony_core::events::StoredEvent> for EventRecordV1 {
+    fn from(e: &harmony_core::events::StoredEvent) -> Self {
+        let (aggregate_type, aggregate_id) = e.event.aggregate();
+        Self {
+            event_id: e.id.to_string(),
+            position: e.position,
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id,
+            event_type: e.event.event_type().to_owned(),
+            version: harmony_core::events::EVENT_VERSION,
+            created_at: e.created_at,
+            event: e.event.clone(),
+        }
+    }
+}
+
+impl EventRecordV1 {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, BadRecord> {
+        serde_json::from_slice(bytes).map_err(|e| BadRecord(e.to_string()))
+    }
+
+    pub fn into_stored(self) -> Result<harmony_core::events::StoredEvent, BadRecord> {
+        Ok(harmony_core::events::StoredEvent {
+            position: self.position,
+            id: self
+                .event_id
+                .parse()
+                .map_err(|_| BadRecord("invalid event_id".into()))?,
+            event: self.event,
+            created_at: self.created_at,
+        })
+    }
+}

@@ -2,6 +2,7 @@
 //!
 //! - [`fanout`]: message log → gateways (live delivery), with each message's `prev_seq`;
 //! - [`sink`]: message log → message store (history), idempotent by message id;
+//! - [`relay`]: outbox change stream (PostgreSQL WAL) → events topic, published before advanced;
 //! - [`projector`]: outbox events → cache invalidation, live membership changes, history purges.
 //!
 //! On one node they run in the `harmony` process against the embedded log; in a cluster each is
@@ -11,6 +12,7 @@
 
 pub mod fanout;
 pub mod projector;
+pub mod relay;
 mod retry;
 pub mod sink;
 mod source;

@@ -1,0 +1,192 @@
+//! The relay's source: outbox events read from PostgreSQL's WAL by logical decoding, in commit
+//! order, through a replication slot with the `pgoutput` plugin, a publication with no tables
+//! (so only logical-decoding messages come through), and `messages 'true'`. Reading peeks;
+//! the slot advances only when the relay says the batch was published (see
+//! docs/decisions/0001-outbox-relay.md).
+//!
+//! One relay is active at a time: [`WalOutbox::lead`] holds a session advisory lock on a
+//! dedicated connection; a standby blocks there until the leader's connection goes away.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use harmony_core::ports::{OutboxBatch, OutboxStream, StoreError, StoreResult};
+use harmony_protocol::record::EventRecordV1;
+use sqlx::pool::PoolConnection;
+use sqlx::{Postgres, Row};
+
+use crate::{unavailable, StateDb};
+
+/// The prefix of the logical-decoding messages that carry outbox events.
+pub(crate) const MESSAGE_PREFIX: &str = "harmony.outbox";
+const PUBLICATION: &str = "harmony_outbox";
+const RELAY_LOCK: i64 = 0x4841_524d_5245_4c41;
+
+pub struct WalOutbox {
+    /// Holds the leader lock for as long as this relay lives.
+    conn: PoolConnection<Postgres>,
+    db: StateDb,
+    slot: String,
+}
+
+impl WalOutbox {
+    /// Waits until this process is the one active relay, then makes sure the slot and the
+    /// publication exist. `slot` names the replication slot (one per cluster).
+    pub async fn lead(db: &StateDb, slot: &str) -> StoreResult<Self> {
+        let mut conn = db.pool.acquire().await.map_err(unavailable)?;
+        // The lock lives with this session: closing the connection when the relay is dropped
+        // (or its process dies) is what hands leadership to a standby.
+        conn.close_on_drop();
+        loop {
+            let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(RELAY_LOCK)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+            if leader {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let has_publication: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)")
+                .bind(PUBLICATION)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+        if !has_publication {
+            sqlx::Executor::execute(
+                &mut *conn,
+                format!("CREATE PUBLICATION {PUBLICATION}").as_str(),
+            )
+            .await
+            .map_err(unavailable)?;
+        }
+        let has_slot: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+        )
+        .bind(slot)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        if !has_slot {
+            sqlx::query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')")
+                .bind(slot)
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+            tracing::info!(slot, "created the outbox replication slot");
+        }
+        Ok(Self {
+            conn,
+            db: db.clone(),
+            slot: slot.to_owned(),
+        })
+    }
+
+    /// Bytes of WAL the slot keeps because the relay has not consumed them yet.
+    pub async fn lag_bytes(&mut self) -> StoreResult<i64> {
+        let lag: Option<i64> = sqlx::query_scalar(
+            "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1",
+        )
+        .bind(&self.slot)
+        .fetch_one(&mut *self.conn)
+        .await
+        .map_err(unavailable)?;
+        Ok(lag.unwrap_or(0))
+    }
+}
+
+/// Decodes a pgoutput logical-decoding message ('M'): flags, LSN, prefix, content. Other
+/// messages (BEGIN, COMMIT) carry no event.
+pub(crate) fn decode_message(data: &[u8]) -> Option<(&str, &[u8])> {
+    let rest = data.strip_prefix(b"M")?;
+    // Int8 flags, Int64 LSN.
+    let rest = rest.get(9..)?;
+    let end = rest.iter().position(|b| *b == 0)?;
+    let prefix = std::str::from_utf8(&rest[..end]).ok()?;
+    let rest = &rest[end + 1..];
+    let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    Some((prefix, rest.get(4..4 + len)?))
+}
+
+#[async_trait]
+impl OutboxStream for WalOutbox {
+    async fn peek(&mut self, max: usize) -> StoreResult<OutboxBatch> {
+        let rows = sqlx::query(
+            "SELECT lsn::text AS lsn, data FROM pg_logical_slot_peek_binary_changes($1, NULL, $2, \
+             'proto_version', '1', 'publication_names', $3, 'messages', 'true')",
+        )
+        .bind(&self.slot)
+        .bind(i32::try_from(max).unwrap_or(i32::MAX))
+        .bind(PUBLICATION)
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(unavailable)?;
+        let mut events = Vec::new();
+        let mut end = None;
+        for row in &rows {
+            let lsn: String = row.try_get("lsn").map_err(unavailable)?;
+            let data: Vec<u8> = row.try_get("data").map_err(unavailable)?;
+            end = Some(lsn);
+            let Some((prefix, content)) = decode_message(&data) else {
+                continue;
+            };
+            if prefix != MESSAGE_PREFIX {
+                continue;
+            }
+            match EventRecordV1::decode(content).and_then(EventRecordV1::into_stored) {
+                Ok(event) => events.push(event),
+                Err(e) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "outbox message in the WAL: {e}"
+                    )))
+                }
+            }
+        }
+        Ok(OutboxBatch { events, end })
+    }
+
+    async fn advance(&mut self, batch: &OutboxBatch) -> StoreResult<()> {
+        let Some(end) = &batch.end else { return Ok(()) };
+        sqlx::query("SELECT pg_replication_slot_advance($1, $2::pg_lsn)")
+            .bind(&self.slot)
+            .bind(end)
+            .execute(&mut *self.conn)
+            .await
+            .map_err(unavailable)?;
+        let ids: Vec<uuid::Uuid> = batch.events.iter().map(|e| e.id).collect();
+        if !ids.is_empty() {
+            sqlx::query("DELETE FROM outbox WHERE event_id = ANY($1)")
+                .bind(&ids)
+                .execute(&self.db.pool)
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pgoutput_messages_decode_and_others_do_not() {
+        let mut data = vec![b'M', 1];
+        data.extend_from_slice(&42u64.to_be_bytes());
+        data.extend_from_slice(b"harmony.outbox\0");
+        data.extend_from_slice(&5u32.to_be_bytes());
+        data.extend_from_slice(b"hello");
+        assert_eq!(
+            decode_message(&data),
+            Some(("harmony.outbox", &b"hello"[..]))
+        );
+        assert_eq!(decode_message(b"B12345678"), None);
+        assert_eq!(
+            decode_message(&data[..20]),
+            None,
+            "truncated input is not a message"
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! The outbox relay against a private PostgreSQL (logical decoding) and broker: events reach
+//! `harmony.events.v1` in commit order; a relay that dies between the broker's ack and the slot
+//! advance leaves its batch to be published again; one relay leads at a time.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use harmony_core::model::{Account, Chat, ChatKind, Role, User};
+use harmony_core::ports::{ChatStore, EventConsumer, EventPublisher, OutboxStream, UserStore};
+use harmony_core::values::{ChatName, DisplayName, Username};
+use harmony_core::{ChatId, UserId};
+use harmony_kafka::{ensure_topic, KafkaEventCursor, KafkaEvents, KafkaSettings};
+use harmony_postgres::{StateDb, WalOutbox};
+use harmony_testkit::kafka::PrivateBroker;
+use harmony_testkit::postgres::PrivatePostgres;
+
+async fn user(state: &StateDb, name: &str) -> anyhow::Result<User> {
+    let user = User {
+        id: UserId::new(),
+        username: Username::parse(name)?,
+        display_name: DisplayName::parse(name)?,
+        created_at: harmony_core::now(),
+    };
+    state
+        .create_account(&Account {
+            user: user.clone(),
+            password_hash: "x".into(),
+        })
+        .await?;
+    Ok(user)
+}
+
+#[tokio::test]
+async fn the_relay_publishes_in_commit_order_again_after_a_crash_and_leads_alone(
+) -> anyhow::Result<()> {
+    let pg = PrivatePostgres::start().await?;
+    let broker = PrivateBroker::start().await?;
+    let state = StateDb::connect(&pg.database("state").await?, 4).await?;
+    let settings = KafkaSettings::new(&broker.bootstrap(), "harmony.events.v1");
+    ensure_topic(&settings).await?;
+    let publisher = KafkaEvents::new(settings.clone())?;
+
+    // The slot exists before the first event is written.
+    let mut first = WalOutbox::lead(&state, "harmony_relay").await?;
+    let (ann, bob) = (user(&state, "ann").await?, user(&state, "bob").await?);
+    let chat = Chat {
+        id: ChatId::new(),
+        kind: ChatKind::Group,
+        name: Some(ChatName::parse("g")?),
+        owner_id: ann.id,
+        created_at: harmony_core::now(),
+        member_count: 1,
+    };
+    state
+        .create_chat(&chat, &[(ann.clone(), Role::Owner)], None)
+        .await?;
+    state.add_member(chat.id, &bob, Role::Member).await?;
+    state.remove_member(chat.id, bob.id).await?;
+
+    // Published, then the relay dies before advancing its slot.
+    let batch = first.peek(500).await?;
+    let types: Vec<&str> = batch.events.iter().map(|e| e.event.event_type()).collect();
+    assert_eq!(
+        types,
+        [
+            "user_created",
+            "user_created",
+            "chat_created",
+            "member_added",
+            "member_removed"
+        ],
+        "commit order"
+    );
+    publisher.publish(&batch.events).await?;
+    drop(first);
+
+    // A standby takes over and finds the same batch: it is published again, then consumed.
+    let mut second = WalOutbox::lead(&state, "harmony_relay").await?;
+    let standby = tokio::time::timeout(
+        Duration::from_millis(1500),
+        WalOutbox::lead(&state, "harmony_relay"),
+    )
+    .await;
+    assert!(standby.is_err(), "a second relay must wait while one leads");
+    let again = second.peek(500).await?;
+    assert_eq!(
+        again.events, batch.events,
+        "the unadvanced batch comes again"
+    );
+    publisher.publish(&again.events).await?;
+    second.advance(&again).await?;
+    assert!(
+        second.peek(500).await?.events.is_empty(),
+        "advanced: nothing left"
+    );
+    let mut admin: sqlx::PgConnection = sqlx::Connection::connect(&pg.url("state")).await?;
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(&mut admin)
+        .await?;
+    assert_eq!(left, 0, "published outbox rows are cleaned up");
+
+    // On the topic: every event twice (at-least-once), each aggregate's events in order.
+    let mut cursor = KafkaEventCursor::new(&settings, "audit")?;
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while seen.len() < 10 && tokio::time::Instant::now() < deadline {
+        seen.extend(cursor.poll(100, Duration::from_millis(500)).await?);
+    }
+    assert_eq!(seen.len(), 10);
+    let mut per_id: HashMap<uuid::Uuid, usize> = HashMap::new();
+    for e in &seen {
+        *per_id.entry(e.id).or_default() += 1;
+    }
+    assert!(
+        per_id.values().all(|n| *n == 2) && per_id.len() == 5,
+        "{per_id:?}"
+    );
+    let chat_events: Vec<&str> = seen
+        .iter()
+        .filter(|e| e.event.aggregate().1 == chat.id.to_string())
+        .map(|e| e.event.event_type())
+        .collect();
+    assert_eq!(
+        chat_events,
+        [
+            "chat_created",
+            "member_added",
+            "member_removed",
+            "chat_created",
+            "member_added",
+            "member_removed"
+        ]
+    );
+    drop(second);
+    let third = tokio::time::timeout(
+        Duration::from_secs(10),
+        WalOutbox::lead(&state, "harmony_relay"),
+    )
+    .await;
+    assert!(third.is_ok(), "leadership passes on when the leader goes");
+    Ok(())
+}
