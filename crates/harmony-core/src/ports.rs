@@ -320,8 +320,10 @@ pub trait HistoryStore: Send + Sync {
         user: UserId,
         chats: &[(ChatId, i64)],
     ) -> StoreResult<Vec<ChatActivity>>;
-    /// Deletes up to `batch` messages of the chat; returns how many went (0 when done).
-    async fn purge_chat(&self, chat: ChatId, batch: u32) -> StoreResult<u64>;
+    /// Deletes up to `batch` messages of the chat for the event `event`; returns how many went.
+    /// When none are left it records the event as done, in the same transaction; for a done
+    /// event it does nothing and returns 0 (the ledger makes a replayed event harmless).
+    async fn purge_chat(&self, chat: ChatId, batch: u32, event: uuid::Uuid) -> StoreResult<u64>;
 }
 
 /// Delivery to the gateways' live sessions. Events for one chat must be delivered in the order

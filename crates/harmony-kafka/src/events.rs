@@ -47,12 +47,14 @@ impl EventPublisher for KafkaEvents {
     }
 }
 
-/// A projector's cursor on the events topic.
+/// A projector's cursor on the events topic. A record that does not decode is a poison event:
+/// it is copied to the dead-letter topic (when there is one) and passed over.
 pub struct KafkaEventCursor {
     consumer: StreamConsumer,
     topic: String,
     /// Partition and offset of each event handed out and not yet committed, by event id.
     positions: Vec<(uuid::Uuid, i32, i64)>,
+    dead_letters: Option<(FutureProducer, KafkaSettings)>,
 }
 
 impl KafkaEventCursor {
@@ -67,7 +69,29 @@ impl KafkaEventCursor {
             consumer,
             topic: settings.topic.clone(),
             positions: Vec::new(),
+            dead_letters: None,
         })
+    }
+
+    /// Copies undecodable records to `dead_letters.topic`.
+    pub fn with_dead_letters(mut self, dead_letters: &KafkaSettings) -> StoreResult<Self> {
+        let producer = producer_config(dead_letters)
+            .create()
+            .map_err(unavailable)?;
+        self.dead_letters = Some((producer, dead_letters.clone()));
+        Ok(self)
+    }
+
+    async fn park(&self, key: &[u8], payload: &[u8]) -> StoreResult<()> {
+        let Some((producer, settings)) = &self.dead_letters else {
+            return Ok(());
+        };
+        let record = FutureRecord::to(&settings.topic).key(key).payload(payload);
+        producer
+            .send(record, settings.delivery_timeout)
+            .await
+            .map_err(|(e, _)| unavailable(e))?;
+        Ok(())
     }
 }
 
@@ -77,23 +101,26 @@ impl EventConsumer for KafkaEventCursor {
         let mut out = Vec::new();
         let mut timeout = wait;
         while out.len() < max {
-            match tokio::time::timeout(timeout, self.consumer.recv()).await {
+            let received = match tokio::time::timeout(timeout, self.consumer.recv()).await {
                 Err(_) => break,
                 Ok(Err(e)) if out.is_empty() => return Err(unavailable(e)),
                 Ok(Err(_)) => break,
-                Ok(Ok(m)) => {
-                    let (partition, offset) = (m.partition(), m.offset());
-                    match EventRecordV1::decode(m.payload().unwrap_or_default())
-                        .and_then(EventRecordV1::into_stored)
-                    {
-                        Ok(event) => {
-                            self.positions.push((event.id, partition, offset));
-                            out.push(event);
-                        }
-                        Err(e) => {
-                            tracing::error!(partition, offset, error = %e, "skipping an undecodable event")
-                        }
-                    }
+                Ok(Ok(m)) => (
+                    m.partition(),
+                    m.offset(),
+                    m.key().unwrap_or_default().to_vec(),
+                    m.payload().unwrap_or_default().to_vec(),
+                ),
+            };
+            let (partition, offset, key, payload) = received;
+            match EventRecordV1::decode(&payload).and_then(EventRecordV1::into_stored) {
+                Ok(event) => {
+                    self.positions.push((event.id, partition, offset));
+                    out.push(event);
+                }
+                Err(e) => {
+                    tracing::error!(partition, offset, error = %e, "poison event: parked in the dead-letter topic");
+                    self.park(&key, &payload).await?;
                 }
             }
             timeout = Duration::from_millis(1);

@@ -236,15 +236,36 @@ impl HistoryStore for HistoryDb {
         Ok(out)
     }
 
-    async fn purge_chat(&self, chat: ChatId, batch: u32) -> StoreResult<u64> {
-        let done = sqlx::query(
+    async fn purge_chat(&self, chat: ChatId, batch: u32, event: uuid::Uuid) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let done: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM processed_events WHERE event_id = $1")
+                .bind(event)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        if done.is_some() {
+            return Ok(0);
+        }
+        let deleted = sqlx::query(
             "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE chat_id = $1 LIMIT $2)",
         )
         .bind(chat.0)
         .bind(i64::from(batch))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        .map_err(unavailable)?
+        .rows_affected();
+        if deleted == 0 {
+            sqlx::query(
+                "INSERT INTO processed_events (event_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            )
+            .bind(event)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(deleted)
     }
 }

@@ -11,7 +11,6 @@ mod friends;
 mod history;
 mod migrate;
 mod outbox;
-mod outbox_queue;
 mod relay;
 mod users;
 
@@ -20,7 +19,6 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 pub use history::HistoryDb;
-pub use outbox_queue::OutboxQueue;
 pub use relay::WalOutbox;
 
 /// The state store. Cheap to clone.

@@ -10,10 +10,16 @@ pub(crate) const STATE: &[(i64, &str)] = &[(
     1,
     include_str!("../../../migrations/postgres/state/0001_init.sql"),
 )];
-pub(crate) const HISTORY: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../../migrations/postgres/history/0001_init.sql"),
-)];
+pub(crate) const HISTORY: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../../migrations/postgres/history/0001_init.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../migrations/postgres/history/0002_processed_events.sql"),
+    ),
+];
 
 pub(crate) async fn run(
     pool: &PgPool,

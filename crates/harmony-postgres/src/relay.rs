@@ -29,6 +29,47 @@ pub struct WalOutbox {
     slot: String,
 }
 
+impl StateDb {
+    /// Creates the outbox publication and replication slot unless they exist. Every cluster node
+    /// calls this before it serves, so no event is written before the slot that will carry it.
+    /// Concurrent callers are fine: "already exists" counts as done.
+    pub async fn ensure_outbox_slot(&self, slot: &str) -> StoreResult<()> {
+        let has_publication: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)")
+                .bind(PUBLICATION)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        if !has_publication {
+            let sql = format!("CREATE PUBLICATION {PUBLICATION}");
+            if let Err(e) = sqlx::Executor::execute(&self.pool, sql.as_str()).await {
+                if !e.to_string().contains("already exists") {
+                    return Err(unavailable(e));
+                }
+            }
+        }
+        let has_slot: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+        )
+        .bind(slot)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        if !has_slot {
+            let created = sqlx::query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')")
+                .bind(slot)
+                .execute(&self.pool)
+                .await;
+            match created {
+                Ok(_) => tracing::info!(slot, "created the outbox replication slot"),
+                Err(e) if e.to_string().contains("already exists") => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
 impl WalOutbox {
     /// Waits until this process is the one active relay, then makes sure the slot and the
     /// publication exist. `slot` names the replication slot (one per cluster).
@@ -48,35 +89,7 @@ impl WalOutbox {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        let has_publication: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)")
-                .bind(PUBLICATION)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(unavailable)?;
-        if !has_publication {
-            sqlx::Executor::execute(
-                &mut *conn,
-                format!("CREATE PUBLICATION {PUBLICATION}").as_str(),
-            )
-            .await
-            .map_err(unavailable)?;
-        }
-        let has_slot: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
-        )
-        .bind(slot)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-        if !has_slot {
-            sqlx::query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')")
-                .bind(slot)
-                .execute(&mut *conn)
-                .await
-                .map_err(unavailable)?;
-            tracing::info!(slot, "created the outbox replication slot");
-        }
+        db.ensure_outbox_slot(slot).await?;
         Ok(Self {
             conn,
             db: db.clone(),

@@ -7,15 +7,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use harmony_api::Hub;
-use harmony_core::ports::{GatewayPublisher, HistoryStore, MembershipCache};
+use harmony_core::ports::{EventPublisher, GatewayPublisher, HistoryStore, MembershipCache};
 use harmony_core::usecases::Ports;
-use harmony_kafka::{ensure_topic, KafkaCursor, KafkaLog, KafkaSettings};
-use harmony_postgres::{HistoryDb, StateDb};
+use harmony_kafka::{
+    ensure_topic, KafkaCursor, KafkaEventCursor, KafkaEvents, KafkaLog, KafkaSettings,
+};
+use harmony_postgres::{HistoryDb, StateDb, WalOutbox};
 use harmony_redis::{
     GatewaySubscriber, Keys, RedisFanout, RedisIdempotency, RedisMembershipCache, RedisProfiles,
     RedisRateLimiter, RedisWindow,
 };
-use harmony_workers::{fanout::Fanout, projector::Projector, sink::Sink};
+use harmony_workers::{fanout::Fanout, projector::Projector, relay::Relay, sink::Sink};
 use tokio::sync::mpsc;
 
 use crate::{Assembly, Node, Task};
@@ -127,15 +129,39 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
             .run(stop.clone()),
         ));
     }
+    let mut events = KafkaSettings::new(&c.brokers, &c.events_topic);
+    events.partitions = c.partitions;
+    let dead_letters = KafkaSettings::new(&c.brokers, &c.dead_letter_topic);
+    if a.roles.relay || a.roles.projector {
+        ensure_topic(&events)
+            .await
+            .context("creating the events topic")?;
+        ensure_topic(&dead_letters)
+            .await
+            .context("creating the dead-letter topic")?;
+    }
+    if a.roles.relay {
+        tasks.push(Box::pin(relay(
+            (*state).clone(),
+            c.relay_slot.clone(),
+            KafkaEvents::new(events.clone())?,
+            a.counted("relay"),
+            stop.clone(),
+        )));
+    }
     if a.roles.projector {
-        // Until the WAL relay exists, the projector reads the outbox table as a queue.
+        let consumer = KafkaEventCursor::new(&events, "harmony-projector")?
+            .with_dead_letters(&dead_letters)?;
+        let parked: Arc<dyn EventPublisher> = Arc::new(KafkaEvents::new(dead_letters.clone())?);
         tasks.push(Box::pin(
             Projector {
-                consumer: state.outbox_queue(),
+                consumer,
                 gateways: fanout,
                 cache,
                 history: history.clone(),
                 on_processed: a.counted("projector"),
+                dead_letters: Some(parked),
+                on_dead_letter: a.counted("projector-dead-letters"),
             }
             .run(stop.clone()),
         ));
@@ -155,4 +181,44 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
             close_state.close().await;
         }),
     })
+}
+
+/// The relay role: lead (or wait as a standby), relay until the stream fails, lead again.
+async fn relay(
+    state: StateDb,
+    slot: String,
+    publisher: KafkaEvents,
+    on_processed: harmony_workers::OnProcessed,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let publisher: Arc<dyn EventPublisher> = Arc::new(publisher);
+    loop {
+        let stream = tokio::select! {
+            () = stop.cancelled() => return,
+            led = WalOutbox::lead(&state, &slot) => led,
+        };
+        let result = match stream {
+            Ok(stream) => {
+                tracing::info!(slot = %slot, "relay leading");
+                Relay {
+                    stream,
+                    publisher: publisher.clone(),
+                    on_processed: on_processed.clone(),
+                }
+                .run(stop.clone())
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "relay stopped; leading again");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
 }

@@ -99,6 +99,9 @@ pub struct ClusterConfig {
     pub brokers: String,
     pub redis_url: String,
     pub messages_topic: String,
+    pub events_topic: String,
+    pub dead_letter_topic: String,
+    pub relay_slot: String,
     pub partitions: i32,
     pub key_prefix: String,
     pub window_size: usize,
@@ -139,6 +142,7 @@ pub struct Roles {
     pub fanout: bool,
     pub sink: bool,
     pub projector: bool,
+    pub relay: bool,
 }
 
 impl Roles {
@@ -148,19 +152,22 @@ impl Roles {
         fanout: true,
         sink: true,
         projector: true,
+        relay: true,
     };
 
     pub fn parse(raw: &str) -> anyhow::Result<Self> {
         if raw.trim() == "all" {
             return Ok(Self::ALL);
         }
-        let mut roles = Self {
+        let none = Self {
             api: false,
             gateway: false,
             fanout: false,
             sink: false,
             projector: false,
+            relay: false,
         };
+        let mut roles = none;
         for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match name {
                 "api" => roles.api = true,
@@ -168,20 +175,13 @@ impl Roles {
                 "fanout" => roles.fanout = true,
                 "sink" => roles.sink = true,
                 "projector" => roles.projector = true,
+                "relay" => roles.relay = true,
                 other => bail!(
-                    "unknown role {other:?}: use api, gateway, fanout, sink, projector or all"
+                    "unknown role {other:?}: use api, gateway, fanout, sink, projector, relay or all"
                 ),
             }
         }
-        if roles
-            == (Self {
-                api: false,
-                gateway: false,
-                fanout: false,
-                sink: false,
-                projector: false,
-            })
-        {
+        if roles == none {
             bail!("server.roles names no role");
         }
         Ok(roles)

@@ -60,6 +60,8 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
                 cache,
                 history: shared.clone(),
                 on_processed: a.counted("projector"),
+                dead_letters: None,
+                on_dead_letter: a.counted("projector-dead-letters"),
             }
             .run(stop.clone()),
         ),

@@ -15,7 +15,7 @@ fn seq(frame: &Value) -> i64 {
 #[tokio::test]
 async fn a_message_sent_through_one_node_reaches_a_client_on_another_and_resumes_on_a_third() -> R {
     let cluster = TestCluster::start().await?;
-    let api = cluster.node("api,fanout,sink,projector").await?;
+    let api = cluster.node("api,fanout,sink,projector,relay").await?;
     let gateway_b = cluster.node("gateway").await?;
     let gateway_c = cluster.node("gateway").await?;
     let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
@@ -86,7 +86,7 @@ async fn a_message_sent_through_one_node_reaches_a_client_on_another_and_resumes
 #[tokio::test]
 async fn a_member_removed_through_the_api_node_stops_receiving_on_a_gateway_node() -> R {
     let cluster = TestCluster::start().await?;
-    let api = cluster.node("api,fanout,sink,projector").await?;
+    let api = cluster.node("api,fanout,sink,projector,relay").await?;
     let gateway = cluster.node("gateway").await?;
     let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
     let chat = api.group(&ann, "g", &[&bob]).await?;

@@ -106,7 +106,7 @@ async fn two_api_nodes_sending_into_one_chat_agree_on_one_order() -> R {
     let cluster = TestCluster::start().await?;
     let api_a = Arc::new(cluster.node("api").await?);
     let api_b = Arc::new(cluster.node("api").await?);
-    let _workers = cluster.node("fanout,sink,projector").await?;
+    let _workers = cluster.node("fanout,sink,projector,relay").await?;
     let gateway = cluster.node("gateway").await?;
     let (ann, bob) = (api_a.register("ann").await?, api_a.register("bob").await?);
     let chat = api_a.group(&ann, "g", &[&bob]).await?;
@@ -153,7 +153,7 @@ async fn two_api_nodes_sending_into_one_chat_agree_on_one_order() -> R {
 #[tokio::test]
 async fn a_sink_killed_under_load_leaves_every_message_stored_exactly_once() -> R {
     let cluster = TestCluster::start().await?;
-    let api = Arc::new(cluster.node("api,fanout,projector").await?);
+    let api = Arc::new(cluster.node("api,fanout,projector,relay").await?);
     let sink = cluster.process(bin(), "sink").await?;
     let ann = api.register("ann").await?;
     let chat = api.group(&ann, "g", &[]).await?;
@@ -169,7 +169,7 @@ async fn a_sink_killed_under_load_leaves_every_message_stored_exactly_once() -> 
 #[tokio::test]
 async fn clients_of_a_killed_gateway_resume_on_another_without_a_gap() -> R {
     let cluster = TestCluster::start().await?;
-    let api = Arc::new(cluster.node("api,fanout,sink,projector").await?);
+    let api = Arc::new(cluster.node("api,fanout,sink,projector,relay").await?);
     let doomed = cluster.process(bin(), "gateway").await?;
     let survivor = cluster.node("gateway").await?;
     let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
@@ -206,7 +206,7 @@ async fn clients_of_a_killed_gateway_resume_on_another_without_a_gap() -> R {
 #[tokio::test]
 async fn a_redis_restart_under_load_loses_nothing_and_clients_resume() -> R {
     let mut cluster = TestCluster::start().await?;
-    let api = Arc::new(cluster.node("api,fanout,sink,projector").await?);
+    let api = Arc::new(cluster.node("api,fanout,sink,projector,relay").await?);
     let gateway = cluster.node("gateway").await?;
     let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
     let chat = api.group(&ann, "g", &[&bob]).await?;
@@ -279,7 +279,7 @@ async fn a_redis_restart_under_load_loses_nothing_and_clients_resume() -> R {
 #[tokio::test]
 async fn a_broker_crash_never_yields_a_201_for_an_unwritten_message() -> R {
     let mut cluster = TestCluster::start().await?;
-    let api = Arc::new(cluster.node("api,fanout,sink,projector").await?);
+    let api = Arc::new(cluster.node("api,fanout,sink,projector,relay").await?);
     let ann = api.register("ann").await?;
     let chat = api.group(&ann, "g", &[]).await?;
     let load = tokio::spawn(send_load(api.clone(), ann.clone(), chat.clone(), 2, 40));
@@ -293,7 +293,7 @@ async fn a_broker_crash_never_yields_a_201_for_an_unwritten_message() -> R {
 #[tokio::test]
 async fn with_the_message_store_down_live_delivery_goes_on_and_the_sink_catches_up() -> R {
     let cluster = TestCluster::with_separate_history().await?;
-    let api = Arc::new(cluster.node("api,fanout,sink,projector").await?);
+    let api = Arc::new(cluster.node("api,fanout,sink,projector,relay").await?);
     let gateway = cluster.node("gateway").await?;
     let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
     let chat = api.group(&ann, "g", &[&bob]).await?;

@@ -176,16 +176,35 @@ impl HistoryStore for Database {
         Ok(out)
     }
 
-    async fn purge_chat(&self, chat: ChatId, batch: u32) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM messages WHERE id IN \
-             (SELECT id FROM messages WHERE chat_id = ? LIMIT ?)",
+    async fn purge_chat(&self, chat: ChatId, batch: u32, event: uuid::Uuid) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM processed_events WHERE event_id = ?")
+                .bind(event.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        if done.is_some() {
+            return Ok(0);
+        }
+        let deleted = sqlx::query(
+            "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE chat_id = ? LIMIT ?)",
         )
         .bind(chat.to_string())
         .bind(i64::from(batch))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
-        .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        .map_err(unavailable)?
+        .rows_affected();
+        if deleted == 0 {
+            sqlx::query("INSERT INTO processed_events (event_id, processed_at) VALUES (?, ?)")
+                .bind(event.to_string())
+                .bind(ms(harmony_core::now()))
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(deleted)
     }
 }

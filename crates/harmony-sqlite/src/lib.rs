@@ -28,7 +28,13 @@ use tokio::sync::Notify;
 pub use log::LogCursor;
 pub use outbox::OutboxCursor;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../../migrations/sqlite/0002_processed_events.sql"),
+    ),
+];
 
 /// The single-node database. Cheap to clone; every clone shares the pools and the wake-ups.
 #[derive(Clone)]

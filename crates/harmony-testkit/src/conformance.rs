@@ -439,9 +439,10 @@ async fn history(s: &Stores, ann: &User, bob: &User, chat: ChatId) -> anyhow::Re
     );
     ensure!(activity[1].last_message.is_none() && activity[1].unread_count == 0);
 
+    let event = uuid::Uuid::new_v4();
     let mut purged = 0;
     loop {
-        let n = s.history.purge_chat(chat, 10).await?;
+        let n = s.history.purge_chat(chat, 10, event).await?;
         if n == 0 {
             break;
         }
@@ -451,6 +452,16 @@ async fn history(s: &Stores, ann: &User, bob: &User, chat: ChatId) -> anyhow::Re
     ensure!(
         purged == 25 && s.history.messages_after_seq(chat, 0, 100).await?.is_empty(),
         "purge removes every message"
+    );
+    // A replayed event does nothing, even if messages of the chat came back meanwhile.
+    s.history.upsert_messages(&all[..2]).await?;
+    ensure!(
+        s.history.purge_chat(chat, 10, event).await? == 0,
+        "the ledger makes a replayed purge a no-op"
+    );
+    ensure!(
+        s.history.purge_chat(chat, 10, uuid::Uuid::new_v4()).await? == 2,
+        "another event purges"
     );
     Ok(())
 }

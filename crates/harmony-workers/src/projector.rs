@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use harmony_core::events::{DomainEvent, GatewayEvent, StoredEvent};
 use harmony_core::ports::{
-    EventConsumer, GatewayPublisher, HistoryStore, MembershipCache, StoreResult,
+    EventConsumer, EventPublisher, GatewayPublisher, HistoryStore, MembershipCache, StoreResult,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -15,6 +15,9 @@ use crate::OnProcessed;
 
 /// Messages deleted per statement when purging a chat, so a huge chat never holds a long lock.
 const PURGE_BATCH: u32 = 500;
+/// Attempts at an event's effects before it is parked as a dead letter (when there is a
+/// dead-letter topic; without one, the batch is retried until it works).
+const MAX_ATTEMPTS: u32 = 5;
 
 pub struct Projector<C> {
     pub consumer: C,
@@ -22,6 +25,10 @@ pub struct Projector<C> {
     pub cache: Arc<dyn MembershipCache>,
     pub history: Arc<dyn HistoryStore>,
     pub on_processed: OnProcessed,
+    /// Where events whose effects keep failing are parked, so the projector goes on.
+    pub dead_letters: Option<Arc<dyn EventPublisher>>,
+    /// Told of each dead letter, for metrics.
+    pub on_dead_letter: OnProcessed,
 }
 
 #[derive(Clone)]
@@ -38,12 +45,18 @@ impl<C: EventConsumer + 'static> Projector<C> {
             cache: self.cache,
             history: self.history,
         };
+        let dead_letters = self.dead_letters;
+        let on_dead_letter = self.on_dead_letter;
         let apply = |batch: &[StoredEvent]| {
             let effects = effects.clone();
-            let events: Vec<DomainEvent> = batch.iter().map(|e| e.event.clone()).collect();
+            let events = batch.to_vec();
+            let dead_letters = dead_letters.clone();
+            let on_dead_letter = on_dead_letter.clone();
             async move {
                 for event in &events {
-                    effects.apply(event).await?;
+                    effects
+                        .apply_or_park(event, dead_letters.as_deref(), &on_dead_letter)
+                        .await?;
                 }
                 Ok(())
             }
@@ -60,8 +73,40 @@ impl<C: EventConsumer + 'static> Projector<C> {
 }
 
 impl Effects {
-    async fn apply(&self, event: &DomainEvent) -> StoreResult<()> {
-        match event {
+    /// Applies an event; with a dead-letter topic, an event that fails `MAX_ATTEMPTS` times is
+    /// parked there (loudly) and the projector goes on.
+    async fn apply_or_park(
+        &self,
+        event: &StoredEvent,
+        dead_letters: Option<&dyn EventPublisher>,
+        on_dead_letter: &OnProcessed,
+    ) -> StoreResult<()> {
+        let Some(dead_letters) = dead_letters else {
+            return self.apply(event).await;
+        };
+        let mut attempt = 1;
+        loop {
+            match self.apply(event).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt >= MAX_ATTEMPTS => {
+                    tracing::error!(event_id = %event.id, event_type = event.event.event_type(), error = %e,
+                        attempts = attempt, "parking an event whose effects keep failing in the dead-letter topic");
+                    dead_letters.publish(std::slice::from_ref(event)).await?;
+                    on_dead_letter(1);
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(event_id = %event.id, error = %e, attempt, "event effects failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(100 << attempt.min(6)))
+                        .await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn apply(&self, stored: &StoredEvent) -> StoreResult<()> {
+        match &stored.event {
             DomainEvent::ChatCreated { chat, members } => {
                 let mut frames = Vec::with_capacity(members.len());
                 for user in members {
@@ -87,7 +132,12 @@ impl Effects {
                     member_ids: member_ids.clone(),
                 };
                 self.gateways.publish(&[frame]).await?;
-                while self.history.purge_chat(*chat_id, PURGE_BATCH).await? > 0 {}
+                while self
+                    .history
+                    .purge_chat(*chat_id, PURGE_BATCH, stored.id)
+                    .await?
+                    > 0
+                {}
                 Ok(())
             }
             DomainEvent::MemberAdded { chat_id, user, .. } => {

@@ -3,6 +3,7 @@
 //! batch again; the projector dedupes by event id. Only one relay is active (the stream's
 //! leader lock); a relay whose stream fails returns, and its role loop leads again.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use harmony_core::ports::{EventPublisher, OutboxStream};
@@ -16,13 +17,13 @@ const BATCH: usize = 500;
 /// How long to wait when the stream had nothing.
 const IDLE: Duration = Duration::from_millis(100);
 
-pub struct Relay<S, P> {
+pub struct Relay<S> {
     pub stream: S,
-    pub publisher: P,
+    pub publisher: Arc<dyn EventPublisher>,
     pub on_processed: OnProcessed,
 }
 
-impl<S: OutboxStream, P: EventPublisher> Relay<S, P> {
+impl<S: OutboxStream> Relay<S> {
     /// Runs until `shutdown`, or until the stream fails (then the leader lock may be gone: the
     /// caller leads again). Publishing is retried; a batch is never skipped.
     pub async fn run(

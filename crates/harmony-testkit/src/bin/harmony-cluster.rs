@@ -6,7 +6,7 @@
 //! latency, and exits.
 //!
 //! Usage (through `scripts/cluster`, which builds what it needs):
-//!   harmony-cluster [--harmony PATH] [--nodes "api,gateway api,gateway fanout,sink,projector"]
+//!   harmony-cluster [--harmony PATH] [--nodes "api,gateway api,gateway fanout,sink,projector,relay"]
 //!                   [--port 8080] [--measure N]
 
 use std::path::PathBuf;
@@ -29,7 +29,7 @@ fn args() -> anyhow::Result<Args> {
         nodes: vec![
             "api,gateway".into(),
             "api,gateway".into(),
-            "fanout,sink,projector".into(),
+            "fanout,sink,projector,relay".into(),
         ],
         port: 8080,
         measure: None,
