@@ -19,7 +19,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 pub use history::HistoryDb;
-pub use relay::WalOutbox;
+pub use relay::{SlotHealth, WalOutbox};
 
 /// The state store. Cheap to clone.
 #[derive(Clone)]

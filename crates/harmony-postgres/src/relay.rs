@@ -70,6 +70,39 @@ impl StateDb {
     }
 }
 
+/// How far behind the relay's slot is, and whether PostgreSQL has given up on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotHealth {
+    /// Bytes of WAL kept for the slot.
+    pub lag_bytes: i64,
+    /// `pg_replication_slots.wal_status`: "reserved", "extended", "unreserved" or "lost".
+    pub wal_status: String,
+}
+
+impl StateDb {
+    /// The slot's lag and WAL status; `None` when the slot does not exist.
+    pub async fn slot_health(&self, slot: &str) -> StoreResult<Option<SlotHealth>> {
+        let row = sqlx::query(
+            "SELECT (pg_current_wal_lsn() - restart_lsn)::bigint AS lag, COALESCE(wal_status, '') AS status \
+             FROM pg_replication_slots WHERE slot_name = $1",
+        )
+        .bind(slot)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.map(|row| {
+            Ok(SlotHealth {
+                lag_bytes: row
+                    .try_get::<Option<i64>, _>("lag")
+                    .map_err(unavailable)?
+                    .unwrap_or(0),
+                wal_status: row.try_get("status").map_err(unavailable)?,
+            })
+        })
+        .transpose()
+    }
+}
+
 impl WalOutbox {
     /// Waits until this process is the one active relay, then makes sure the slot and the
     /// publication exist. `slot` names the replication slot (one per cluster).

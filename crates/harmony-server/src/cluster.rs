@@ -141,6 +141,12 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
             .context("creating the dead-letter topic")?;
     }
     if a.roles.relay {
+        tasks.push(Box::pin(watch_slot(
+            (*state).clone(),
+            c.relay_slot.clone(),
+            a.metrics.clone(),
+            stop.clone(),
+        )));
         tasks.push(Box::pin(relay(
             (*state).clone(),
             c.relay_slot.clone(),
@@ -219,6 +225,42 @@ async fn relay(
                     () = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
             }
+        }
+    }
+}
+
+/// WAL the relay's slot keeps above this is reported as an error on every check.
+const SLOT_LAG_ALARM: i64 = 1 << 30;
+
+/// Publishes the slot's lag (`consumer_lag{consumer="relay-slot-bytes"}`) every 5 s, and says
+/// loudly when the relay falls far behind or PostgreSQL dropped WAL the slot needed.
+async fn watch_slot(
+    state: StateDb,
+    slot: String,
+    metrics: Arc<harmony_api::Metrics>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let labels = metrics.consumer("relay-slot-bytes");
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match state.slot_health(&slot).await {
+            Ok(Some(health)) => {
+                metrics
+                    .consumer_lag
+                    .get_or_create(&labels)
+                    .set(health.lag_bytes);
+                if health.wal_status == "lost" {
+                    tracing::error!(slot = %slot, "the relay's slot lost WAL (max_slot_wal_keep_size): events were dropped; rebuild from the outbox table");
+                } else if health.lag_bytes > SLOT_LAG_ALARM {
+                    tracing::error!(slot = %slot, lag_bytes = health.lag_bytes, wal_status = %health.wal_status, "the relay is far behind: WAL is piling up");
+                }
+            }
+            Ok(None) => tracing::error!(slot = %slot, "the relay's replication slot is missing"),
+            Err(e) => tracing::warn!(error = %e, "could not read the relay slot's lag"),
         }
     }
 }

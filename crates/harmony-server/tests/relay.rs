@@ -131,6 +131,13 @@ async fn the_relay_publishes_in_commit_order_again_after_a_crash_and_leads_alone
             "member_removed"
         ]
     );
+    let health = state
+        .slot_health("harmony_relay")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no slot"))?;
+    assert_eq!(health.wal_status, "reserved");
+    assert!(health.lag_bytes >= 0);
+    assert!(state.slot_health("no_such_slot").await?.is_none());
     drop(second);
     let third = tokio::time::timeout(
         Duration::from_secs(10),
