@@ -162,6 +162,26 @@ async fn measure(nodes: &[(String, TestApp)], n: usize) -> anyhow::Result<()> {
     report("send → 201 (includes the broker's produce ack)", &mut acks);
     report("send → delivery on another node", &mut delivery);
     report("send → in history (sink)", &mut stored);
+
+    // State changes: commit → outbox → WAL → relay → events topic → projector → gateway.
+    let mut effects = Vec::with_capacity(n);
+    for i in 0..n {
+        let name = format!("renamed {i}");
+        let started = Instant::now();
+        let reply = api
+            .call(reqwest::Method::PATCH, &format!("/api/v1/chats/{chat}"), Some(&ann.access), Some(serde_json::json!({"name": name})))
+            .await?;
+        anyhow::ensure!(reply.status.is_success(), "rename: {reply:?}");
+        loop {
+            let frame = ws.next_of("chat_updated").await?;
+            if frame["chat"]["name"] == name.as_str() {
+                break;
+            }
+        }
+        effects.push(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    report("state change → effect on another node (relay, projector)", &mut effects);
     Ok(())
 }
 
