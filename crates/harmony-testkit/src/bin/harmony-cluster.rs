@@ -169,7 +169,12 @@ async fn measure(nodes: &[(String, TestApp)], n: usize) -> anyhow::Result<()> {
         let name = format!("renamed {i}");
         let started = Instant::now();
         let reply = api
-            .call(reqwest::Method::PATCH, &format!("/api/v1/chats/{chat}"), Some(&ann.access), Some(serde_json::json!({"name": name})))
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/api/v1/chats/{chat}"),
+                Some(&ann.access),
+                Some(serde_json::json!({"name": name})),
+            )
             .await?;
         anyhow::ensure!(reply.status.is_success(), "rename: {reply:?}");
         loop {
@@ -181,7 +186,10 @@ async fn measure(nodes: &[(String, TestApp)], n: usize) -> anyhow::Result<()> {
         effects.push(started.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    report("state change → effect on another node (relay, projector)", &mut effects);
+    report(
+        "state change → effect on another node (relay, projector)",
+        &mut effects,
+    );
     Ok(())
 }
 
