@@ -220,78 +220,34 @@ impl Hub {
             }
         };
         let chat = event.chat_id();
+        let message = match event {
+            GatewayEvent::Message { message, .. } => Some((chat, message.seq)),
+            _ => None,
+        };
+        let outbound = Outbound { message, json };
         match event {
-            GatewayEvent::Message { message, .. } => {
-                let outbound = Outbound {
-                    message: Some((chat, message.seq)),
-                    json,
-                };
+            GatewayEvent::Message { .. } | GatewayEvent::ChatUpdated { .. } => {
                 self.deliver(&self.read(), chat, &outbound);
-            }
-            GatewayEvent::ChatUpdated { .. } => {
-                self.deliver(
-                    &self.read(),
-                    chat,
-                    &Outbound {
-                        message: None,
-                        json,
-                    },
-                );
             }
             GatewayEvent::MemberAdded { user, .. } => {
                 let mut state = self.write();
                 *state.epochs.entry(user.id).or_default() += 1;
-                let ids: Vec<u64> = state
-                    .by_user
-                    .get(&user.id)
-                    .into_iter()
-                    .flatten()
-                    .copied()
-                    .collect();
-                for id in ids {
+                for id in sessions_of(&state, user.id) {
                     self.follow(&mut state, chat, id);
                 }
-                self.deliver(
-                    &state,
-                    chat,
-                    &Outbound {
-                        message: None,
-                        json,
-                    },
-                );
+                self.deliver(&state, chat, &outbound);
             }
             GatewayEvent::MemberRemoved { user_id, .. } => {
                 let mut state = self.write();
-                self.deliver(
-                    &state,
-                    chat,
-                    &Outbound {
-                        message: None,
-                        json,
-                    },
-                );
+                self.deliver(&state, chat, &outbound);
                 *state.epochs.entry(*user_id).or_default() += 1;
-                let ids: Vec<u64> = state
-                    .by_user
-                    .get(user_id)
-                    .into_iter()
-                    .flatten()
-                    .copied()
-                    .collect();
-                for id in ids {
+                for id in sessions_of(&state, *user_id) {
                     self.unfollow(&mut state, chat, id);
                 }
             }
             GatewayEvent::ChatDeleted { member_ids, .. } => {
                 let mut state = self.write();
-                self.deliver(
-                    &state,
-                    chat,
-                    &Outbound {
-                        message: None,
-                        json,
-                    },
-                );
+                self.deliver(&state, chat, &outbound);
                 for user in member_ids {
                     *state.epochs.entry(*user).or_default() += 1;
                 }
@@ -308,6 +264,16 @@ impl Hub {
             }
         }
     }
+}
+
+fn sessions_of(state: &State, user: UserId) -> Vec<u64> {
+    state
+        .by_user
+        .get(&user)
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect()
 }
 
 fn remove_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, HashSet<u64>>, key: &K, id: u64) {

@@ -1,0 +1,128 @@
+//! Gateway sessions at their edges through the front door: the handshake's credentials and
+//! Origin check, bad frames, the frame size limit, shutdown (1001) and token expiry (4001).
+
+use harmony_testkit::ws::Ended;
+use harmony_testkit::TestApp;
+use serde_json::json;
+
+type R = anyhow::Result<()>;
+
+#[tokio::test]
+async fn handshakes_need_credentials_and_cookie_sessions_need_our_origin() -> R {
+    let app = TestApp::spawn().await?;
+    assert!(app.ws_with(&[]).await.is_err(), "no credentials");
+    assert!(
+        app.ws_with(&[("authorization", "Bearer nope".into())])
+            .await
+            .is_err(),
+        "bad token"
+    );
+
+    let jar = reqwest::Client::builder().cookie_store(true).build()?;
+    let register = jar
+        .post(app.url("/api/v1/auth/register"))
+        .header("x-session-mode", "cookie")
+        .json(&json!({"username": "ann", "password": "password-ann"}))
+        .send()
+        .await?;
+    let access = register
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("harmony_access="))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    let cookie = format!("harmony_access={access}");
+    let foreign = app
+        .ws_with(&[
+            ("cookie", cookie.clone()),
+            ("origin", "http://evil.example".into()),
+        ])
+        .await;
+    assert!(foreign.is_err(), "foreign origin must be refused");
+    let missing = app.ws_with(&[("cookie", cookie.clone())]).await;
+    assert!(
+        missing.is_err(),
+        "a cookie session without Origin must be refused"
+    );
+    let mut ours = app
+        .ws_with(&[
+            ("cookie", cookie),
+            ("origin", format!("http://{}", app.addr)),
+        ])
+        .await?;
+    assert_eq!(ours.next().await?["type"], "ready");
+    ours.close().await;
+    app.stop().await
+}
+
+#[tokio::test]
+async fn bad_frames_get_an_error_and_the_connection_stays_up() -> R {
+    let app = TestApp::spawn().await?;
+    let ann = app.register("ann").await?;
+    let (mut ws, _) = app.ws(&ann.access).await?;
+    for bad in [
+        "not json",
+        "{\"type\":\"teleport\"}",
+        "{\"type\":\"resume\",\"chats\":[1]}",
+        "[]",
+        &"[".repeat(1000),
+    ] {
+        ws.send_text(bad.to_owned()).await?;
+        let frame = ws.next().await?;
+        assert_eq!(
+            (frame["type"].as_str(), frame["code"].as_str()),
+            (Some("error"), Some("bad_frame")),
+            "{bad}"
+        );
+    }
+    ws.send(json!({"type": "resume", "chats": {"not-a-chat": 3}}))
+        .await?;
+    assert_eq!(ws.next().await?["code"], "chat_not_found");
+    assert_eq!(ws.next().await?["type"], "resumed");
+    // Oversized frames are refused by closing; the limit is 64 KiB.
+    ws.send(json!({"type": "ping"})).await?;
+    assert_eq!(ws.next().await?["type"], "pong");
+    ws.send_text(format!(
+        "{{\"type\":\"ping\",\"pad\":\"{}\"}}",
+        "x".repeat(70_000)
+    ))
+    .await?;
+    assert!(matches!(
+        ws.until_closed().await?,
+        Ended::Closed(Some(1009)) | Ended::Gone
+    ));
+    app.stop().await
+}
+
+#[tokio::test]
+async fn shutdown_tells_sessions_to_reconnect() -> R {
+    let app = TestApp::spawn().await?;
+    let ann = app.register("ann").await?;
+    let (mut ws, _) = app.ws(&ann.access).await?;
+    let closing = tokio::spawn(async move { ws.until_closed().await });
+    app.stop().await?;
+    assert_eq!(closing.await??, Ended::Closed(Some(1001)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_session_ends_when_its_access_token_expires() -> R {
+    let app = TestApp::spawn().await?;
+    let ann = app.register("ann").await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let claims = json!({"sub": ann.id, "iat": now, "exp": now + 2, "typ": "access"});
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(harmony_testkit::TEST_JWT_SECRET),
+    )?;
+    let (mut ws, _) = app.ws(&token).await?;
+    assert_eq!(ws.until_closed().await?, Ended::Closed(Some(4001)));
+    app.stop().await
+}
