@@ -111,6 +111,14 @@ impl TestApp {
         Ok(app)
     }
 
+    /// The process id of a process node.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.runner {
+            Runner::Process(child) => child.id(),
+            Runner::Task { .. } => None,
+        }
+    }
+
     /// `kill -9` (a process node only).
     pub async fn kill9(mut self) -> anyhow::Result<()> {
         match &mut self.runner {
