@@ -94,6 +94,10 @@ async fn main() -> anyhow::Result<()> {
             "HARMONY_GATEWAY__SESSION_QUEUE".to_owned(),
             "65536".to_owned(),
         ),
+        (
+            "HARMONY_LIMITS__MAX_GROUP_MEMBERS".to_owned(),
+            "100000".to_owned(),
+        ),
     ];
     let app = TestApp::process(&a.harmony, &env).await?;
     let pid = app.pid().context("the server's pid")?;

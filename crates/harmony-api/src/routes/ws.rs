@@ -52,7 +52,11 @@ pub async fn upgrade(
         .user(caller.id)
         .await?
         .ok_or_else(|| ApiError::unauthorized(ErrorCode::InvalidToken, "Unknown user"))?;
+    // Small socket buffers: the default 128 KiB each way would cost 256 KiB per idle connection;
+    // frames are small and the session's own queue absorbs bursts.
     Ok(upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
         .on_upgrade(move |socket| session::run(socket, state, user, caller.expires_at)))
