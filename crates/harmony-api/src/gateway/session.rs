@@ -17,6 +17,7 @@ use harmony_protocol::dto::UserDto;
 use harmony_protocol::ws::{
     ChatPositionDto, ClientFrame, ServerFrame, CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED,
 };
+use futures_util::SinkExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,8 @@ use super::resume::resume;
 use crate::extract::json_depth;
 use crate::AppState;
 
+/// Frames written per flush when a session's queue has several waiting.
+const DRAIN_MAX: usize = 64;
 /// How often a session re-reads its chats when membership changes while it subscribes.
 const SUBSCRIBE_ATTEMPTS: usize = 5;
 
@@ -93,20 +96,25 @@ impl Io<'_> {
             }
             state.metrics.messages_delivered.inc();
         }
+        // Buffered only: `drain` flushes once for everything queued (one write, not one per frame).
         self.socket
-            .send(WsMessage::Text(Utf8Bytes::from(&*out.json)))
+            .feed(WsMessage::Text(Utf8Bytes::from(&*out.json)))
             .await
             .is_ok()
     }
 
-    /// Forwards everything queued right now; false when the socket is gone.
+    /// Forwards everything queued right now (at most `DRAIN_MAX` frames), then flushes them in
+    /// one write; false when the socket is gone.
     pub(super) async fn drain(&mut self, state: &AppState, positions: &mut Positions) -> bool {
-        while let Ok(out) = self.inbox.try_recv() {
+        let mut forwarded = 0;
+        while forwarded < DRAIN_MAX {
+            let Ok(out) = self.inbox.try_recv() else { break };
+            forwarded += 1;
             if !self.forward(state, positions, out).await {
                 return false;
             }
         }
-        true
+        self.socket.flush().await.is_ok()
     }
 }
 
@@ -218,7 +226,7 @@ async fn serve(
             }
             outbound = io.inbox.recv() => {
                 let Some(outbound) = outbound else { return "hub closed" };
-                if !io.forward(state, &mut positions, outbound).await {
+                if !io.forward(state, &mut positions, outbound).await || !io.drain(state, &mut positions).await {
                     return "client gone";
                 }
             }
