@@ -11,13 +11,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
 use harmony_core::model::User;
 use harmony_core::ChatId;
 use harmony_protocol::dto::UserDto;
 use harmony_protocol::ws::{
     ChatPositionDto, ClientFrame, ServerFrame, CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED,
 };
-use futures_util::SinkExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -108,7 +108,9 @@ impl Io<'_> {
     pub(super) async fn drain(&mut self, state: &AppState, positions: &mut Positions) -> bool {
         let mut forwarded = 0;
         while forwarded < DRAIN_MAX {
-            let Ok(out) = self.inbox.try_recv() else { break };
+            let Ok(out) = self.inbox.try_recv() else {
+                break;
+            };
             forwarded += 1;
             if !self.forward(state, positions, out).await {
                 return false;
