@@ -133,8 +133,11 @@ impl GatewayEvent {
 
 /// Which chats a gateway process's sessions follow, as the set changes: the process subscribes
 /// to exactly those chats' events (one subscription per chat, not per session).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Interest {
     Follow(ChatId),
     Drop(ChatId),
+    /// Answered once every change sent before it is in effect: a session that just subscribed
+    /// waits for it before reading where its chats stand, so no event falls in between.
+    Barrier(tokio::sync::oneshot::Sender<()>),
 }

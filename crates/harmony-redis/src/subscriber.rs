@@ -96,6 +96,11 @@ impl GatewaySubscriber {
                             if !chats.remove(&chat) { continue }
                             sink.unsubscribe(self.keys.chat_channel(chat)).await
                         }
+                        Some(Interest::Barrier(done)) => {
+                            // Every subscribe before it was confirmed by Redis (each awaited).
+                            let _ = done.send(());
+                            continue;
+                        }
                     };
                     if let Err(e) = result {
                         return Ended::Lost(e.to_string());

@@ -107,6 +107,18 @@ impl Hub {
         }
     }
 
+    /// Resolves once the process's subscriber has applied every interest change sent so far
+    /// (immediately when there is no subscriber: one node delivers in process).
+    pub async fn barrier(&self) {
+        let Some(sender) = &self.interest else { return };
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if sender.send(Interest::Barrier(done)).is_ok() {
+            // Bounded: a subscriber that is reconnecting answers when it is back, or the
+            // session starts anyway and a gap shows in `prev_seq`.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), wait).await;
+        }
+    }
+
     /// Tells every session to reconnect and resume: events may have been lost (the cluster's
     /// subscriber lost Redis for a while).
     pub fn resume_all(&self) {

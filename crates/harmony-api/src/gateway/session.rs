@@ -185,7 +185,11 @@ async fn start(
             .await
             .map_err(fail)?;
         match state.hub.subscribe(id, &ids, epoch) {
-            Ok(()) => return state.use_cases.chats.heads(&ids).await.map_err(fail),
+            Ok(()) => {
+                // In a cluster: Redis confirms the subscriptions before the heads are read.
+                state.hub.barrier().await;
+                return state.use_cases.chats.heads(&ids).await.map_err(fail);
+            }
             Err(current) => epoch = current,
         }
     }
