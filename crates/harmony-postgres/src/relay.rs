@@ -129,18 +129,6 @@ impl WalOutbox {
             slot: slot.to_owned(),
         })
     }
-
-    /// Bytes of WAL the slot keeps because the relay has not consumed them yet.
-    pub async fn lag_bytes(&mut self) -> StoreResult<i64> {
-        let lag: Option<i64> = sqlx::query_scalar(
-            "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1",
-        )
-        .bind(&self.slot)
-        .fetch_one(&mut *self.conn)
-        .await
-        .map_err(unavailable)?;
-        Ok(lag.unwrap_or(0))
-    }
 }
 
 /// Decodes a pgoutput logical-decoding message ('M'): flags, LSN, prefix, content. Other

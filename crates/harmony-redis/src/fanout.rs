@@ -70,12 +70,6 @@ impl GatewayPublisher for RedisFanout {
             return Ok(());
         }
         let mut conn = self.conn.clone();
-        // Scripts are loaded once per server; a restarted Redis has lost them.
-        self.script
-            .prepare_invoke()
-            .load_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
         let mut pipe = redis::pipe();
         for event in events {
             match event {
@@ -108,6 +102,18 @@ impl GatewayPublisher for RedisFanout {
                 }
             }
         }
-        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+        match pipe.query_async::<()>(&mut conn).await {
+            // The script is loaded once per server, on first use or after Redis restarted; the
+            // batch is then sent again (control notices may go out twice: they are idempotent).
+            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                self.script
+                    .prepare_invoke()
+                    .load_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+            }
+            other => other.map_err(unavailable),
+        }
     }
 }

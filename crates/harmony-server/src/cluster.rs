@@ -50,7 +50,7 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
         state.clone(),
     ));
     let history = Arc::new(
-        HistoryDb::connect(history_url, c.max_connections, profiles)
+        HistoryDb::connect(history_url, c.max_connections, profiles.clone())
             .await
             .context("connecting to PostgreSQL (history)")?,
     );
@@ -77,7 +77,8 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
     let fanout: Arc<dyn GatewayPublisher> =
         Arc::new(RedisFanout::new(redis.clone(), keys.clone(), c.window_size));
     let ports = Ports {
-        users: state.clone(),
+        // Every send looks up its author: through the profile cache, not PostgreSQL.
+        users: profiles,
         sessions: state.clone(),
         friends: state.clone(),
         chats: state.clone(),

@@ -186,11 +186,6 @@ impl Roles {
         }
         Ok(roles)
     }
-
-    /// Whether this process serves HTTP (the API, the gateway's WebSocket, or both).
-    pub fn http(&self) -> bool {
-        self.api || self.gateway
-    }
 }
 
 /// Values given on the command line; they win over every other layer.

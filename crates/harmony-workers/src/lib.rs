@@ -21,8 +21,3 @@ use std::sync::Arc;
 
 /// Told how many records a worker finished, for metrics.
 pub type OnProcessed = Arc<dyn Fn(usize) + Send + Sync>;
-
-/// An `OnProcessed` that counts nothing.
-pub fn ignore_processed() -> OnProcessed {
-    Arc::new(|_| {})
-}
