@@ -1,301 +1,218 @@
-//! `harmony-bench`: Harmony's load generator. It starts the real `harmony` binary (fresh data
-//! directory, its own port), drives it over loopback, checks every delivery (no loss, no
-//! duplicate, per-chat order; a run that finds one fails), and reports latency from HDR
-//! histograms with coordinated-omission correction, plus the server's CPU and memory from /proc
-//! and the generator's own CPU (a run where the generator saturates its core is marked invalid).
+//! `harmony-bench`: Harmony's load generator and benchmark scenarios, with the servers users
+//! would pick instead measured in the same run. It starts the real `harmony` binary (fresh data
+//! directory, its own port; a cluster on private PostgreSQL, Redis and tansu for S3 and S6),
+//! drives it over loopback from many 127.0.0.x source addresses, checks every delivery (no loss,
+//! no duplicate, per-chat order: a run that finds one fails) and times it from when it was due
+//! (open loop, so no coordinated omission). CPU and RSS of every process under test come from
+//! /proc; the generator's own CPU too (a run where it saturates a core is marked invalid).
 //!
-//! Scenarios (this version runs S2 and S7; the others are planned):
-//!   S2 broadcast   one chat of N members; messages sent at a fixed rate; every member's socket
-//!                  must receive each once, in order: deliveries/s, last-receiver latency,
-//!                  server CPU µs per delivery
-//!   S7 rest        POST /chats/{id}/messages open-loop at a fixed rate, then history reads
-//!   (planned) S1 idle connections, S3 cross-node fan-out, S4 chat mix, S5 ingest ramp,
-//!   S6 gateway kill; peers (Node ws, Socket.IO) in the same run.
+//! Scenarios:
+//!   S1 idle      connections held open by child processes (20,000 files per process here):
+//!                memory per connection, the server's RSS and the kernel's (slab, socket buffers)
+//!   S2 broadcast one chat, N receivers, messages at a fixed rate: deliveries/s, last-receiver
+//!                latency, server CPU µs per delivery; Harmony and the peers in interleaved
+//!                rounds, compared as medians of per-round ratios
+//!   S3 cluster   S2 across nodes: sent through an api node, delivered by a gateway-only node
+//!                through Redis
+//!   S4 mix       every user connected once, chats of 10, messages round robin through the
+//!                durable log: send → delivery p50/p99/p99.9, send → 201
+//!   S5 ingest    POST rate stepped up until ack p99 passes 20 ms: the durable-ingest knee
+//!   S6 failover  kill -9 a gateway under load: time until every client resumed on the other
+//!                one, gaps and duplicates found
+//!   S7 rest      POST /messages and history reads, open loop at fixed rates
 //!
-//! Usage: harmony-bench [--harmony PATH] [--quick] [--members N] [--messages N] [--rate R]
+//! Peers (`bench/peers/`, npm packages installed on first use): node-ws (a minimal Node `ws`
+//! broadcast server), socket.io (Socket.IO with @socket.io/redis-adapter on a private Redis),
+//! bare-tokio (a bare tokio WebSocket broadcast server: the machine's own limit).
+//!
+//! Usage: harmony-bench [--quick | --full] [--harmony PATH] [--only s1,s2,...]
+//!                      [--peers node-ws,socket.io,bare-tokio | none] [--users N] [--rounds N]
+//!                      [--sources N] [--out DIR]
+//!   --quick   every scenario, small (about 2 minutes; the CI smoke test, no timing asserted)
+//!   --full    the report's sizes: S1 up to 19,500 connections, S2 up to 10,000 receivers,
+//!             S4 10,000 connections at 1,000 msg/s, S6 10,000 clients
+//!   --out     write report.md, data.json and PNG plots into DIR (plots need python3; bench/plot.sh
+//!             installs matplotlib into a cached virtualenv)
+//! Run it from the repository root with release builds for numbers worth reporting:
+//!   cargo build --release -p harmony-server -p harmony-bench
+//!   target/release/harmony-bench --full --harmony target/release/harmony --out bench/results/NAME
+
+mod broadcast;
+mod cluster;
+mod conn;
+mod harmony;
+mod idle;
+mod mix;
+mod peers;
+mod proc_stats;
+mod readers;
+mod report;
+mod rest;
+mod run;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use harmony_testkit::{TestApp, TestUser};
-use hdrhistogram::Histogram;
 
-mod proc_stats;
-
-use proc_stats::CpuMem;
-
-struct Args {
-    harmony: PathBuf,
-    members: usize,
-    messages: usize,
-    rate: f64,
-    rest_rate: f64,
-    rest_secs: u64,
+/// Sizes of one run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub harmony: PathBuf,
+    pub root: PathBuf,
+    pub only: Vec<String>,
+    pub peers: Vec<String>,
+    pub users: usize,
+    pub rounds: usize,
+    pub sources: u8,
+    pub out: Option<PathBuf>,
+    pub s1_steps: Vec<usize>,
+    pub s2_conns: Vec<usize>,
+    pub s2_messages: usize,
+    pub s2_rate: f64,
+    pub s3_conns: usize,
+    pub s4_rate: f64,
+    pub s4_secs: f64,
+    pub s5_rates: Vec<f64>,
+    pub s5_secs: f64,
+    pub s6_users: usize,
+    pub s6_clients: usize,
+    pub s6_rate: f64,
+    pub s7_post_rate: f64,
+    pub s7_read_rate: f64,
+    pub s7_secs: f64,
 }
 
-fn args() -> anyhow::Result<Args> {
-    let mut a = Args {
-        harmony: PathBuf::from("target/release/harmony"),
-        members: 1000,
-        messages: 500,
-        rate: 50.0,
-        rest_rate: 1000.0,
-        rest_secs: 10,
+impl Plan {
+    fn quick() -> Self {
+        Self {
+            harmony: PathBuf::from("target/release/harmony"),
+            root: PathBuf::from("."),
+            only: Vec::new(),
+            peers: vec!["node-ws".into(), "socket.io".into(), "bare-tokio".into()],
+            users: 60,
+            rounds: 2,
+            sources: 4,
+            out: None,
+            s1_steps: vec![200, 600],
+            s2_conns: vec![60],
+            s2_messages: 40,
+            s2_rate: 20.0,
+            s3_conns: 30,
+            s4_rate: 60.0,
+            s4_secs: 2.0,
+            s5_rates: vec![100.0, 200.0],
+            s5_secs: 1.0,
+            s6_users: 20,
+            s6_clients: 40,
+            s6_rate: 20.0,
+            s7_post_rate: 100.0,
+            s7_read_rate: 200.0,
+            s7_secs: 2.0,
+        }
+    }
+
+    fn full() -> Self {
+        Self {
+            users: 10_000,
+            rounds: 3,
+            sources: 8,
+            s1_steps: vec![1_000, 5_000, 10_000, 19_500],
+            s2_conns: vec![1_000, 5_000, 10_000],
+            s2_messages: 100,
+            s2_rate: 10.0,
+            s3_conns: 2_000,
+            s4_rate: 1_000.0,
+            s4_secs: 20.0,
+            s5_rates: vec![
+                1_000.0, 2_000.0, 4_000.0, 6_000.0, 8_000.0, 12_000.0, 20_000.0,
+            ],
+            s5_secs: 5.0,
+            s6_users: 1_000,
+            s6_clients: 10_000,
+            s6_rate: 50.0,
+            s7_post_rate: 2_000.0,
+            s7_read_rate: 5_000.0,
+            s7_secs: 10.0,
+            ..Self::quick()
+        }
+    }
+
+    pub fn wants(&self, scenario: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == scenario)
+    }
+}
+
+fn help() {
+    let doc: Vec<&str> = include_str!("main.rs")
+        .lines()
+        .take_while(|l| l.starts_with("//!"))
+        .map(|l| {
+            l.strip_prefix("//! ")
+                .unwrap_or(l.trim_start_matches("//!"))
+        })
+        .collect();
+    println!("{}", doc.join("\n"));
+}
+
+fn plan(args: &[String]) -> anyhow::Result<Plan> {
+    let mut plan = if args.iter().any(|a| a == "--full") {
+        Plan::full()
+    } else {
+        Plan::quick()
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = args.iter();
+    let list = |v: &str| {
+        v.split(',')
+            .map(str::to_owned)
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--harmony" => a.harmony = PathBuf::from(value()?),
-            "--members" => a.members = value()?.parse()?,
-            "--messages" => a.messages = value()?.parse()?,
-            "--rate" => a.rate = value()?.parse()?,
-            "--quick" => {
-                a.members = 50;
-                a.messages = 100;
-                a.rate = 50.0;
-                a.rest_rate = 100.0;
-                a.rest_secs = 2;
+            "--quick" | "--full" => {}
+            "--harmony" => plan.harmony = PathBuf::from(value()?),
+            "--root" => plan.root = PathBuf::from(value()?),
+            "--only" => plan.only = list(value()?),
+            "--peers" => {
+                let v = value()?;
+                plan.peers = if v == "none" { Vec::new() } else { list(v) };
             }
+            "--users" => plan.users = value()?.parse()?,
+            "--rounds" => plan.rounds = value()?.parse()?,
+            "--sources" => plan.sources = value()?.parse()?,
+            "--out" => plan.out = Some(PathBuf::from(value()?)),
             "-h" | "--help" => {
-                let doc: Vec<&str> = include_str!("main.rs")
-                    .lines()
-                    .take_while(|l| l.starts_with("//!"))
-                    .map(|l| l.trim_start_matches("//!").trim_start())
-                    .collect();
-                println!("{}", doc.join("\n"));
+                help();
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}; see --help"),
         }
     }
-    Ok(a)
+    anyhow::ensure!(
+        plan.harmony.exists(),
+        "{} does not exist: build harmony first (cargo build --release -p harmony-server)",
+        plan.harmony.display()
+    );
+    Ok(plan)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let a = args()?;
-    anyhow::ensure!(
-        a.harmony.exists(),
-        "{} does not exist: build harmony first",
-        a.harmony.display()
-    );
-    let env = vec![
-        (
-            "HARMONY_LIMITS__SEND_BURST".to_owned(),
-            "10000000".to_owned(),
-        ),
-        (
-            "HARMONY_LIMITS__SEND_PER_SECOND".to_owned(),
-            "10000000".to_owned(),
-        ),
-        (
-            "HARMONY_GATEWAY__SESSION_QUEUE".to_owned(),
-            "65536".to_owned(),
-        ),
-        (
-            "HARMONY_LIMITS__MAX_GROUP_MEMBERS".to_owned(),
-            "100000".to_owned(),
-        ),
-    ];
-    let app = TestApp::process(&a.harmony, &env).await?;
-    let pid = app.pid().context("the server's pid")?;
-    println!(
-        "# harmony-bench\n\nserver: {} (pid {pid}), {} cores\n",
-        a.harmony.display(),
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
-    broadcast(&app, pid, &a).await?;
-    rest(&app, pid, &a).await?;
-    app.stop().await
-}
-
-/// S2: one chat, `members` sockets, `messages` sent at `rate`/s; checks and times each delivery.
-async fn broadcast(app: &TestApp, pid: u32, a: &Args) -> anyhow::Result<()> {
-    let sender = app.register("sender").await?;
-    let mut members: Vec<TestUser> = Vec::with_capacity(a.members);
-    for i in 0..a.members {
-        members.push(app.register(&format!("member{i}")).await?);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("serve-peer") => return peers::serve_peer().await,
+        Some("hold") => return idle::hold(&args[1..]).await,
+        _ => {}
     }
-    let refs: Vec<&TestUser> = members.iter().collect();
-    let chat = app.group(&sender, "broadcast", &refs).await?;
-    let mut readers = Vec::with_capacity(a.members);
-    for m in &members {
-        let (ws, _) = app.ws(&m.access).await?;
-        readers.push(ws);
+    let plan = plan(&args)?;
+    let command = format!("harmony-bench {}", args.join(" "));
+    let results = run::all(&plan, command).await?;
+    let md = report::markdown(&results);
+    println!("{md}");
+    if let Some(out) = &plan.out {
+        report::write(&results, out, &plan.root)?;
+        eprintln!("report written to {}", out.join("report.md").display());
     }
-    let expected = a.messages;
-    // Each reader records (seq, arrival) for every message frame.
-    let started = Instant::now();
-    let tasks: Vec<_> = readers
-        .into_iter()
-        .map(|mut ws| {
-            tokio::spawn(async move {
-                let mut got = Vec::with_capacity(expected);
-                while got.len() < expected {
-                    let frame = ws.next_of("message").await?;
-                    got.push((
-                        frame["message"]["seq"].as_i64().unwrap_or(-1),
-                        started.elapsed(),
-                    ));
-                }
-                anyhow::Ok(got)
-            })
-        })
-        .collect();
-    let before = CpuMem::of(pid)?;
-    let me_before = CpuMem::of(std::process::id())?;
-    let interval = Duration::from_secs_f64(1.0 / a.rate);
-    let mut sent_at = Vec::with_capacity(expected);
-    let mut seqs = Vec::with_capacity(expected);
-    let mut next = Instant::now();
-    for i in 0..expected {
-        tokio::time::sleep_until(next.into()).await;
-        // Latency counts from when the message was due (open loop), not when it was sent.
-        sent_at.push(next.duration_since(started));
-        let m = app.send(&sender, &chat, &format!("b{i}")).await?;
-        seqs.push(m["seq"].as_i64().unwrap_or(-1));
-        next += interval;
-    }
-    let mut last_arrival = vec![Duration::ZERO; expected];
-    for task in tasks {
-        let got = tokio::time::timeout(Duration::from_secs(60), task)
-            .await
-            .context("a reader never got everything")???;
-        let got_seqs: Vec<i64> = got.iter().map(|(s, _)| *s).collect();
-        if got_seqs != seqs {
-            bail!(
-                "a member saw {} messages out of order, lost or twice",
-                got_seqs.len()
-            );
-        }
-        for (i, (_, at)) in got.iter().enumerate() {
-            last_arrival[i] = last_arrival[i].max(*at);
-        }
-    }
-    let after = CpuMem::of(pid)?;
-    let me_after = CpuMem::of(std::process::id())?;
-    let elapsed = started.elapsed();
-    let mut hist = Histogram::<u64>::new(3)?;
-    for (due, last) in sent_at.iter().zip(&last_arrival) {
-        let micros = last.saturating_sub(*due).as_micros() as u64;
-        hist.record_correct(micros.max(1), interval.as_micros() as u64)?;
-    }
-    let deliveries = (expected * a.members) as f64;
-    let cpu = after.cpu_secs - before.cpu_secs;
-    let gen_cpu = me_after.cpu_secs - me_before.cpu_secs;
-    println!(
-        "## S2 broadcast: {} members, {} messages at {}/s\n",
-        a.members, expected, a.rate
-    );
-    println!(
-        "- every delivery checked: {} deliveries, none lost, none twice, all in order",
-        deliveries as u64
-    );
-    println!(
-        "- last-receiver latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        ms(&hist, 0.5),
-        ms(&hist, 0.99),
-        hist.max() as f64 / 1000.0
-    );
-    println!(
-        "- deliveries/s over the run: {:.0}",
-        deliveries / elapsed.as_secs_f64()
-    );
-    println!(
-        "- server CPU: {:.2} s, {:.2} µs per delivery; RSS {:.1} MiB",
-        cpu,
-        cpu * 1e6 / deliveries,
-        after.rss_kib as f64 / 1024.0
-    );
-    let saturated = gen_cpu / elapsed.as_secs_f64() > 0.9;
-    println!(
-        "- generator CPU: {:.2} s{}\n",
-        gen_cpu,
-        if saturated {
-            " (saturated: run INVALID)"
-        } else {
-            ""
-        }
-    );
-    Ok(())
-}
-
-/// S7: POST open-loop at `rest_rate`/s for `rest_secs`, then history reads.
-async fn rest(app: &TestApp, pid: u32, a: &Args) -> anyhow::Result<()> {
-    let user = app.register("rest_user").await?;
-    let chat = app.group(&user, "rest", &[]).await?;
-    let interval = Duration::from_secs_f64(1.0 / a.rest_rate);
-    let total = (a.rest_rate * a.rest_secs as f64) as usize;
-    let before = CpuMem::of(pid)?;
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(total);
-    for i in 0..total {
-        let due = started + interval * i as u32;
-        tokio::time::sleep_until(due.into()).await;
-        let (app_client, url, token) = (
-            app.client.clone(),
-            app.url(&format!("/api/v1/chats/{chat}/messages")),
-            user.access.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let r = app_client
-                .post(url)
-                .bearer_auth(token)
-                .json(&serde_json::json!({"content": format!("r{i}")}))
-                .send()
-                .await?;
-            anyhow::ensure!(
-                r.status() == reqwest::StatusCode::CREATED,
-                "POST answered {}",
-                r.status()
-            );
-            anyhow::Ok(due.elapsed())
-        }));
-    }
-    let mut hist = Histogram::<u64>::new(3)?;
-    for t in tasks {
-        hist.record_correct(
-            (t.await??.as_micros() as u64).max(1),
-            interval.as_micros() as u64,
-        )?;
-    }
-    let cpu = CpuMem::of(pid)?.cpu_secs - before.cpu_secs;
-    println!(
-        "## S7 REST: POST at {}/s for {} s\n",
-        a.rest_rate, a.rest_secs
-    );
-    println!(
-        "- POST latency: p50 {:.2} ms, p99 {:.2} ms; server CPU {:.2} s",
-        ms(&hist, 0.5),
-        ms(&hist, 0.99),
-        cpu
-    );
-    let mut reads = Histogram::<u64>::new(3)?;
-    for _ in 0..total.min(500) {
-        let t = Instant::now();
-        let r = app
-            .get(
-                &format!("/api/v1/chats/{chat}/messages?limit=50"),
-                &user.access,
-            )
-            .await?;
-        anyhow::ensure!(
-            r.status == reqwest::StatusCode::OK,
-            "history answered {}",
-            r.status
-        );
-        reads.record((t.elapsed().as_micros() as u64).max(1))?;
-    }
-    println!(
-        "- history read latency (closed loop): p50 {:.2} ms, p99 {:.2} ms\n",
-        ms(&reads, 0.5),
-        ms(&reads, 0.99)
-    );
-    Ok(())
-}
-
-fn ms(h: &Histogram<u64>, q: f64) -> f64 {
-    h.value_at_quantile(q) as f64 / 1000.0
+    run::verdict(&results)
 }

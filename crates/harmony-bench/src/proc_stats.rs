@@ -41,3 +41,48 @@ impl CpuMem {
         })
     }
 }
+
+/// CPU and memory summed over several processes (a server and the services it needs).
+pub struct Usage {
+    pub cpu_secs: f64,
+    pub rss_kib: u64,
+}
+
+impl Usage {
+    pub fn of(pids: &[u32]) -> anyhow::Result<Self> {
+        let mut usage = Self {
+            cpu_secs: 0.0,
+            rss_kib: 0,
+        };
+        for pid in pids {
+            let one = CpuMem::of(*pid)?;
+            usage.cpu_secs += one.cpu_secs;
+            usage.rss_kib += one.rss_kib;
+        }
+        Ok(usage)
+    }
+}
+
+/// Kernel memory that grows with connections, KiB: the slab caches (socket, file, epoll
+/// structures) plus TCP socket buffers (`/proc/net/sockstat`, in pages). Machine-wide.
+pub fn kernel_kib() -> anyhow::Result<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").context("reading /proc/meminfo")?;
+    let slab: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("Slab:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no Slab line in /proc/meminfo")?;
+    let sockstat =
+        std::fs::read_to_string("/proc/net/sockstat").context("reading /proc/net/sockstat")?;
+    let pages: u64 = sockstat
+        .lines()
+        .find(|l| l.starts_with("TCP:"))
+        .and_then(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            let at = fields.iter().position(|f| *f == "mem")?;
+            fields.get(at + 1)?.parse().ok()
+        })
+        .unwrap_or(0);
+    Ok(slab + pages * 4)
+}

@@ -87,6 +87,11 @@ impl PrivateBroker {
         self.launch().await
     }
 
+    /// The broker's process id (benchmarks count its CPU and memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

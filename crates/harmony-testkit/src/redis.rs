@@ -56,6 +56,11 @@ impl PrivateRedis {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// The server's process id (benchmarks count its CPU and memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the server (as a crash would) and starts an empty one on the same port.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.kill();

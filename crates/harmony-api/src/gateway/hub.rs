@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
+use axum::extract::ws::Utf8Bytes;
 use harmony_core::events::{GatewayEvent, Interest};
 use harmony_core::ports::{GatewayPublisher, StoreResult};
 use harmony_core::{ChatId, UserId};
@@ -21,7 +22,8 @@ use crate::metrics::Metrics;
 #[derive(Clone, Debug)]
 pub struct Outbound {
     pub message: Option<(ChatId, i64)>,
-    pub json: Arc<str>,
+    /// The frame's JSON, serialized once; cloning shares it (a reference count, no copy).
+    pub json: Utf8Bytes,
 }
 
 struct Entry {
@@ -224,8 +226,8 @@ impl Hub {
 
     fn apply(&self, event: &GatewayEvent) {
         let frame = ServerFrame::from(event);
-        let json: Arc<str> = match serde_json::to_string(&frame) {
-            Ok(json) => json.into(),
+        let json = match serde_json::to_string(&frame) {
+            Ok(json) => Utf8Bytes::from(json),
             Err(e) => {
                 tracing::error!(error = %e, "could not serialize a gateway frame");
                 return;

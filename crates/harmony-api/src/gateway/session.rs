@@ -97,10 +97,7 @@ impl Io<'_> {
             state.metrics.messages_delivered.inc();
         }
         // Buffered only: `drain` flushes once for everything queued (one write, not one per frame).
-        self.socket
-            .feed(WsMessage::Text(Utf8Bytes::from(&*out.json)))
-            .await
-            .is_ok()
+        self.socket.feed(WsMessage::Text(out.json)).await.is_ok()
     }
 
     /// Forwards everything queued right now (at most `DRAIN_MAX` frames), then flushes them in
@@ -214,15 +211,20 @@ async fn serve(
     let expiry = tokio::time::sleep(Duration::from_secs(
         ends.expires_at.saturating_sub(now).max(0) as u64,
     ));
-    tokio::pin!(expiry);
+    // Created once, on tokens of this session's own: polling a `cancelled()` future takes its
+    // token's lock, and the server's shutdown token is shared by every session.
+    let own_shutdown = state.shutdown.child_token();
+    let shutdown = own_shutdown.cancelled();
+    let too_slow = ends.too_slow.cancelled();
+    tokio::pin!(expiry, shutdown, too_slow);
     loop {
         tokio::select! {
             biased;
-            () = state.shutdown.cancelled() => {
+            () = &mut shutdown => {
                 close(io.socket, CLOSE_GOING_AWAY, "server shutting down; reconnect and resume").await;
                 return "shutdown";
             }
-            () = ends.too_slow.cancelled() => {
+            () = &mut too_slow => {
                 close(io.socket, CLOSE_TOO_SLOW, "too slow; reconnect and resume").await;
                 return "too slow";
             }

@@ -1,0 +1,378 @@
+//! The cluster scenarios, on private PostgreSQL, Redis and broker instances and real `harmony`
+//! processes: S3 cross-node fan-out (sent through an api node, delivered by a gateway-only node
+//! through Redis), and S6 gateway kill (`kill -9` a gateway under load; every client reconnects to
+//! another one, resumes, and must end with every message exactly once).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::{SinkExt, StreamExt};
+use harmony_testkit::cluster::TestCluster;
+use harmony_testkit::{TestApp, TestUser};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::broadcast::{self, Receivers, Round, Sender};
+use crate::conn::{self, Sources, Target};
+use crate::harmony::bench_env;
+
+/// The roles of the node that takes writes and runs the workers.
+const WRITER_ROLES: &str = "api,fanout,sink,projector,relay";
+
+async fn node(cluster: &TestCluster, bin: &Path, roles: &str) -> anyhow::Result<TestApp> {
+    let mut env = cluster.env(roles);
+    env.extend(bench_env());
+    TestApp::process(bin, &env).await
+}
+
+/// A running cluster: one writer node and `gateways` gateway-only nodes.
+pub struct Bench {
+    pub cluster: TestCluster,
+    pub writer: TestApp,
+    pub gateways: Vec<TestApp>,
+}
+
+impl Bench {
+    pub async fn start(bin: &Path, gateways: usize) -> anyhow::Result<Self> {
+        let cluster = TestCluster::start()
+            .await
+            .context("starting PostgreSQL, Redis and the broker (see scripts/test)")?;
+        let writer = node(&cluster, bin, WRITER_ROLES).await?;
+        let mut nodes = Vec::new();
+        for _ in 0..gateways {
+            nodes.push(node(&cluster, bin, "gateway").await?);
+        }
+        Ok(Self {
+            cluster,
+            writer,
+            gateways: nodes,
+        })
+    }
+
+    /// Every process of the delivery path but PostgreSQL (whose work is off that path).
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = std::iter::once(&self.writer)
+            .chain(&self.gateways)
+            .filter_map(TestApp::pid)
+            .collect();
+        pids.extend(self.cluster.redis.pid());
+        pids.extend(self.cluster.broker.pid());
+        pids
+    }
+}
+
+/// S3: `members` receivers on a gateway-only node, messages sent through the writer node.
+/// Returns the round as the gateway process saw it and the whole cluster's CPU.
+pub async fn cross_node(
+    bench: &Bench,
+    users: &[TestUser],
+    conns: usize,
+    messages: usize,
+    rate: f64,
+    sources: &Sources,
+) -> anyhow::Result<(Round, f64)> {
+    let owner = &users[0];
+    let chat = crate::harmony::group(&bench.writer, owner, "s3", users).await?;
+    let gateway = &bench.gateways[0];
+    let receivers = Receivers::open(&crate::harmony::target(gateway), sources, conns, |i| {
+        Some(users[i % users.len()].access.clone())
+    })
+    .await?;
+    let sender = Sender::Rest {
+        client: bench.writer.client.clone(),
+        url: bench.writer.url(&format!("/api/v1/chats/{chat}/messages")),
+        token: owner.access.clone(),
+    };
+    let all = bench.pids();
+    let before = crate::proc_stats::Usage::of(&all)?;
+    let gateway_pids: Vec<u32> = gateway.pid().into_iter().collect();
+    let round = broadcast::round(
+        "harmony-cluster",
+        &gateway_pids,
+        receivers,
+        sender,
+        messages,
+        rate,
+    )
+    .await?;
+    let cluster_cpu = crate::proc_stats::Usage::of(&all)?.cpu_secs - before.cpu_secs;
+    Ok((round, cluster_cpu))
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Failover {
+    pub clients: usize,
+    pub resumed: usize,
+    /// Kill → `resumed`, ms: p50, p99, max (all clients).
+    pub resume_ms: [f64; 3],
+    pub messages: usize,
+    pub gaps: usize,
+    pub duplicates: usize,
+}
+
+/// One client's view: where each chat started, and each message received as seq → prev_seq
+/// (cluster seqs are partition offsets: only the `prev_seq` chain tells a gap).
+#[derive(Default)]
+struct Log {
+    start: HashMap<String, i64>,
+    got: HashMap<String, HashMap<i64, i64>>,
+    duplicates: usize,
+}
+
+impl Log {
+    fn ready(&mut self, ready: &str) -> anyhow::Result<BTreeMap<String, i64>> {
+        let v: serde_json::Value = serde_json::from_str(ready)?;
+        let mut resume = BTreeMap::new();
+        for chat in v["chats"].as_array().context("ready without chats")? {
+            let id = chat["id"].as_str().unwrap_or_default().to_owned();
+            let head = chat["last_seq"].as_i64().unwrap_or(0);
+            self.start.entry(id.clone()).or_insert(head);
+            resume.insert(id.clone(), self.contiguous(&id));
+        }
+        Ok(resume)
+    }
+
+    /// The last seq of the unbroken chain from where the chat started.
+    fn contiguous(&self, chat: &str) -> i64 {
+        let mut at = self.start.get(chat).copied().unwrap_or(0);
+        if let Some(got) = self.got.get(chat) {
+            let next: HashMap<i64, i64> = got.iter().map(|(seq, prev)| (*prev, *seq)).collect();
+            while let Some(seq) = next.get(&at) {
+                at = *seq;
+            }
+        }
+        at
+    }
+
+    fn message(&mut self, text: &str) {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+            return;
+        };
+        if v["type"] != "message" {
+            return;
+        }
+        let chat = v["message"]["chat_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let seq = v["message"]["seq"].as_i64().unwrap_or(-1);
+        let start = self.start.get(&chat).copied().unwrap_or(0);
+        let got = self.got.entry(chat).or_default();
+        // An unknown prev_seq (the chat's first message, or a window Redis lost) cannot be
+        // checked: it links to the highest seq below it.
+        let prev = v["prev_seq"].as_i64().unwrap_or_else(|| {
+            got.keys()
+                .copied()
+                .filter(|s| *s < seq)
+                .max()
+                .unwrap_or(start)
+                .max(start)
+        });
+        if got.insert(seq, prev).is_some() {
+            self.duplicates += 1;
+        }
+    }
+
+    fn complete(&self, heads: &HashMap<String, i64>) -> bool {
+        self.start.keys().all(|chat| {
+            let head = heads.get(chat).copied().unwrap_or(0);
+            head <= self.start[chat] || self.contiguous(chat) >= head
+        })
+    }
+
+    /// Breaks in the chains: messages whose predecessor never arrived, and chats whose chain
+    /// does not reach the final head.
+    fn gaps(&self, heads: &HashMap<String, i64>) -> usize {
+        self.start
+            .iter()
+            .map(|(chat, start)| {
+                let empty = HashMap::new();
+                let got = self.got.get(chat).unwrap_or(&empty);
+                let orphans = got
+                    .values()
+                    .filter(|prev| **prev != *start && !got.contains_key(*prev))
+                    .count();
+                let head = heads.get(chat).copied().unwrap_or(0);
+                let short = head > *start && self.contiguous(chat) < head;
+                orphans + usize::from(short && orphans == 0)
+            })
+            .sum()
+    }
+}
+
+/// One S6 client: connected to `first`; when that connection dies, reconnects to `second`,
+/// resumes, and records when `resumed` arrived. Ends once it holds everything up to the final
+/// heads (or at the deadline).
+async fn client(
+    first: Target,
+    second: Target,
+    token: String,
+    sources: Arc<Sources>,
+    heads: watch::Receiver<Option<HashMap<String, i64>>>,
+    deadline: Instant,
+) -> anyhow::Result<(Log, Option<Instant>)> {
+    let mut log = Log::default();
+    let (mut ws, ready) = conn::open(&first, &sources, Some(&token)).await?;
+    log.ready(ready.as_deref().unwrap_or_default())?;
+    let mut resumed_at = None;
+    let mut heads = heads;
+    let mut on_second = false;
+    loop {
+        if let Some(final_heads) = heads.borrow().as_ref() {
+            if log.complete(final_heads) {
+                return Ok((log, resumed_at));
+            }
+        }
+        if Instant::now() > deadline {
+            return Ok((log, resumed_at));
+        }
+        tokio::select! {
+            frame = tokio::time::timeout(Duration::from_millis(200), ws.next()) => match frame {
+                Err(_) => {}
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    if text.as_str() == r#"{"type":"resumed"}"# {
+                        resumed_at.get_or_insert_with(Instant::now);
+                    } else {
+                        log.message(text.as_str());
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(_)) | None) => {
+                    anyhow::ensure!(!on_second, "the surviving gateway dropped a client");
+                    on_second = true;
+                    ws = loop {
+                        match conn::open(&second, &sources, Some(&token)).await {
+                            Ok((ws, ready)) => {
+                                let resume = log.ready(ready.as_deref().unwrap_or_default())?;
+                                let mut ws = ws;
+                                let frame = serde_json::json!({"type": "resume", "chats": resume});
+                                ws.send(Message::Text(frame.to_string().into())).await?;
+                                break ws;
+                            }
+                            Err(_) if Instant::now() < deadline => {
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    };
+                }
+            },
+            _ = heads.changed() => {}
+        }
+    }
+}
+
+/// S6: `clients` sessions (of `users`, in chats of `chat_size`) on the first gateway; messages
+/// at `rate`/s; after `before_kill`, `kill -9` of that gateway.
+#[allow(clippy::too_many_arguments)]
+pub async fn gateway_kill(
+    mut bench: Bench,
+    users: &[TestUser],
+    chat_size: usize,
+    clients: usize,
+    rate: f64,
+    before_kill: Duration,
+    sources: Arc<Sources>,
+) -> anyhow::Result<Failover> {
+    anyhow::ensure!(bench.gateways.len() >= 2, "S6 needs two gateways");
+    let chats = crate::mix::chats(&bench.writer, users, chat_size).await?;
+    let members: Vec<&TestUser> = chats.iter().flat_map(|(_, m)| m.iter()).collect();
+    let first = crate::harmony::target(&bench.gateways[0]);
+    let second = crate::harmony::target(&bench.gateways[1]);
+    let (heads_tx, heads_rx) = watch::channel(None);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut tasks = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let token = members[i % members.len()].access.clone();
+        tasks.push(tokio::spawn(client(
+            first.clone(),
+            second.clone(),
+            token,
+            sources.clone(),
+            heads_rx.clone(),
+            deadline,
+        )));
+        if i % 64 == 63 {
+            tokio::task::yield_now().await;
+        }
+    }
+    // Sends until told to stop; returns the last acknowledged seq per chat.
+    let stop = watch::channel(false);
+    let sending = {
+        let (client, chats, stop) = (bench.writer.client.clone(), chats.clone(), stop.1.clone());
+        let urls: Vec<(String, String, String)> = chats
+            .iter()
+            .map(|(id, m)| {
+                (
+                    id.clone(),
+                    bench.writer.url(&format!("/api/v1/chats/{id}/messages")),
+                    m[0].access.clone(),
+                )
+            })
+            .collect();
+        tokio::spawn(async move {
+            let mut heads: HashMap<String, i64> = HashMap::new();
+            let interval = Duration::from_secs_f64(1.0 / rate);
+            let started = Instant::now();
+            let mut i = 0usize;
+            while !*stop.borrow() {
+                tokio::time::sleep_until((started + interval.mul_f64(i as f64)).into()).await;
+                let (chat, url, token) = &urls[i % urls.len()];
+                let r = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&serde_json::json!({"content": format!("f {i} 0")}))
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    r.status() == reqwest::StatusCode::CREATED,
+                    "send answered {}",
+                    r.status()
+                );
+                let m: serde_json::Value = r.json().await?;
+                let seq = m["seq"].as_i64().unwrap_or(0);
+                let head = heads.entry(chat.clone()).or_default();
+                *head = (*head).max(seq);
+                i += 1;
+            }
+            anyhow::Ok((heads, i))
+        })
+    };
+    tokio::time::sleep(before_kill).await;
+    let killed = Instant::now();
+    let victim = bench.gateways.remove(0);
+    victim.kill9().await?;
+    // Keep sending while the clients move over, and a little after.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = stop.0.send(true);
+    let (heads, messages) = sending.await??;
+    let _ = heads_tx.send(Some(heads.clone()));
+    let mut resume_ms = Vec::with_capacity(clients);
+    let (mut gaps, mut duplicates) = (0, 0);
+    for task in tasks {
+        let (log, resumed_at) = task.await??;
+        gaps += log.gaps(&heads);
+        duplicates += log.duplicates;
+        if let Some(at) = resumed_at {
+            resume_ms.push(at.saturating_duration_since(killed).as_secs_f64() * 1000.0);
+        }
+    }
+    resume_ms.sort_by(f64::total_cmp);
+    let at = |q: f64| -> f64 {
+        if resume_ms.is_empty() {
+            return f64::NAN;
+        }
+        resume_ms[((resume_ms.len() - 1) as f64 * q).round() as usize]
+    };
+    Ok(Failover {
+        clients,
+        resumed: resume_ms.len(),
+        resume_ms: [at(0.5), at(0.99), at(1.0)],
+        messages,
+        gaps,
+        duplicates,
+    })
+}

@@ -1,0 +1,186 @@
+//! Open-loop HTTP load (S5 ingest ramp, S7 REST): requests start when they are due, whatever the
+//! earlier ones are doing, and each is timed from when it was due (no coordinated omission).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use harmony_testkit::{TestApp, TestUser};
+use hdrhistogram::Histogram;
+
+use crate::proc_stats::{CpuMem, Usage};
+
+/// What one open-loop run measured.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Load {
+    pub what: String,
+    pub rate: f64,
+    pub requests: usize,
+    pub failed: usize,
+    /// µs: p50, p99, p99.9, max.
+    pub latency: [u64; 4],
+    pub achieved_per_sec: f64,
+    pub server_cpu_secs: f64,
+    pub generator_cpu_secs: f64,
+    pub elapsed_secs: f64,
+}
+
+impl Load {
+    pub fn generator_saturated(&self) -> bool {
+        self.generator_cpu_secs / self.elapsed_secs.max(1e-9) > 0.9
+    }
+}
+
+/// Runs `request(i)` at `rate`/s for `secs` seconds.
+pub async fn open_loop<F, Fut>(
+    what: &str,
+    pids: &[u32],
+    rate: f64,
+    secs: f64,
+    request: F,
+) -> anyhow::Result<Load>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let total = (rate * secs).round() as usize;
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let before = Usage::of(pids)?;
+    let me_before = CpuMem::of(std::process::id())?;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total);
+    for i in 0..total {
+        let due = started + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let fut = request(i);
+        tasks.push(tokio::spawn(async move {
+            let result = fut.await;
+            (result, due.elapsed())
+        }));
+    }
+    let mut hist = Histogram::<u64>::new(3)?;
+    let mut failed = 0;
+    let mut first_error = None;
+    for task in tasks {
+        let (result, took) = task.await?;
+        if let Err(e) = result {
+            failed += 1;
+            first_error.get_or_insert(e);
+        }
+        hist.record((took.as_micros() as u64).max(1))?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(e) = first_error {
+        eprintln!("  {what} at {rate}/s: {failed} requests failed; the first: {e:#}");
+    }
+    let after = Usage::of(pids)?;
+    let me_after = CpuMem::of(std::process::id())?;
+    Ok(Load {
+        what: what.to_owned(),
+        rate,
+        requests: total,
+        failed,
+        latency: [
+            hist.value_at_quantile(0.5),
+            hist.value_at_quantile(0.99),
+            hist.value_at_quantile(0.999),
+            hist.max(),
+        ],
+        achieved_per_sec: (total - failed) as f64 / elapsed,
+        server_cpu_secs: after.cpu_secs - before.cpu_secs,
+        generator_cpu_secs: me_after.cpu_secs - me_before.cpu_secs,
+        elapsed_secs: elapsed,
+    })
+}
+
+/// POSTs into `chats` round robin, each by its author.
+pub async fn post_load(
+    app: &TestApp,
+    pids: &[u32],
+    chats: &[(String, TestUser)],
+    rate: f64,
+    secs: f64,
+) -> anyhow::Result<Load> {
+    let client = app.client.clone();
+    let urls: Vec<(String, String)> = chats
+        .iter()
+        .map(|(chat, author)| {
+            (
+                app.url(&format!("/api/v1/chats/{chat}/messages")),
+                author.access.clone(),
+            )
+        })
+        .collect();
+    open_loop("POST message", pids, rate, secs, |i| {
+        let (url, token) = urls[i % urls.len()].clone();
+        let client = client.clone();
+        async move {
+            crate::harmony::post(&client, &url, &token, format!("r {i} 0"), Instant::now()).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Reads the newest page of history of `chats` round robin.
+pub async fn history_load(
+    app: &TestApp,
+    pids: &[u32],
+    chats: &[(String, TestUser)],
+    rate: f64,
+    secs: f64,
+) -> anyhow::Result<Load> {
+    let client = app.client.clone();
+    let urls: Vec<(String, String)> = chats
+        .iter()
+        .map(|(chat, reader)| {
+            (
+                app.url(&format!("/api/v1/chats/{chat}/messages?limit=50")),
+                reader.access.clone(),
+            )
+        })
+        .collect();
+    open_loop("GET history", pids, rate, secs, |i| {
+        let (url, token) = urls[i % urls.len()].clone();
+        let client = client.clone();
+        async move {
+            let r = client.get(url).bearer_auth(token).send().await?;
+            anyhow::ensure!(
+                r.status() == reqwest::StatusCode::OK,
+                "history answered {}",
+                r.status()
+            );
+            r.bytes().await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// S5: raises the POST rate step by step until ack p99 passes `knee_us` (or requests fail).
+pub async fn ramp(
+    app: &TestApp,
+    pids: &[u32],
+    chats: &[(String, TestUser)],
+    rates: &[f64],
+    secs: f64,
+    knee_us: u64,
+) -> anyhow::Result<Vec<Load>> {
+    let mut out = Vec::new();
+    for &rate in rates {
+        let load = post_load(app, pids, chats, rate, secs).await?;
+        eprintln!(
+            "  S5 {rate}/s: ack p50 {:.2} ms p99 {:.2} ms, {} failed",
+            load.latency[0] as f64 / 1000.0,
+            load.latency[1] as f64 / 1000.0,
+            load.failed
+        );
+        let past_knee = load.latency[1] > knee_us || load.failed > 0;
+        out.push(load);
+        if past_knee {
+            break;
+        }
+        // Let the sink and fan-out catch up before the next step.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(out)
+}

@@ -1,0 +1,327 @@
+//! Runs the scenarios a plan asks for, in order: the single node with its peers (S1, S2, S4, S5,
+//! S7), then the cluster (S3, S6). Progress goes to stderr; results are gathered for the report.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use harmony_testkit::{TestApp, TestUser};
+
+use crate::broadcast::{self, Receivers, Sender};
+use crate::conn::{self, Sources};
+use crate::peers::Peer;
+use crate::report::{self, Results};
+use crate::Plan;
+
+/// The single node with its users, whose tokens are renewed when they get old.
+struct Node {
+    app: TestApp,
+    pids: Vec<u32>,
+    users: Vec<TestUser>,
+    refreshed: Instant,
+}
+
+impl Node {
+    async fn fresh(&mut self) -> anyhow::Result<&[TestUser]> {
+        if self.refreshed.elapsed() > Duration::from_secs(600) {
+            eprintln!("renewing {} access tokens", self.users.len());
+            crate::harmony::refresh(&self.app, &mut self.users).await?;
+            self.refreshed = Instant::now();
+        }
+        Ok(&self.users)
+    }
+}
+
+pub async fn all(plan: &Plan, command: String) -> anyhow::Result<Results> {
+    let mut results = Results {
+        machine: report::machine(),
+        command,
+        ..Results::default()
+    };
+    let sources = Arc::new(Sources::new(plan.sources));
+    let single = ["s1", "s2", "s4", "s5", "s7"].iter().any(|s| plan.wants(s));
+    if single {
+        let app = crate::harmony::single(&plan.harmony).await?;
+        let pids: Vec<u32> = app.pid().into_iter().collect();
+        eprintln!(
+            "harmony {} (pid {pids:?}); registering {} users",
+            app.addr, plan.users
+        );
+        let users = crate::harmony::register(&app, "u", plan.users).await?;
+        let mut node = Node {
+            app,
+            pids,
+            users,
+            refreshed: Instant::now(),
+        };
+        let peers = if plan.wants("s1") || plan.wants("s2") {
+            crate::peers::start(&plan.peers, &plan.root).await?
+        } else {
+            Vec::new()
+        };
+        if plan.wants("s1") {
+            let tokens: Vec<String> = node
+                .fresh()
+                .await?
+                .iter()
+                .take(100)
+                .map(|u| u.access.clone())
+                .collect();
+            let target = crate::harmony::target(&node.app);
+            results.s1.extend(
+                crate::idle::run(
+                    "harmony",
+                    &target,
+                    &node.pids,
+                    &plan.s1_steps,
+                    plan.sources,
+                    &tokens,
+                )
+                .await?,
+            );
+            for peer in &peers {
+                results.s1.extend(
+                    crate::idle::run(
+                        peer.name,
+                        &peer.target,
+                        &peer.pids(),
+                        &plan.s1_steps,
+                        plan.sources,
+                        &[],
+                    )
+                    .await?,
+                );
+            }
+        }
+        if plan.wants("s2") {
+            s2(plan, &mut node, &peers, &sources, &mut results).await?;
+        }
+        drop(peers);
+        if plan.wants("s4") {
+            let users = node.fresh().await?.to_vec();
+            let chats = crate::mix::chats(&node.app, &users, 10).await?;
+            eprintln!(
+                "S4: {} connections in {} chats at {}/s",
+                chats.len() * 10,
+                chats.len(),
+                plan.s4_rate
+            );
+            results.s4 = Some(
+                crate::mix::run(
+                    &node.app,
+                    &node.pids,
+                    &chats,
+                    &sources,
+                    plan.s4_rate,
+                    plan.s4_secs,
+                )
+                .await?,
+            );
+        }
+        let authors = rest_chats(&mut node).await?;
+        if plan.wants("s5") {
+            eprintln!("S5: ingest ramp");
+            results.s5 = crate::rest::ramp(
+                &node.app,
+                &node.pids,
+                &authors,
+                &plan.s5_rates,
+                plan.s5_secs,
+                20_000,
+            )
+            .await?;
+        }
+        if plan.wants("s7") {
+            eprintln!("S7: REST");
+            results.s7.push(
+                crate::rest::post_load(
+                    &node.app,
+                    &node.pids,
+                    &authors,
+                    plan.s7_post_rate,
+                    plan.s7_secs,
+                )
+                .await?,
+            );
+            results.s7.push(
+                crate::rest::history_load(
+                    &node.app,
+                    &node.pids,
+                    &authors,
+                    plan.s7_read_rate,
+                    plan.s7_secs,
+                )
+                .await?,
+            );
+        }
+        node.app.stop().await?;
+    }
+    if plan.wants("s3") || plan.wants("s6") {
+        cluster(plan, &sources, &mut results).await?;
+    }
+    Ok(results)
+}
+
+/// Chats of one member each for the REST scenarios (one per 20 users, at least one).
+async fn rest_chats(node: &mut Node) -> anyhow::Result<Vec<(String, TestUser)>> {
+    let users = node.fresh().await?.to_vec();
+    let mut chats = Vec::new();
+    for (i, user) in users.iter().step_by(20).take(50).enumerate() {
+        let chat = crate::harmony::group(&node.app, user, &format!("rest{i}"), &[]).await?;
+        chats.push((chat, user.clone()));
+    }
+    Ok(chats)
+}
+
+async fn s2(
+    plan: &Plan,
+    node: &mut Node,
+    peers: &[Peer],
+    sources: &Sources,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let max = plan.s2_conns.iter().copied().max().unwrap_or(0);
+    let users = node.fresh().await?.to_vec();
+    let members = &users[..users.len().min(max).max(1)];
+    let chat = crate::harmony::group(&node.app, &members[0], "s2", members).await?;
+    let url = node.app.url(&format!("/api/v1/chats/{chat}/messages"));
+    for &conns in &plan.s2_conns {
+        for round in 0..plan.rounds {
+            let users = node.fresh().await?.to_vec();
+            let target = crate::harmony::target(&node.app);
+            let receivers = Receivers::open(&target, sources, conns, |i| {
+                Some(users[i % members.len()].access.clone())
+            })
+            .await?;
+            let sender = Sender::Rest {
+                client: node.app.client.clone(),
+                url: url.clone(),
+                token: users[0].access.clone(),
+            };
+            report(
+                results,
+                broadcast::round(
+                    "harmony",
+                    &node.pids,
+                    receivers,
+                    sender,
+                    plan.s2_messages,
+                    plan.s2_rate,
+                )
+                .await?,
+                round,
+            );
+            for peer in peers {
+                let receivers = Receivers::open(&peer.target, sources, conns, |_| None).await?;
+                let (ws, _) = conn::open(&peer.target, sources, None)
+                    .await
+                    .context("the peer's sender")?;
+                let sender = Sender::Ws {
+                    ws,
+                    protocol: peer.target.protocol,
+                };
+                report(
+                    results,
+                    broadcast::round(
+                        peer.name,
+                        &peer.pids(),
+                        receivers,
+                        sender,
+                        plan.s2_messages,
+                        plan.s2_rate,
+                    )
+                    .await?,
+                    round,
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn report(results: &mut Results, round: broadcast::Round, index: usize) {
+    eprintln!(
+        "  S2 round {index} {}: {} receivers, last p99 {:.1} ms, {:.2} µs CPU/delivery{}",
+        round.target,
+        round.conns,
+        round.last[1] as f64 / 1000.0,
+        round.cpu_us_per_delivery(),
+        if round.clean { "" } else { ", FAULTS" }
+    );
+    results.s2.push(round);
+}
+
+async fn cluster(plan: &Plan, sources: &Arc<Sources>, results: &mut Results) -> anyhow::Result<()> {
+    eprintln!("cluster: starting PostgreSQL, Redis, the broker and 3 nodes");
+    let bench = crate::cluster::Bench::start(&plan.harmony, 2).await?;
+    let users = crate::harmony::register(&bench.writer, "c", plan.s6_users.max(10)).await?;
+    if plan.wants("s3") {
+        eprintln!("S3: {} receivers on a gateway-only node", plan.s3_conns);
+        let (round, cpu) = crate::cluster::cross_node(
+            &bench,
+            &users,
+            plan.s3_conns,
+            plan.s2_messages,
+            plan.s2_rate,
+            sources,
+        )
+        .await?;
+        results.s3 = Some((round, cpu));
+    }
+    if plan.wants("s6") {
+        eprintln!("S6: {} clients, kill -9 of their gateway", plan.s6_clients);
+        results.s6 = Some(
+            crate::cluster::gateway_kill(
+                bench,
+                &users,
+                10,
+                plan.s6_clients,
+                plan.s6_rate,
+                Duration::from_secs(3),
+                sources.clone(),
+            )
+            .await?,
+        );
+    }
+    Ok(())
+}
+
+/// Fails the run when any delivery was lost, duplicated or out of order.
+pub fn verdict(r: &Results) -> anyhow::Result<()> {
+    let mut faults = Vec::new();
+    let harmony_rounds = r.s2.iter().filter(|x| x.target == "harmony");
+    for round in harmony_rounds.chain(r.s3.as_ref().map(|(x, _)| x)) {
+        if !round.clean {
+            faults.push(format!(
+                "{} with {} receivers: {:?}",
+                round.target, round.conns, round.faults
+            ));
+        }
+    }
+    if let Some(m) = &r.s4 {
+        if !m.clean {
+            faults.push(format!("S4: {:?}", m.faults));
+        }
+    }
+    if let Some(f) = &r.s6 {
+        if f.gaps > 0 || f.duplicates > 0 || f.resumed < f.clients {
+            faults.push(format!(
+                "S6: {} gaps, {} duplicates, {} of {} resumed",
+                f.gaps, f.duplicates, f.resumed, f.clients
+            ));
+        }
+    }
+    // The ramp's last step is past the knee by design; failures there are the knee, not faults.
+    let below_knee = &r.s5[..r.s5.len().saturating_sub(1)];
+    for l in r.s7.iter().chain(below_knee) {
+        if l.failed > 0 {
+            faults.push(format!("{} at {}/s: {} failed", l.what, l.rate, l.failed));
+        }
+    }
+    anyhow::ensure!(
+        faults.is_empty(),
+        "the run found faults:\n  {}",
+        faults.join("\n  ")
+    );
+    Ok(())
+}
