@@ -27,9 +27,11 @@
 //!
 //! Usage: harmony-bench [--quick | --full] [--harmony PATH] [--only s1,s2,...]
 //!                      [--peers node-ws,socket.io,bare-tokio | none] [--users N] [--rounds N]
-//!                      [--sources N] [--out DIR]
+//!                      [--sources N] [--out DIR] [--s1-steps N,N] [--s2-conns N,N]
+//!                      [--s2-messages N] [--s2-rate R]
 //!   --quick   every scenario, small (about 2 minutes; the CI smoke test, no timing asserted)
-//!   --full    the report's sizes: S1 up to 19,500 connections, S2 up to 10,000 receivers,
+//!   --full    the report's sizes: S1 up to 19,500 connections, S2 up to 10,000 receivers
+//!             (20,000 deliveries/s at every size),
 //!             S4 10,000 connections at 1,000 msg/s, S6 10,000 clients
 //!   --out     write report.md, data.json and PNG plots into DIR (plots need python3; bench/plot.sh
 //!             installs matplotlib into a cached virtualenv)
@@ -68,7 +70,12 @@ pub struct Plan {
     pub s1_steps: Vec<usize>,
     pub s2_conns: Vec<usize>,
     pub s2_messages: usize,
+    /// Messages per second; with `s2_load`, derived per receiver count instead.
     pub s2_rate: f64,
+    /// Deliveries per second to aim at: each receiver count gets rate = load / receivers,
+    /// for `s2_secs` seconds (the same work per second at every size).
+    pub s2_load: Option<f64>,
+    pub s2_secs: f64,
     pub s3_conns: usize,
     pub s4_rate: f64,
     pub s4_secs: f64,
@@ -97,6 +104,8 @@ impl Plan {
             s2_conns: vec![60],
             s2_messages: 40,
             s2_rate: 20.0,
+            s2_load: None,
+            s2_secs: 0.0,
             s3_conns: 30,
             s4_rate: 60.0,
             s4_secs: 2.0,
@@ -120,6 +129,8 @@ impl Plan {
             s2_conns: vec![1_000, 5_000, 10_000],
             s2_messages: 100,
             s2_rate: 10.0,
+            s2_load: Some(20_000.0),
+            s2_secs: 10.0,
             s3_conns: 2_000,
             s4_rate: 1_000.0,
             s4_secs: 20.0,
@@ -134,6 +145,17 @@ impl Plan {
             s7_read_rate: 5_000.0,
             s7_secs: 10.0,
             ..Self::quick()
+        }
+    }
+
+    /// S2's (messages, rate) for `conns` receivers.
+    pub fn s2_size(&self, conns: usize) -> (usize, f64) {
+        match self.s2_load {
+            Some(load) => {
+                let rate = load / conns.max(1) as f64;
+                (((rate * self.s2_secs) as usize).max(20), rate)
+            }
+            None => (self.s2_messages, self.s2_rate),
         }
     }
 
@@ -152,6 +174,16 @@ fn help() {
         })
         .collect();
     println!("{}", doc.join("\n"));
+}
+
+fn numbers(list: &str) -> anyhow::Result<Vec<usize>> {
+    list.split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .with_context(|| format!("not a number: {n}"))
+        })
+        .collect()
 }
 
 fn plan(args: &[String]) -> anyhow::Result<Plan> {
@@ -182,6 +214,13 @@ fn plan(args: &[String]) -> anyhow::Result<Plan> {
             "--rounds" => plan.rounds = value()?.parse()?,
             "--sources" => plan.sources = value()?.parse()?,
             "--out" => plan.out = Some(PathBuf::from(value()?)),
+            "--s1-steps" => plan.s1_steps = numbers(value()?)?,
+            "--s2-conns" => plan.s2_conns = numbers(value()?)?,
+            "--s2-messages" => plan.s2_messages = value()?.parse()?,
+            "--s2-rate" => {
+                plan.s2_rate = value()?.parse()?;
+                plan.s2_load = None;
+            }
             "-h" | "--help" => {
                 help();
                 std::process::exit(0);

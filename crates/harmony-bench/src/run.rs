@@ -186,6 +186,7 @@ async fn s2(
     let chat = crate::harmony::group(&node.app, &members[0], "s2", members).await?;
     let url = node.app.url(&format!("/api/v1/chats/{chat}/messages"));
     for &conns in &plan.s2_conns {
+        let (messages, rate) = plan.s2_size(conns);
         for round in 0..plan.rounds {
             let users = node.fresh().await?.to_vec();
             let target = crate::harmony::target(&node.app);
@@ -200,15 +201,7 @@ async fn s2(
             };
             report(
                 results,
-                broadcast::round(
-                    "harmony",
-                    &node.pids,
-                    receivers,
-                    sender,
-                    plan.s2_messages,
-                    plan.s2_rate,
-                )
-                .await?,
+                broadcast::round("harmony", &node.pids, receivers, sender, messages, rate).await?,
                 round,
             );
             for peer in peers {
@@ -222,15 +215,8 @@ async fn s2(
                 };
                 report(
                     results,
-                    broadcast::round(
-                        peer.name,
-                        &peer.pids(),
-                        receivers,
-                        sender,
-                        plan.s2_messages,
-                        plan.s2_rate,
-                    )
-                    .await?,
+                    broadcast::round(peer.name, &peer.pids(), receivers, sender, messages, rate)
+                        .await?,
                     round,
                 );
             }
@@ -257,15 +243,10 @@ async fn cluster(plan: &Plan, sources: &Arc<Sources>, results: &mut Results) -> 
     let users = crate::harmony::register(&bench.writer, "c", plan.s6_users.max(10)).await?;
     if plan.wants("s3") {
         eprintln!("S3: {} receivers on a gateway-only node", plan.s3_conns);
-        let (round, cpu) = crate::cluster::cross_node(
-            &bench,
-            &users,
-            plan.s3_conns,
-            plan.s2_messages,
-            plan.s2_rate,
-            sources,
-        )
-        .await?;
+        let (messages, rate) = plan.s2_size(plan.s3_conns);
+        let (round, cpu) =
+            crate::cluster::cross_node(&bench, &users, plan.s3_conns, messages, rate, sources)
+                .await?;
         results.s3 = Some((round, cpu));
     }
     if plan.wants("s6") {

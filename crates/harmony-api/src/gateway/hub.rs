@@ -17,10 +17,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 
-/// A frame on its way to one session. `message` is set for message frames, so the session can
+/// A frame on its way to sessions, shared by all of them: a session's queue holds a pointer
+/// per frame (its memory is part of every idle connection's cost).
+pub type Outbound = Arc<Frame>;
+
+/// One frame as the hub serialized it. `message` is set for message frames, so the session can
 /// drop one it already delivered.
-#[derive(Clone, Debug)]
-pub struct Outbound {
+#[derive(Debug)]
+pub struct Frame {
     pub message: Option<(ChatId, i64)>,
     /// The frame's JSON, serialized once; cloning shares it (a reference count, no copy).
     pub json: Utf8Bytes,
@@ -47,7 +51,8 @@ struct State {
 pub struct Registration {
     pub id: u64,
     pub epoch: u64,
-    /// Cancelled when the session's queue overflowed.
+    /// Cancelled when the session's queue overflowed, and when `parent` (the server's shutdown)
+    /// is: one token, so a session polls one cancellation per wake-up, not two.
     pub too_slow: CancellationToken,
 }
 
@@ -142,9 +147,14 @@ impl Hub {
     }
 
     /// Adds a session with no chats yet; membership events for its user reach it from now on.
-    pub fn register(&self, user: UserId, queue: mpsc::Sender<Outbound>) -> Registration {
+    pub fn register(
+        &self,
+        user: UserId,
+        queue: mpsc::Sender<Outbound>,
+        parent: &CancellationToken,
+    ) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let too_slow = CancellationToken::new();
+        let too_slow = parent.child_token();
         let mut state = self.write();
         state.sessions.insert(
             id,
@@ -238,7 +248,7 @@ impl Hub {
             GatewayEvent::Message { message, .. } => Some((chat, message.seq)),
             _ => None,
         };
-        let outbound = Outbound { message, json };
+        let outbound = Arc::new(Frame { message, json });
         match event {
             GatewayEvent::Message { .. } | GatewayEvent::ChatUpdated { .. } => {
                 self.deliver(&self.read(), chat, &outbound);

@@ -97,7 +97,10 @@ impl Io<'_> {
             state.metrics.messages_delivered.inc();
         }
         // Buffered only: `drain` flushes once for everything queued (one write, not one per frame).
-        self.socket.feed(WsMessage::Text(out.json)).await.is_ok()
+        self.socket
+            .feed(WsMessage::Text(out.json.clone()))
+            .await
+            .is_ok()
     }
 
     /// Forwards everything queued right now (at most `DRAIN_MAX` frames), then flushes them in
@@ -121,7 +124,7 @@ impl Io<'_> {
 /// token expires (`expires_at`, Unix seconds).
 pub async fn run(mut socket: WebSocket, state: AppState, user: User, expires_at: i64) {
     let (queue, mut inbox) = mpsc::channel::<Outbound>(state.gateway.session_queue);
-    let registration = state.hub.register(user.id, queue);
+    let registration = state.hub.register(user.id, queue, &state.shutdown);
     state.metrics.ws_sessions.inc();
     let session_id = crate::auth::tokens::random_token();
     tracing::debug!(user = %user.id, session = %session_id, "session opened");
@@ -129,7 +132,10 @@ pub async fn run(mut socket: WebSocket, state: AppState, user: User, expires_at:
         socket: &mut socket,
         inbox: &mut inbox,
     };
-    let reason = match start(&state, &user, registration.id, registration.epoch).await {
+    // Boxed, like `resume` below: the session's own future stays small while it idles, since
+    // thousands of them are kept.
+    let started = Box::pin(start(&state, &user, registration.id, registration.epoch)).await;
+    let reason = match started {
         Ok(heads) => {
             let ready = ServerFrame::Ready {
                 session_id: session_id.clone(),
@@ -211,20 +217,19 @@ async fn serve(
     let expiry = tokio::time::sleep(Duration::from_secs(
         ends.expires_at.saturating_sub(now).max(0) as u64,
     ));
-    // Created once, on tokens of this session's own: polling a `cancelled()` future takes its
-    // token's lock, and the server's shutdown token is shared by every session.
-    let own_shutdown = state.shutdown.child_token();
-    let shutdown = own_shutdown.cancelled();
-    let too_slow = ends.too_slow.cancelled();
-    tokio::pin!(expiry, shutdown, too_slow);
+    // Created once, on the session's own token (a child of the server's shutdown token, also
+    // cancelled when the queue overflows): polling a `cancelled()` future takes its token's lock,
+    // so a shared token, or a future made per frame, would cost every delivery.
+    let ended = ends.too_slow.cancelled();
+    tokio::pin!(expiry, ended);
     loop {
         tokio::select! {
             biased;
-            () = &mut shutdown => {
-                close(io.socket, CLOSE_GOING_AWAY, "server shutting down; reconnect and resume").await;
-                return "shutdown";
-            }
-            () = &mut too_slow => {
+            () = &mut ended => {
+                if state.shutdown.is_cancelled() {
+                    close(io.socket, CLOSE_GOING_AWAY, "server shutting down; reconnect and resume").await;
+                    return "shutdown";
+                }
                 close(io.socket, CLOSE_TOO_SLOW, "too slow; reconnect and resume").await;
                 return "too slow";
             }
@@ -274,7 +279,9 @@ async fn handle(
     }
     match serde_json::from_str::<ClientFrame>(text) {
         Ok(ClientFrame::Ping) => io.send(&ServerFrame::Pong).await,
-        Ok(ClientFrame::Resume { chats }) => resume(io, state, user, positions, &chats).await,
+        Ok(ClientFrame::Resume { chats }) => {
+            Box::pin(resume(io, state, user, positions, &chats)).await
+        }
         Err(e) => io.send(&error_frame("bad_frame", &e.to_string())).await,
     }
 }
