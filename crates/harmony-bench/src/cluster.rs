@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -211,12 +212,14 @@ async fn client(
     second: Target,
     token: String,
     sources: Arc<Sources>,
+    connected: Arc<AtomicUsize>,
     heads: watch::Receiver<Option<HashMap<String, i64>>>,
     deadline: Instant,
 ) -> anyhow::Result<(Log, Option<Instant>)> {
     let mut log = Log::default();
     let (mut ws, ready) = conn::open(&first, &sources, Some(&token)).await?;
     log.ready(ready.as_deref().unwrap_or_default())?;
+    connected.fetch_add(1, Ordering::Relaxed);
     let mut resumed_at = None;
     let mut heads = heads;
     let mut on_second = false;
@@ -283,7 +286,8 @@ pub async fn gateway_kill(
     let first = crate::harmony::target(&bench.gateways[0]);
     let second = crate::harmony::target(&bench.gateways[1]);
     let (heads_tx, heads_rx) = watch::channel(None);
-    let deadline = Instant::now() + Duration::from_secs(180);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let connected = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::with_capacity(clients);
     for i in 0..clients {
         let token = members[i % members.len()].access.clone();
@@ -292,13 +296,32 @@ pub async fn gateway_kill(
             second.clone(),
             token,
             sources.clone(),
+            connected.clone(),
             heads_rx.clone(),
             deadline,
         )));
+        // Connect in waves, as clients of a running service do, not all in one instant.
         if i % 64 == 63 {
-            tokio::task::yield_now().await;
+            while connected.load(Ordering::Relaxed) + 256 < i {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         }
     }
+    let connecting = Instant::now();
+    while connected.load(Ordering::Relaxed) < clients {
+        anyhow::ensure!(
+            connecting.elapsed() < Duration::from_secs(120),
+            "only {} of {clients} clients connected within 120 s",
+            connected.load(Ordering::Relaxed)
+        );
+        if let Some(failed) = tasks.iter().position(tokio::task::JoinHandle::is_finished) {
+            let task = tasks.swap_remove(failed);
+            task.await??;
+            anyhow::bail!("a client ended before the gateway was killed");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("  S6: {clients} clients connected; sending, then kill -9 in {before_kill:?}");
     // Sends until told to stop; returns the last acknowledged seq per chat.
     let stop = watch::channel(false);
     let sending = {

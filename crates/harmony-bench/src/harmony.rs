@@ -17,6 +17,8 @@ pub fn bench_env() -> Vec<(String, String)> {
         ("HARMONY_LIMITS__SEND_PER_SECOND", "10000000"),
         ("HARMONY_GATEWAY__SESSION_QUEUE", "65536"),
         ("HARMONY_LIMITS__MAX_GROUP_MEMBERS", "100000"),
+        // A group of 10,000 is created with its member list in one request.
+        ("HARMONY_LIMITS__MAX_BODY_BYTES", "4194304"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -26,6 +26,8 @@ pub struct Results {
     pub s5: Vec<Load>,
     pub s6: Option<Failover>,
     pub s7: Vec<Load>,
+    /// Scenarios that could not finish, and why.
+    pub errors: Vec<String>,
 }
 
 /// What the machine is, for the report's head.
@@ -121,6 +123,9 @@ pub fn markdown(r: &Results) -> String {
         "# harmony-bench report\n\n- machine: {}\n- command: `{}`\n",
         r.machine, r.command
     );
+    for e in &r.errors {
+        let _ = writeln!(md, "**FAILED** {e}\n");
+    }
     if !r.s1.is_empty() {
         let _ = writeln!(md, "## S1 idle connections\n\nMemory added per idle connection (user = the server's RSS growth; kernel = slab and socket buffers, both ends of each loopback connection).\n\n| target | connections | user B/conn | kernel B/conn | server RSS MiB |\n|---|---:|---:|---:|---:|");
         for s in &r.s1 {

@@ -60,106 +60,100 @@ pub async fn all(plan: &Plan, command: String) -> anyhow::Result<Results> {
             Vec::new()
         };
         if plan.wants("s1") {
-            let tokens: Vec<String> = node
-                .fresh()
-                .await?
-                .iter()
-                .take(100)
-                .map(|u| u.access.clone())
-                .collect();
-            let target = crate::harmony::target(&node.app);
-            results.s1.extend(
-                crate::idle::run(
-                    "harmony",
-                    &target,
-                    &node.pids,
-                    &plan.s1_steps,
-                    plan.sources,
-                    &tokens,
-                )
-                .await?,
-            );
-            for peer in &peers {
-                results.s1.extend(
-                    crate::idle::run(
-                        peer.name,
-                        &peer.target,
-                        &peer.pids(),
-                        &plan.s1_steps,
-                        plan.sources,
-                        &[],
-                    )
-                    .await?,
-                );
-            }
+            let outcome = s1(plan, &mut node, &peers, &mut results).await;
+            record(&mut results, "S1", outcome);
         }
         if plan.wants("s2") {
-            s2(plan, &mut node, &peers, &sources, &mut results).await?;
+            let outcome = s2(plan, &mut node, &peers, &sources, &mut results).await;
+            record(&mut results, "S2", outcome);
         }
         drop(peers);
         if plan.wants("s4") {
-            let users = node.fresh().await?.to_vec();
-            let chats = crate::mix::chats(&node.app, &users, 10).await?;
-            eprintln!(
-                "S4: {} connections in {} chats at {}/s",
-                chats.len() * 10,
-                chats.len(),
-                plan.s4_rate
-            );
-            results.s4 = Some(
-                crate::mix::run(
-                    &node.app,
-                    &node.pids,
-                    &chats,
-                    &sources,
-                    plan.s4_rate,
-                    plan.s4_secs,
-                )
-                .await?,
-            );
+            let outcome = s4(plan, &mut node, &sources, &mut results).await;
+            record(&mut results, "S4", outcome);
         }
-        let authors = rest_chats(&mut node).await?;
-        if plan.wants("s5") {
-            eprintln!("S5: ingest ramp");
-            results.s5 = crate::rest::ramp(
-                &node.app,
-                &node.pids,
-                &authors,
-                &plan.s5_rates,
-                plan.s5_secs,
-                20_000,
-            )
-            .await?;
-        }
-        if plan.wants("s7") {
-            eprintln!("S7: REST");
-            results.s7.push(
-                crate::rest::post_load(
-                    &node.app,
-                    &node.pids,
-                    &authors,
-                    plan.s7_post_rate,
-                    plan.s7_secs,
-                )
-                .await?,
-            );
-            results.s7.push(
-                crate::rest::history_load(
-                    &node.app,
-                    &node.pids,
-                    &authors,
-                    plan.s7_read_rate,
-                    plan.s7_secs,
-                )
-                .await?,
-            );
+        if plan.wants("s5") || plan.wants("s7") {
+            let outcome = rest(plan, &mut node, &mut results).await;
+            record(&mut results, "S5/S7", outcome);
         }
         node.app.stop().await?;
     }
     if plan.wants("s3") || plan.wants("s6") {
-        cluster(plan, &sources, &mut results).await?;
+        let outcome = cluster(plan, &sources, &mut results).await;
+        record(&mut results, "S3/S6", outcome);
     }
     Ok(results)
+}
+
+/// Keeps a scenario's failure in the report, so the others' results are not lost with it.
+fn record(results: &mut Results, scenario: &str, outcome: anyhow::Result<()>) {
+    if let Err(e) = outcome {
+        eprintln!("{scenario} failed: {e:#}");
+        results.errors.push(format!("{scenario}: {e:#}"));
+    }
+}
+
+async fn s1(
+    plan: &Plan,
+    node: &mut Node,
+    peers: &[Peer],
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let tokens: Vec<String> = node
+        .fresh()
+        .await?
+        .iter()
+        .take(100)
+        .map(|u| u.access.clone())
+        .collect();
+    let target = crate::harmony::target(&node.app);
+    let steps = &plan.s1_steps;
+    let harmony = crate::idle::run("harmony", &target, &node.pids, steps, plan.sources, &tokens);
+    results.s1.extend(harmony.await?);
+    for peer in peers {
+        let pids = peer.pids();
+        let theirs = crate::idle::run(peer.name, &peer.target, &pids, steps, plan.sources, &[]);
+        results.s1.extend(theirs.await?);
+    }
+    Ok(())
+}
+
+async fn s4(
+    plan: &Plan,
+    node: &mut Node,
+    sources: &Sources,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let users = node.fresh().await?.to_vec();
+    let chats = crate::mix::chats(&node.app, &users, 10).await?;
+    eprintln!(
+        "S4: {} connections in {} chats at {}/s",
+        chats.len() * 10,
+        chats.len(),
+        plan.s4_rate
+    );
+    let (app, pids) = (&node.app, &node.pids);
+    results.s4 =
+        Some(crate::mix::run(app, pids, &chats, sources, plan.s4_rate, plan.s4_secs).await?);
+    Ok(())
+}
+
+async fn rest(plan: &Plan, node: &mut Node, results: &mut Results) -> anyhow::Result<()> {
+    let authors = rest_chats(node).await?;
+    let (app, pids) = (&node.app, &node.pids);
+    if plan.wants("s5") {
+        eprintln!("S5: ingest ramp");
+        let ramp = crate::rest::ramp(app, pids, &authors, &plan.s5_rates, plan.s5_secs, 20_000);
+        results.s5 = ramp.await?;
+    }
+    if plan.wants("s7") {
+        eprintln!("S7: REST");
+        let posts = crate::rest::post_load(app, pids, &authors, plan.s7_post_rate, plan.s7_secs);
+        results.s7.push(posts.await?);
+        let reads = crate::rest::history_load(app, pids, &authors, plan.s7_read_rate, plan.s7_secs);
+        results.s7.push(reads.await?);
+    }
+    Ok(())
 }
 
 /// Chats of one member each for the REST scenarios (one per 20 users, at least one).
@@ -269,7 +263,7 @@ async fn cluster(plan: &Plan, sources: &Arc<Sources>, results: &mut Results) -> 
 
 /// Fails the run when any delivery was lost, duplicated or out of order.
 pub fn verdict(r: &Results) -> anyhow::Result<()> {
-    let mut faults = Vec::new();
+    let mut faults = r.errors.clone();
     let harmony_rounds = r.s2.iter().filter(|x| x.target == "harmony");
     for round in harmony_rounds.chain(r.s3.as_ref().map(|(x, _)| x)) {
         if !round.clean {
