@@ -20,7 +20,7 @@ pub enum Sender {
         token: String,
     },
     /// A peer: text frames on a WebSocket of its own.
-    Ws { ws: Ws, protocol: Protocol },
+    Ws { ws: Box<Ws>, protocol: Protocol },
 }
 
 /// What a round measured.

@@ -204,7 +204,7 @@ async fn s2(
                     .await
                     .context("the peer's sender")?;
                 let sender = Sender::Ws {
-                    ws,
+                    ws: Box::new(ws),
                     protocol: peer.target.protocol,
                 };
                 report(
