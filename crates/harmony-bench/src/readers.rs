@@ -82,29 +82,22 @@ pub fn parse(protocol: Protocol, text: &str) -> Option<Delivery<'_>> {
                 due_us,
             })
         }
-        Protocol::Plain => {
-            let (key, index, due_us) = parse_body(text)?;
-            Some(Delivery {
-                key,
-                seq: index as i64,
-                prev: Some(index as i64 - 1),
-                index,
-                due_us,
-            })
-        }
-        Protocol::SocketIo => {
-            // `42["m","<body>"]`
-            let body = text.strip_prefix("42[\"m\",\"")?.strip_suffix("\"]")?;
-            let (key, index, due_us) = parse_body(body)?;
-            Some(Delivery {
-                key,
-                seq: index as i64,
-                prev: Some(index as i64 - 1),
-                index,
-                due_us,
-            })
-        }
+        // Peers relay the body as it is; Socket.IO wraps it as `42["m","<body>"]`.
+        Protocol::Plain => peer_delivery(text),
+        Protocol::SocketIo => peer_delivery(text.strip_prefix("42[\"m\",\"")?.strip_suffix("\"]")?),
     }
+}
+
+/// A peer's delivery: the sender's index is its order.
+fn peer_delivery(body: &str) -> Option<Delivery<'_>> {
+    let (key, index, due_us) = parse_body(body)?;
+    Some(Delivery {
+        key,
+        seq: index as i64,
+        prev: Some(index as i64 - 1),
+        index,
+        due_us,
+    })
 }
 
 /// What a group of readers saw.

@@ -92,6 +92,17 @@ where
     })
 }
 
+/// Each chat's messages URL (with `query`) and its user's token.
+fn chat_urls(app: &TestApp, chats: &[(String, TestUser)], query: &str) -> Vec<(String, String)> {
+    chats
+        .iter()
+        .map(|(chat, user)| {
+            let url = app.url(&format!("/api/v1/chats/{chat}/messages{query}"));
+            (url, user.access.clone())
+        })
+        .collect()
+}
+
 /// POSTs into `chats` round robin, each by its author.
 pub async fn post_load(
     app: &TestApp,
@@ -101,15 +112,7 @@ pub async fn post_load(
     secs: f64,
 ) -> anyhow::Result<Load> {
     let client = app.client.clone();
-    let urls: Vec<(String, String)> = chats
-        .iter()
-        .map(|(chat, author)| {
-            (
-                app.url(&format!("/api/v1/chats/{chat}/messages")),
-                author.access.clone(),
-            )
-        })
-        .collect();
+    let urls = chat_urls(app, chats, "");
     open_loop("POST message", pids, rate, secs, |i| {
         let (url, token) = urls[i % urls.len()].clone();
         let client = client.clone();
@@ -130,15 +133,7 @@ pub async fn history_load(
     secs: f64,
 ) -> anyhow::Result<Load> {
     let client = app.client.clone();
-    let urls: Vec<(String, String)> = chats
-        .iter()
-        .map(|(chat, reader)| {
-            (
-                app.url(&format!("/api/v1/chats/{chat}/messages?limit=50")),
-                reader.access.clone(),
-            )
-        })
-        .collect();
+    let urls = chat_urls(app, chats, "?limit=50");
     open_loop("GET history", pids, rate, secs, |i| {
         let (url, token) = urls[i % urls.len()].clone();
         let client = client.clone();
