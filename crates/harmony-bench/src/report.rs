@@ -74,7 +74,6 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 fn s2_ratios(rounds: &[Round]) -> Vec<(usize, String, Option<f64>, Option<f64>)> {
     let mut out = Vec::new();
     let mut counts: Vec<usize> = rounds.iter().map(|r| r.conns).collect();
-    counts.dedup();
     counts.sort_unstable();
     counts.dedup();
     let mut peers: Vec<String> = rounds

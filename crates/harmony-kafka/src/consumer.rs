@@ -19,12 +19,7 @@ pub struct KafkaCursor {
 
 impl KafkaCursor {
     pub fn new(settings: &KafkaSettings, group: &str) -> StoreResult<Self> {
-        let consumer: StreamConsumer = crate::consumer_config(settings, group)
-            .create()
-            .map_err(unavailable)?;
-        consumer
-            .subscribe(&[&settings.topic])
-            .map_err(unavailable)?;
+        let consumer = crate::subscribed_consumer(settings, group)?;
         Ok(Self {
             consumer,
             topic: settings.topic.clone(),

@@ -11,7 +11,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::{consumer_config, producer_config, unavailable, KafkaSettings};
+use crate::{producer_config, unavailable, KafkaSettings};
 
 pub struct KafkaEvents {
     producer: FutureProducer,
@@ -59,12 +59,7 @@ pub struct KafkaEventCursor {
 
 impl KafkaEventCursor {
     pub fn new(settings: &KafkaSettings, group: &str) -> StoreResult<Self> {
-        let consumer: StreamConsumer = consumer_config(settings, group)
-            .create()
-            .map_err(unavailable)?;
-        consumer
-            .subscribe(&[&settings.topic])
-            .map_err(unavailable)?;
+        let consumer = crate::subscribed_consumer(settings, group)?;
         Ok(Self {
             consumer,
             topic: settings.topic.clone(),

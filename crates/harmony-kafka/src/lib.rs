@@ -79,7 +79,23 @@ pub(crate) fn producer_config(settings: &KafkaSettings) -> ClientConfig {
 }
 
 /// The consumer settings every Harmony consumer uses: offsets stored by hand after processing.
-pub(crate) fn consumer_config(settings: &KafkaSettings, group: &str) -> ClientConfig {
+/// A consumer in `group`, subscribed to the settings' topic (offsets stored only after
+/// processing, committed explicitly).
+pub(crate) fn subscribed_consumer(
+    settings: &KafkaSettings,
+    group: &str,
+) -> harmony_core::ports::StoreResult<rdkafka::consumer::StreamConsumer> {
+    use rdkafka::consumer::Consumer as _;
+    let consumer: rdkafka::consumer::StreamConsumer = consumer_config(settings, group)
+        .create()
+        .map_err(unavailable)?;
+    consumer
+        .subscribe(&[&settings.topic])
+        .map_err(unavailable)?;
+    Ok(consumer)
+}
+
+fn consumer_config(settings: &KafkaSettings, group: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &settings.brokers)
