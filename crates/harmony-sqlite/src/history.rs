@@ -6,81 +6,82 @@ use harmony_core::model::{Author, Message};
 use harmony_core::ports::{ChatActivity, HistoryPage, HistoryStore, PageCursor, StoreResult};
 use harmony_core::values::{ClientMsgId, MessageContent};
 use harmony_core::{ChatId, UserId};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use rusqlite::{Connection, Row};
 
+use crate::conn::Wake;
 use crate::users::user_from;
-use crate::{from_ms, ms, parse, unavailable, Database};
+use crate::{col, exec, from_ms, ms, parse, row, rows, unavailable, Database};
 
 const MESSAGE_SELECT: &str = "SELECT m.id, m.chat_id, m.seq, m.content, m.client_msg_id, \
     m.created_at, u.id AS u_id, u.username AS u_username, u.display_name AS u_display_name, \
     u.created_at AS u_created_at FROM messages m JOIN users u ON u.id = m.author_id";
 
-fn message_from(row: &SqliteRow) -> StoreResult<Message> {
-    let id: String = row.try_get("id").map_err(unavailable)?;
-    let chat: String = row.try_get("chat_id").map_err(unavailable)?;
+fn message_from(row: &Row<'_>) -> StoreResult<Message> {
+    let id: String = col(row, "id")?;
+    let chat: String = col(row, "chat_id")?;
     let author = user_from(row, "u_")?;
-    let client_msg_id: Option<String> = row.try_get("client_msg_id").map_err(unavailable)?;
+    let client_msg_id: Option<String> = col(row, "client_msg_id")?;
     Ok(Message {
         id: parse("message id", &id)?,
         chat_id: parse("chat id", &chat)?,
-        seq: row.try_get("seq").map_err(unavailable)?,
+        seq: col(row, "seq")?,
         author: Author::from(&author),
-        content: MessageContent::from_trusted(row.try_get("content").map_err(unavailable)?),
+        content: MessageContent::from_trusted(col(row, "content")?),
         client_msg_id: client_msg_id.map(ClientMsgId::from_trusted),
-        created_at: from_ms(row.try_get("created_at").map_err(unavailable)?)?,
+        created_at: from_ms(col(row, "created_at")?)?,
     })
 }
 
-impl Database {
-    async fn seq_of(&self, chat: ChatId, id: harmony_core::MessageId) -> StoreResult<Option<i64>> {
-        sqlx::query_scalar("SELECT seq FROM messages WHERE id = ? AND chat_id = ?")
-            .bind(id.to_string())
-            .bind(chat.to_string())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(unavailable)
-    }
+fn seq_of(conn: &Connection, chat: &str, id: harmony_core::MessageId) -> StoreResult<Option<i64>> {
+    row(
+        conn,
+        "SELECT seq FROM messages WHERE id = ? AND chat_id = ?",
+        (id.to_string(), chat),
+        |r| col(r, "seq"),
+    )
+}
 
-    async fn messages_where(
-        &self,
-        clause: &str,
-        chat: ChatId,
-        seq: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<Message>> {
-        let rows = sqlx::query(&format!("{MESSAGE_SELECT} WHERE m.chat_id = ? {clause}"))
-            .bind(chat.to_string())
-            .bind(seq)
-            .bind(i64::from(limit))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(unavailable)?;
-        rows.iter().map(message_from).collect()
-    }
+/// Newest first, below `seq`.
+const BEFORE: &str = "AND m.seq < ? ORDER BY m.seq DESC LIMIT ?";
+/// Oldest first, above `seq`.
+const AFTER: &str = "AND m.seq > ? ORDER BY m.seq LIMIT ?";
+
+fn messages_where(
+    conn: &Connection,
+    clause: &str,
+    chat: &str,
+    seq: i64,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let sql = format!("{MESSAGE_SELECT} WHERE m.chat_id = ? {clause}");
+    rows(conn, &sql, (chat, seq, i64::from(limit)), message_from)
 }
 
 #[async_trait]
 impl HistoryStore for Database {
     async fn upsert_messages(&self, messages: &[Message]) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        for m in messages {
-            sqlx::query(
-                "INSERT INTO messages (id, chat_id, seq, author_id, content, client_msg_id, \
-                 created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(m.id.to_string())
-            .bind(m.chat_id.to_string())
-            .bind(m.seq)
-            .bind(m.author.id.to_string())
-            .bind(m.content.as_str())
-            .bind(m.client_msg_id.as_ref().map(|c| c.as_str()))
-            .bind(ms(m.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        }
-        tx.commit().await.map_err(unavailable)
+        let messages = messages.to_vec();
+        self.write(Wake::Nobody, move |conn| {
+            for m in &messages {
+                exec(
+                    conn,
+                    "INSERT INTO messages (id, chat_id, seq, author_id, content, client_msg_id, \
+                     created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (
+                        m.id.to_string(),
+                        m.chat_id.to_string(),
+                        m.seq,
+                        m.author.id.to_string(),
+                        m.content.as_str(),
+                        m.client_msg_id.as_ref().map(|c| c.as_str()),
+                        ms(m.created_at),
+                    ),
+                )
+                .map_err(unavailable)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn page(
@@ -90,42 +91,28 @@ impl HistoryStore for Database {
         limit: u32,
     ) -> StoreResult<Option<HistoryPage>> {
         let fetch = limit + 1;
-        let (messages, ascending) = match cursor {
-            PageCursor::Latest => (
-                self.messages_where(
-                    "AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",
-                    chat,
-                    i64::MAX,
-                    fetch,
-                )
-                .await?,
-                false,
-            ),
-            PageCursor::Before(id) => {
-                let Some(seq) = self.seq_of(chat, id).await? else {
-                    return Ok(None);
-                };
-                let page = self
-                    .messages_where(
-                        "AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",
-                        chat,
-                        seq,
-                        fetch,
-                    )
-                    .await?;
-                (page, false)
-            }
-            PageCursor::After(id) => {
-                let Some(seq) = self.seq_of(chat, id).await? else {
-                    return Ok(None);
-                };
-                let page = self
-                    .messages_where("AND m.seq > ? ORDER BY m.seq LIMIT ?", chat, seq, fetch)
-                    .await?;
-                (page, true)
-            }
-        };
-        Ok(Some(HistoryPage::from_fetch(messages, limit, ascending)))
+        self.read(move |conn| {
+            let chat = chat.to_string();
+            let (messages, ascending) = match cursor {
+                PageCursor::Latest => {
+                    (messages_where(conn, BEFORE, &chat, i64::MAX, fetch)?, false)
+                }
+                PageCursor::Before(id) => {
+                    let Some(seq) = seq_of(conn, &chat, id)? else {
+                        return Ok(None);
+                    };
+                    (messages_where(conn, BEFORE, &chat, seq, fetch)?, false)
+                }
+                PageCursor::After(id) => {
+                    let Some(seq) = seq_of(conn, &chat, id)? else {
+                        return Ok(None);
+                    };
+                    (messages_where(conn, AFTER, &chat, seq, fetch)?, true)
+                }
+            };
+            Ok(Some(HistoryPage::from_fetch(messages, limit, ascending)))
+        })
+        .await
     }
 
     async fn messages_after_seq(
@@ -134,13 +121,8 @@ impl HistoryStore for Database {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
-        self.messages_where(
-            "AND m.seq > ? ORDER BY m.seq LIMIT ?",
-            chat,
-            after_seq,
-            limit,
-        )
-        .await
+        self.read(move |conn| messages_where(conn, AFTER, &chat.to_string(), after_seq, limit))
+            .await
     }
 
     async fn activity(
@@ -148,63 +130,60 @@ impl HistoryStore for Database {
         user: UserId,
         chats: &[(ChatId, i64)],
     ) -> StoreResult<Vec<ChatActivity>> {
-        let mut out = Vec::with_capacity(chats.len());
-        for (chat, marker) in chats {
-            let last = self
-                .messages_where(
-                    "AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",
-                    *chat,
-                    i64::MAX,
-                    1,
-                )
-                .await?
-                .pop();
-            let unread: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM messages WHERE chat_id = ? AND seq > ? AND author_id != ?",
-            )
-            .bind(chat.to_string())
-            .bind(marker)
-            .bind(user.to_string())
-            .fetch_one(&self.reader)
-            .await
-            .map_err(unavailable)?;
-            out.push(ChatActivity {
-                last_message: last,
-                unread_count: u64::try_from(unread).unwrap_or(0),
-            });
-        }
-        Ok(out)
+        let chats = chats.to_vec();
+        self.read(move |conn| {
+            let user = user.to_string();
+            let mut out = Vec::with_capacity(chats.len());
+            for (chat, marker) in &chats {
+                let chat = chat.to_string();
+                let last = messages_where(conn, BEFORE, &chat, i64::MAX, 1)?.pop();
+                let unread = row(
+                    conn,
+                    "SELECT COUNT(*) AS n FROM messages \
+                     WHERE chat_id = ? AND seq > ? AND author_id != ?",
+                    (&chat, marker, &user),
+                    |r| col::<i64>(r, "n"),
+                )?
+                .unwrap_or(0);
+                out.push(ChatActivity {
+                    last_message: last,
+                    unread_count: u64::try_from(unread).unwrap_or(0),
+                });
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn purge_chat(&self, chat: ChatId, batch: u32, event: uuid::Uuid) -> StoreResult<u64> {
-        let mut tx = self.begin_write().await?;
-        let done: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM processed_events WHERE event_id = ?")
-                .bind(event.to_string())
-                .fetch_optional(&mut *tx)
-                .await
+        self.write(Wake::Nobody, move |conn| {
+            let event = event.to_string();
+            let done = row(
+                conn,
+                "SELECT 1 FROM processed_events WHERE event_id = ?",
+                [&event],
+                |_| Ok(()),
+            )?;
+            if done.is_some() {
+                return Ok(0);
+            }
+            let deleted = exec(
+                conn,
+                "DELETE FROM messages WHERE id IN \
+                 (SELECT id FROM messages WHERE chat_id = ? LIMIT ?)",
+                (chat.to_string(), i64::from(batch)),
+            )
+            .map_err(unavailable)?;
+            if deleted == 0 {
+                exec(
+                    conn,
+                    "INSERT INTO processed_events (event_id, processed_at) VALUES (?, ?)",
+                    (&event, ms(harmony_core::now())),
+                )
                 .map_err(unavailable)?;
-        if done.is_some() {
-            return Ok(0);
-        }
-        let deleted = sqlx::query(
-            "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE chat_id = ? LIMIT ?)",
-        )
-        .bind(chat.to_string())
-        .bind(i64::from(batch))
-        .execute(&mut *tx)
+            }
+            Ok(deleted as u64)
+        })
         .await
-        .map_err(unavailable)?
-        .rows_affected();
-        if deleted == 0 {
-            sqlx::query("INSERT INTO processed_events (event_id, processed_at) VALUES (?, ?)")
-                .bind(event.to_string())
-                .bind(ms(harmony_core::now()))
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        }
-        tx.commit().await.map_err(unavailable)?;
-        Ok(deleted)
     }
 }

@@ -4,10 +4,12 @@
 //! In the data flow this crate stands where a cluster has PostgreSQL, Kafka and the history
 //! database: api nodes append to [`Database`]'s log and write state plus outbox rows in one
 //! transaction; the in-process workers consume the log and the outbox through
-//! [`LogCursor`] and [`OutboxCursor`]. Writes go through a single connection (SQLite has one
-//! writer anyway), so write transactions never fail on lock upgrades; reads use a pool.
+//! [`LogCursor`] and [`OutboxCursor`]. Writes go through a single connection on its own thread
+//! (SQLite has one writer anyway), group-committed; reads use a few read connections. It uses
+//! SQLite synchronously (rusqlite), so a call crosses threads once, not once per statement.
 
 mod chats;
+mod conn;
 mod friends;
 mod history;
 mod log;
@@ -17,14 +19,14 @@ mod users;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use harmony_core::ports::{StoreError, StoreResult};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use rusqlite::types::FromSql;
+use rusqlite::{Connection, Row};
 use time::OffsetDateTime;
-use tokio::sync::Notify;
 
+pub(crate) use conn::unavailable;
+use conn::{Readers, Wake, Wakes, Writer};
 pub use log::LogCursor;
 pub use outbox::OutboxCursor;
 
@@ -36,115 +38,156 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
 ];
 
-/// The single-node database. Cheap to clone; every clone shares the pools and the wake-ups.
+/// The single-node database. Cheap to clone; every clone shares the writer thread, the read
+/// connections and the wake-ups.
 #[derive(Clone)]
 pub struct Database {
-    writer: SqlitePool,
-    reader: SqlitePool,
-    /// Woken on every log append, so consumers do not wait out their poll interval.
-    log_appended: Arc<Notify>,
-    /// Woken on every outbox write.
-    outbox_written: Arc<Notify>,
-    /// The group-commit writer of the message log.
-    appender: tokio::sync::mpsc::Sender<log::AppendJob>,
+    writer: Writer,
+    readers: Arc<Readers>,
+    /// Fired after a commit that appended to the log or wrote outbox events, so consumers do
+    /// not wait out their poll interval.
+    wakes: Arc<Wakes>,
 }
 
 impl Database {
     /// Opens (creating if needed) the database file and brings its schema up to date.
-    /// `synchronous = FULL`: a commit survives power loss, which is what a `201` promises.
     pub async fn open(path: &Path) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(unavailable)?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(false))
-            .await
-            .map_err(unavailable)?;
-        let log_appended = Arc::new(Notify::new());
+        let wakes = Arc::new(Wakes::default());
         let db = Self {
-            appender: log::spawn_appender(writer.clone(), log_appended.clone()),
-            writer,
-            reader,
-            log_appended,
-            outbox_written: Arc::new(Notify::new()),
+            writer: Writer::start(path, wakes.clone())?,
+            readers: Readers::new(path),
+            wakes,
         };
         db.migrate().await?;
         Ok(db)
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations \
-             (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
-            .fetch_one(&mut *tx)
-            .await
+        self.write(Wake::Nobody, |conn| {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_migrations \
+                 (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+            )
             .map_err(unavailable)?;
-        for (version, sql) in MIGRATIONS {
-            if applied.is_some_and(|a| a >= *version) {
-                continue;
+            let applied: Option<i64> = conn
+                .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+                    r.get(0)
+                })
+                .map_err(unavailable)?;
+            for (version, sql) in MIGRATIONS {
+                if applied.is_some_and(|a| a >= *version) {
+                    continue;
+                }
+                conn.execute_batch(sql).map_err(unavailable)?;
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (version, ms(harmony_core::now())),
+                )
+                .map_err(unavailable)?;
+                tracing::info!(version, "applied SQLite migration");
             }
-            // A plain `&str` runs every statement in it (`raw_sql` would too, but its future is
-            // not `Send` for every lifetime, which `tokio::spawn` needs).
-            sqlx::Executor::execute(&mut *tx, *sql)
-                .await
-                .map_err(unavailable)?;
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
-                .bind(version)
-                .bind(ms(harmony_core::now()))
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-            tracing::info!(version, "applied SQLite migration");
-        }
-        tx.commit().await.map_err(unavailable)
+            Ok(())
+        })
+        .await
     }
 
-    /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`).
-    async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)
+    /// Runs `work` on the single write connection, in the writer's next group commit.
+    async fn write<T, F>(&self, wake: Wake, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.write(wake, work).await
+    }
+
+    /// Runs `work` on a read connection.
+    async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.readers.read(work).await
     }
 
     /// True when the database answers a trivial query: for `/readyz`.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.reader).await.is_ok()
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(unavailable)
+        })
+        .await
+        .is_ok()
     }
 
-    /// Closes the pools, waiting for connections in use.
+    /// Waits until every write sent before has committed, then closes the read connections.
+    /// The write connection closes when the last clone is dropped.
     pub async fn close(&self) {
-        self.writer.close().await;
-        self.reader.close().await;
+        if let Err(e) = self.write(Wake::Nobody, |_| Ok(())).await {
+            tracing::warn!(error = %e, "closing the database");
+        }
+        self.readers.close();
     }
-}
-
-pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
 }
 
 /// Maps a uniqueness violation to `Conflict(what)`, anything else to `Unavailable`.
-pub(crate) fn conflict_on(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| match e.as_database_error() {
-        Some(db) if db.is_unique_violation() => StoreError::Conflict(what),
+pub(crate) fn conflict_on(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    use rusqlite::ffi::{SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
+    move |e| match &e {
+        rusqlite::Error::SqliteFailure(failure, _)
+            if matches!(
+                failure.extended_code,
+                SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY
+            ) =>
+        {
+            StoreError::Conflict(what)
+        }
         _ => unavailable(e),
     }
+}
+
+/// One column of a row, by name.
+pub(crate) fn col<T: FromSql>(row: &Row<'_>, name: &str) -> StoreResult<T> {
+    row.get(name).map_err(unavailable)
+}
+
+/// Runs a prepared (cached) query and maps every row, stopping at the first error.
+pub(crate) fn rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl Fn(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut statement = conn.prepare_cached(sql).map_err(unavailable)?;
+    let mut found = statement.query(params).map_err(unavailable)?;
+    let mut out = Vec::new();
+    while let Some(row) = found.next().map_err(unavailable)? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
+/// Like [`rows`] for at most one row.
+pub(crate) fn row<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl Fn(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let mut statement = conn.prepare_cached(sql).map_err(unavailable)?;
+    let mut found = statement.query(params).map_err(unavailable)?;
+    match found.next().map_err(unavailable)? {
+        Some(row) => map(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Runs a prepared (cached) statement; the number of rows it changed.
+pub(crate) fn exec(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
 }
 
 pub(crate) fn ms(t: OffsetDateTime) -> i64 {

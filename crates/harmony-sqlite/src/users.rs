@@ -6,24 +6,21 @@ use harmony_core::model::{Account, User};
 use harmony_core::ports::{RefreshRecord, SessionStore, StoreError, StoreResult, UserStore};
 use harmony_core::values::{DisplayName, Username};
 use harmony_core::UserId;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use rusqlite::Row;
 use time::OffsetDateTime;
 
-use crate::{conflict_on, from_ms, ms, parse, unavailable, Database};
+use crate::conn::Wake;
+use crate::outbox::record_event;
+use crate::{col, conflict_on, exec, from_ms, ms, parse, row, rows, unavailable, Database};
 
 /// Reads a user from columns `{prefix}id`, `{prefix}username`, `{prefix}display_name`,
 /// `{prefix}created_at`.
-pub(crate) fn user_from(row: &SqliteRow, prefix: &str) -> StoreResult<User> {
-    let col = |name: &str| format!("{prefix}{name}");
-    let id: String = row.try_get(col("id").as_str()).map_err(unavailable)?;
-    let username: String = row.try_get(col("username").as_str()).map_err(unavailable)?;
-    let display: String = row
-        .try_get(col("display_name").as_str())
-        .map_err(unavailable)?;
-    let created: i64 = row
-        .try_get(col("created_at").as_str())
-        .map_err(unavailable)?;
+pub(crate) fn user_from(row: &Row<'_>, prefix: &str) -> StoreResult<User> {
+    let get = |name: &str| format!("{prefix}{name}");
+    let id: String = col(row, &get("id"))?;
+    let username: String = col(row, &get("username"))?;
+    let display: String = col(row, &get("display_name"))?;
+    let created: i64 = col(row, &get("created_at"))?;
     Ok(User {
         id: parse("user id", &id)?,
         username: Username::from_trusted(username),
@@ -40,139 +37,153 @@ pub(crate) const USER_COLUMNS: &str =
 #[async_trait]
 impl UserStore for Database {
     async fn create_account(&self, account: &Account) -> StoreResult<()> {
-        let user = &account.user;
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO users (id, username, display_name, password_hash, created_at) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(user.id.to_string())
-        .bind(user.username.as_str())
-        .bind(user.display_name.as_str())
-        .bind(&account.password_hash)
-        .bind(ms(user.created_at))
-        .execute(&mut *tx)
+        let account = account.clone();
+        self.write(Wake::Outbox, move |conn| {
+            let user = &account.user;
+            exec(
+                conn,
+                "INSERT INTO users (id, username, display_name, password_hash, created_at) \
+                 VALUES (?, ?, ?, ?, ?)",
+                (
+                    user.id.to_string(),
+                    user.username.as_str(),
+                    user.display_name.as_str(),
+                    &account.password_hash,
+                    ms(user.created_at),
+                ),
+            )
+            .map_err(conflict_on("username"))?;
+            record_event(conn, &DomainEvent::UserCreated { user: user.clone() })
+        })
         .await
-        .map_err(conflict_on("username"))?;
-        self.record_event(&mut tx, &DomainEvent::UserCreated { user: user.clone() })
-            .await?;
-        self.commit_with_events(tx).await
     }
 
     async fn account_by_username(&self, username: &Username) -> StoreResult<Option<Account>> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username = ?"
-        ))
-        .bind(username.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(unavailable)?;
-        row.map(|row| {
-            Ok(Account {
-                user: user_from(&row, "u_")?,
-                password_hash: row.try_get("password_hash").map_err(unavailable)?,
+        let username = username.as_str().to_owned();
+        self.read(move |conn| {
+            let sql =
+                format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username = ?");
+            row(conn, &sql, [&username], |r| {
+                Ok(Account {
+                    user: user_from(r, "u_")?,
+                    password_hash: col(r, "password_hash")?,
+                })
             })
         })
-        .transpose()
+        .await
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?"
-        ))
-        .bind(id.to_string())
-        .fetch_optional(&self.reader)
+        self.read(move |conn| {
+            let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?");
+            row(conn, &sql, [id.to_string()], |r| user_from(r, "u_"))
+        })
         .await
-        .map_err(unavailable)?;
-        row.map(|row| user_from(&row, "u_")).transpose()
     }
 
     async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
-        // Range scan on the unique index; `prefix` holds only [a-z0-9_.-], so `~` sorts after it.
-        let rows = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.username >= ? AND u.username < ? \
-             ORDER BY u.username LIMIT ?"
-        ))
-        .bind(prefix)
-        .bind(format!("{prefix}~"))
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
+        let prefix = prefix.to_owned();
+        self.read(move |conn| {
+            // Range scan on the unique index; `prefix` holds only [a-z0-9_.-], so `~` sorts
+            // after it.
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM users u WHERE u.username >= ? AND u.username < ? \
+                 ORDER BY u.username LIMIT ?"
+            );
+            let upper = format!("{prefix}~");
+            rows(conn, &sql, (&prefix, &upper, i64::from(limit)), |r| {
+                user_from(r, "u_")
+            })
+        })
         .await
-        .map_err(unavailable)?;
-        rows.iter().map(|row| user_from(row, "u_")).collect()
     }
 }
 
-fn refresh_from(row: &SqliteRow) -> StoreResult<RefreshRecord> {
-    let hash: Vec<u8> = row.try_get("hash").map_err(unavailable)?;
-    let family: String = row.try_get("family").map_err(unavailable)?;
-    let user_id: String = row.try_get("user_id").map_err(unavailable)?;
-    let rotated: Option<i64> = row.try_get("rotated_at").map_err(unavailable)?;
-    let revoked: i64 = row.try_get("revoked").map_err(unavailable)?;
+fn refresh_from(row: &Row<'_>) -> StoreResult<RefreshRecord> {
+    let hash: Vec<u8> = col(row, "hash")?;
+    let family: String = col(row, "family")?;
+    let user_id: String = col(row, "user_id")?;
+    let rotated: Option<i64> = col(row, "rotated_at")?;
+    let revoked: i64 = col(row, "revoked")?;
     Ok(RefreshRecord {
         hash: hash
             .try_into()
             .map_err(|_| StoreError::Corrupt("refresh token hash length".into()))?,
         family: parse("token family", &family)?,
         user_id: parse("user id", &user_id)?,
-        created_at: from_ms(row.try_get("created_at").map_err(unavailable)?)?,
-        expires_at: from_ms(row.try_get("expires_at").map_err(unavailable)?)?,
+        created_at: from_ms(col(row, "created_at")?)?,
+        expires_at: from_ms(col(row, "expires_at")?)?,
         rotated_at: rotated.map(from_ms).transpose()?,
         revoked: revoked != 0,
     })
 }
 
+/// Refresh tokens are read and written on the writer: a rotation, a revocation and the reads
+/// that decide on them are ordered, so a successor is never inserted into an already revoked
+/// family and a token rotated a moment ago is seen as rotated.
 #[async_trait]
 impl SessionStore for Database {
     async fn insert_refresh(&self, r: &RefreshRecord) -> StoreResult<bool> {
-        // One statement on the single writer connection: it and a revocation of the family
-        // are ordered, so a successor is never inserted into an already revoked family.
-        let done = sqlx::query(
-            "INSERT INTO refresh_tokens (hash, family, user_id, created_at, expires_at, \
-             rotated_at, revoked) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS \
-             (SELECT 1 FROM refresh_tokens WHERE family = ?2 AND revoked = 1)",
-        )
-        .bind(r.hash.as_slice())
-        .bind(r.family.to_string())
-        .bind(r.user_id.to_string())
-        .bind(ms(r.created_at))
-        .bind(ms(r.expires_at))
-        .bind(r.rotated_at.map(ms))
-        .bind(i64::from(r.revoked))
-        .execute(&self.writer)
+        let r = r.clone();
+        self.write(Wake::Nobody, move |conn| {
+            let inserted = exec(
+                conn,
+                "INSERT INTO refresh_tokens (hash, family, user_id, created_at, expires_at, \
+                 rotated_at, revoked) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS \
+                 (SELECT 1 FROM refresh_tokens WHERE family = ?2 AND revoked = 1)",
+                (
+                    r.hash.as_slice(),
+                    r.family.to_string(),
+                    r.user_id.to_string(),
+                    ms(r.created_at),
+                    ms(r.expires_at),
+                    r.rotated_at.map(ms),
+                    i64::from(r.revoked),
+                ),
+            )
+            .map_err(conflict_on("refresh_token"))?;
+            Ok(inserted == 1)
+        })
         .await
-        .map_err(conflict_on("refresh_token"))?;
-        Ok(done.rows_affected() == 1)
     }
 
     async fn refresh_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<RefreshRecord>> {
-        // The writer connection: a token rotated a moment ago must be seen as rotated.
-        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE hash = ?")
-            .bind(hash.as_slice())
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(unavailable)?;
-        row.map(|row| refresh_from(&row)).transpose()
+        let hash = *hash;
+        self.write(Wake::Nobody, move |conn| {
+            row(
+                conn,
+                "SELECT * FROM refresh_tokens WHERE hash = ?",
+                [hash.as_slice()],
+                refresh_from,
+            )
+        })
+        .await
     }
 
     async fn mark_rotated(&self, hash: &[u8; 32], at: OffsetDateTime) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ? AND rotated_at IS NULL",
-        )
-        .bind(ms(at))
-        .bind(hash.as_slice())
-        .execute(&self.writer)
+        let hash = *hash;
+        self.write(Wake::Nobody, move |conn| {
+            let done = exec(
+                conn,
+                "UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ? AND rotated_at IS NULL",
+                (ms(at), hash.as_slice()),
+            )
+            .map_err(unavailable)?;
+            Ok(done == 1)
+        })
         .await
-        .map_err(unavailable)?;
-        Ok(done.rows_affected() == 1)
     }
 
     async fn revoke_family(&self, family: uuid::Uuid) -> StoreResult<()> {
-        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family = ?")
-            .bind(family.to_string())
-            .execute(&self.writer)
-            .await
+        self.write(Wake::Nobody, move |conn| {
+            exec(
+                conn,
+                "UPDATE refresh_tokens SET revoked = 1 WHERE family = ?",
+                [family.to_string()],
+            )
             .map_err(unavailable)?;
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 }

@@ -150,3 +150,67 @@ async fn no_successor_joins_a_revoked_token_family() -> anyhow::Result<()> {
     assert!(db.insert_refresh(&record(3, uuid::Uuid::new_v4())).await?);
     Ok(())
 }
+
+/// Concurrent writes share group commits; one that fails inside a group is undone alone, and
+/// every other write of that group (its outbox event included) is kept.
+#[tokio::test]
+async fn a_failed_write_in_a_group_commit_is_undone_alone() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = std::sync::Arc::new(Database::open(&dir.path().join("h.db")).await?);
+    let account = |name: &str| -> anyhow::Result<Account> {
+        Ok(Account {
+            user: User {
+                id: UserId::new(),
+                username: Username::parse(name)?,
+                display_name: DisplayName::parse(name)?,
+                created_at: harmony_core::now(),
+            },
+            password_hash: "x".into(),
+        })
+    };
+    // 60 accounts, every third a second claim on a name: launched at once, so they meet in
+    // the writer's groups in any order.
+    let mut writes = Vec::new();
+    for i in 0..60 {
+        let name = if i % 3 == 2 {
+            format!("user{}", i - 1)
+        } else {
+            format!("user{i}")
+        };
+        let (db, account) = (db.clone(), account(&name)?);
+        writes.push(tokio::spawn(
+            async move { db.create_account(&account).await },
+        ));
+    }
+    let (mut created, mut refused) = (0, 0);
+    for write in writes {
+        match write.await? {
+            Ok(()) => created += 1,
+            Err(harmony_core::ports::StoreError::Conflict("username")) => refused += 1,
+            Err(e) => anyhow::bail!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!((created, refused), (40, 20));
+    let mut outbox = db.outbox_cursor("projector").await?;
+    let mut events = 0;
+    loop {
+        let batch = outbox.poll(100, Duration::from_millis(50)).await?;
+        if batch.is_empty() {
+            break;
+        }
+        events += batch.len();
+        outbox.commit(&batch[batch.len() - 1]).await?;
+    }
+    assert_eq!(
+        events, 40,
+        "one event per created account, none for a refused one"
+    );
+    for i in (0..60).filter(|i| i % 3 != 2) {
+        let name = Username::parse(&format!("user{i}"))?;
+        assert!(
+            db.account_by_username(&name).await?.is_some(),
+            "{name:?} lost"
+        );
+    }
+    Ok(())
+}
