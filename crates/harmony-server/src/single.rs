@@ -10,7 +10,7 @@ use harmony_core::cache::InProcessMembershipCache;
 use harmony_core::ratelimit::InProcessRateLimiter;
 use harmony_core::usecases::Ports;
 use harmony_sqlite::Database;
-use harmony_workers::{fanout::Fanout, projector::Projector, sink::Sink};
+use harmony_workers::{fanout::Fanout, projector::Projector};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Assembly, Node, Task};
@@ -46,14 +46,6 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
             .run(stop.clone()),
         ),
         Box::pin(
-            Sink {
-                consumer: db.log_cursor("sink").await?,
-                history: shared.clone(),
-                on_processed: a.counted("sink"),
-            }
-            .run(stop.clone()),
-        ),
-        Box::pin(
             Projector {
                 consumer: db.outbox_cursor("projector").await?,
                 gateways: hub.clone(),
@@ -80,7 +72,8 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
     })
 }
 
-/// Publishes each consumer's lag behind the log head, every second.
+/// Publishes the fanout's lag behind the log head, every second. (History is written by the
+/// append itself: the single node has no sink.)
 async fn report_lag(db: Database, metrics: Arc<Metrics>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -88,13 +81,11 @@ async fn report_lag(db: Database, metrics: Arc<Metrics>, stop: CancellationToken
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        for consumer in ["fanout", "sink"] {
-            if let Ok(lag) = db.log_lag(consumer).await {
-                metrics
-                    .consumer_lag
-                    .get_or_create(&metrics.consumer(consumer))
-                    .set(lag);
-            }
+        if let Ok(lag) = db.log_lag("fanout").await {
+            metrics
+                .consumer_lag
+                .get_or_create(&metrics.consumer("fanout"))
+                .set(lag);
         }
     }
 }

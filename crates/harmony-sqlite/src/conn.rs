@@ -150,6 +150,24 @@ impl Writer {
         self.jobs.send(job).await.map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
+
+    /// Queues `work` without waiting for it (from synchronous code, such as a `Drop`). It is
+    /// dropped with a warning when the queue is full or the writer stopped.
+    pub fn write_detached<F>(&self, work: F)
+    where
+        F: FnOnce(&Connection) -> StoreResult<()> + Send + 'static,
+    {
+        let (reply, _) = oneshot::channel();
+        let job = Box::new(Pending {
+            work: Some(work),
+            outcome: None,
+            wake: Wake::Nobody,
+            reply,
+        });
+        if let Err(e) = self.jobs.try_send(job) {
+            tracing::warn!(error = %e, "a detached SQLite write was not queued");
+        }
+    }
 }
 
 fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, wakes: &Wakes) {

@@ -41,6 +41,26 @@ fn seq_of(conn: &Connection, chat: &str, id: harmony_core::MessageId) -> StoreRe
     )
 }
 
+/// Stores one message in history; a message already there (same id) is left as it is.
+pub(crate) fn insert_message(conn: &Connection, m: &Message) -> StoreResult<()> {
+    exec(
+        conn,
+        "INSERT INTO messages (id, chat_id, seq, author_id, content, client_msg_id, \
+         created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (
+            m.id.to_string(),
+            m.chat_id.to_string(),
+            m.seq,
+            m.author.id.to_string(),
+            m.content.as_str(),
+            m.client_msg_id.as_ref().map(|c| c.as_str()),
+            ms(m.created_at),
+        ),
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
 /// Newest first, below `seq`.
 const BEFORE: &str = "AND m.seq < ? ORDER BY m.seq DESC LIMIT ?";
 /// Oldest first, above `seq`.
@@ -62,24 +82,7 @@ impl HistoryStore for Database {
     async fn upsert_messages(&self, messages: &[Message]) -> StoreResult<()> {
         let messages = messages.to_vec();
         self.write(Wake::Nobody, move |conn| {
-            for m in &messages {
-                exec(
-                    conn,
-                    "INSERT INTO messages (id, chat_id, seq, author_id, content, client_msg_id, \
-                     created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                    (
-                        m.id.to_string(),
-                        m.chat_id.to_string(),
-                        m.seq,
-                        m.author.id.to_string(),
-                        m.content.as_str(),
-                        m.client_msg_id.as_ref().map(|c| c.as_str()),
-                        ms(m.created_at),
-                    ),
-                )
-                .map_err(unavailable)?;
-            }
-            Ok(())
+            messages.iter().try_for_each(|m| insert_message(conn, m))
         })
         .await
     }

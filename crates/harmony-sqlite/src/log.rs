@@ -1,10 +1,12 @@
 //! The embedded message log: an append-only table ordered by `position`, with each chat's `seq`
 //! assigned in the append transaction (so a chat's seqs are 1, 2, 3, ... with no holes). Appends
 //! are group-committed: one transaction and one fsync for every append waiting at that moment.
-//! The recent window for resume is the log itself: nothing is ever missing from it.
+//! The recent window for resume is the log itself: nothing is ever missing from it. An append
+//! also stores the message in history (the `messages` table) in its transaction, so the single
+//! node has no sink and a message is in history as soon as its send is answered.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use harmony_core::model::{Message, NewMessage};
@@ -73,7 +75,11 @@ fn append_one(conn: &Connection, message: &NewMessage) -> StoreResult<AppendOutc
         (&chat, seq),
     )
     .map_err(unavailable)?;
-    Ok(AppendOutcome::Created(message.clone().committed(seq)))
+    let committed = message.clone().committed(seq);
+    // History in the same transaction: readable the moment the send is answered, and the
+    // single node needs no sink.
+    crate::history::insert_message(conn, &committed)?;
+    Ok(AppendOutcome::Created(committed))
 }
 
 /// Appends are group-committed by the writer: every append waiting at that moment shares one
@@ -141,6 +147,8 @@ impl Database {
             db: self.clone(),
             consumer: consumer.to_owned(),
             position,
+            unsaved: None,
+            saved_at: Instant::now(),
         })
     }
 
@@ -158,14 +166,42 @@ impl Database {
     }
 }
 
+/// How often a busy cursor writes its committed position. Between writes the position is
+/// kept in memory; a crash replays at most this much of the log, and every consumer's effects
+/// are idempotent. An idle cursor writes what it holds before it waits.
+const SAVE_EVERY: Duration = Duration::from_millis(200);
+
 /// One consumer group's position in the embedded log (the log has one partition: 0).
 pub struct LogCursor {
     db: Database,
     consumer: String,
     position: i64,
+    /// A committed position not yet written.
+    unsaved: Option<i64>,
+    saved_at: Instant,
+}
+
+impl Drop for LogCursor {
+    /// A cursor dropped while holding an unwritten position queues its write, so a graceful
+    /// stop (workers stop, then [`Database::close`]) loses nothing.
+    fn drop(&mut self) {
+        if let Some(position) = self.unsaved.take() {
+            self.db.commit_position_detached(&self.consumer, position);
+        }
+    }
 }
 
 impl LogCursor {
+    /// Writes the committed position held in memory, if any.
+    async fn save(&mut self) -> StoreResult<()> {
+        if let Some(position) = self.unsaved {
+            self.db.commit_position(&self.consumer, position).await?;
+            self.unsaved = None;
+            self.saved_at = Instant::now();
+        }
+        Ok(())
+    }
+
     async fn read(&mut self, max: usize) -> StoreResult<Vec<LogDelivery>> {
         let after = self.position;
         let (batch, last) = self
@@ -222,15 +258,21 @@ impl LogConsumer for LogCursor {
         tokio::pin!(notified);
         notified.as_mut().enable();
         let mut out = self.read(max).await?;
-        if out.is_empty() && tokio::time::timeout(wait, notified).await.is_ok() {
-            out = self.read(max).await?;
+        if out.is_empty() {
+            self.save().await?;
+            if tokio::time::timeout(wait, notified).await.is_ok() {
+                out = self.read(max).await?;
+            }
         }
         Ok(out)
     }
 
     async fn commit(&mut self, through: &[LogPosition]) -> StoreResult<()> {
         if let Some(last) = through.iter().map(|p| p.offset).max() {
-            self.db.commit_position(&self.consumer, last).await?;
+            self.unsaved = Some(self.unsaved.map_or(last, |u| u.max(last)));
+            if self.saved_at.elapsed() >= SAVE_EVERY {
+                self.save().await?;
+            }
         }
         Ok(())
     }

@@ -63,17 +63,29 @@ impl Database {
     pub(crate) async fn commit_position(&self, consumer: &str, position: i64) -> StoreResult<()> {
         let consumer = consumer.to_owned();
         self.write(Wake::Nobody, move |conn| {
-            exec(
-                conn,
-                "INSERT INTO consumer_offsets (consumer, position) VALUES (?, ?) \
-                 ON CONFLICT (consumer) DO UPDATE SET position = MAX(position, excluded.position)",
-                (&consumer, position),
-            )
-            .map_err(unavailable)?;
-            Ok(())
+            save_position(conn, &consumer, position)
         })
         .await
     }
+
+    /// Like [`Database::commit_position`], without waiting: for a cursor being dropped. The
+    /// write is queued before anything [`Database::close`] waits for.
+    pub(crate) fn commit_position_detached(&self, consumer: &str, position: i64) {
+        let consumer = consumer.to_owned();
+        self.writer
+            .write_detached(move |conn| save_position(conn, &consumer, position));
+    }
+}
+
+fn save_position(conn: &Connection, consumer: &str, position: i64) -> StoreResult<()> {
+    exec(
+        conn,
+        "INSERT INTO consumer_offsets (consumer, position) VALUES (?, ?) \
+         ON CONFLICT (consumer) DO UPDATE SET position = MAX(position, excluded.position)",
+        (consumer, position),
+    )
+    .map_err(unavailable)?;
+    Ok(())
 }
 
 /// One consumer's position in the outbox.

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use harmony_core::model::{Account, Author, NewMessage, User};
 use harmony_core::ports::{
-    AppendOutcome, EventConsumer, LogConsumer, MessageLog, RecentMessages, UserStore,
+    AppendOutcome, EventConsumer, HistoryStore, LogConsumer, MessageLog, PageCursor,
+    RecentMessages, UserStore,
 };
 use harmony_core::values::{ClientMsgId, DisplayName, MessageContent, Username};
 use harmony_core::{ChatId, MessageId, UserId};
@@ -28,11 +29,18 @@ async fn appends_are_ordered_idempotent_and_resumable() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("h.db");
     let db = Database::open(&path).await?;
-    let author = Author {
+    let user = User {
         id: UserId::new(),
         username: Username::parse("ann")?,
         display_name: DisplayName::parse("Ann")?,
+        created_at: harmony_core::now(),
     };
+    db.create_account(&Account {
+        user: user.clone(),
+        password_hash: "x".into(),
+    })
+    .await?;
+    let author = Author::from(&user);
     let (a, b) = (ChatId::new(), ChatId::new());
     let first = db.append(message(a, &author, "a1", Some("k1"))).await?;
     let again = db
@@ -42,6 +50,12 @@ async fn appends_are_ordered_idempotent_and_resumable() -> anyhow::Result<()> {
     assert_eq!(again, AppendOutcome::Duplicate(first.message().clone()));
     db.append(message(b, &author, "b1", None)).await?;
     db.append(message(a, &author, "a2", None)).await?;
+    // History is written by the append itself: readable as soon as the append is answered.
+    let page = db.page(a, PageCursor::Latest, 10).await?.expect("chat a");
+    assert_eq!(
+        page.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [1, 2]
+    );
 
     let mut cursor = db.log_cursor("test").await?;
     let batch = cursor.poll(2, Duration::from_millis(10)).await?;
@@ -57,6 +71,9 @@ async fn appends_are_ordered_idempotent_and_resumable() -> anyhow::Result<()> {
         [1, 2]
     );
     assert!(recent.complete);
+    // A busy cursor writes its position at most every 200 ms; dropping it queues the write,
+    // and `close` waits for it.
+    drop(cursor);
     db.close().await;
 
     // After a reopen the cursor starts after what it committed.
