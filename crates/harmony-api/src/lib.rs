@@ -53,9 +53,28 @@ pub struct GatewaySettings {
     pub enabled: bool,
 }
 
-/// Everything a handler may use; cheap to clone.
+/// Everything a handler may use: one shared [`AppParts`]. Every request clones the state, so a
+/// clone is one reference count (the parts hold dozens of `Arc`s and the token validator's
+/// sets, which would be copied per request otherwise).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct AppParts {
     pub use_cases: UseCases,
     pub tokens: TokenKeys,
     pub refresh_ttl: Duration,

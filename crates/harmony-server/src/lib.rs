@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use harmony_api::{
-    AppState, CookieSettings, GatewaySettings, HttpLimits, Hub, Metrics, ReadyCheck, TokenKeys,
+    AppParts, AppState, CookieSettings, GatewaySettings, HttpLimits, Hub, Metrics, ReadyCheck,
+    TokenKeys,
 };
 use harmony_core::ports::RateRule;
 use harmony_core::usecases::{Policy, Ports, UseCases};
@@ -92,7 +93,7 @@ pub async fn serve(
     } else {
         single::assemble(&assembly).await?
     };
-    let state = AppState {
+    let state = AppState::new(AppParts {
         use_cases: UseCases::new(node.ports, policy(&config)),
         tokens: TokenKeys::new(
             &secret,
@@ -111,7 +112,7 @@ pub async fn serve(
         },
         ready: node.ready,
         shutdown: shutdown.clone(),
-    };
+    });
     let workers = TaskTracker::new();
     for task in node.tasks {
         workers.spawn(task);

@@ -10,7 +10,7 @@ use rusqlite::{Connection, Row};
 
 use crate::conn::Wake;
 use crate::outbox::record_event;
-use crate::users::{user_from, USER_COLUMNS};
+use crate::users::{user_from, U, USER_COLUMNS};
 use crate::{col, conflict_on, exec, from_ms, ms, parse, row, rows, unavailable, Database};
 
 macro_rules! chat_columns {
@@ -212,7 +212,7 @@ impl ChatStore for Database {
             rows(conn, &sql, [chat.to_string()], |r| {
                 let role: String = col(r, "role")?;
                 Ok(Member {
-                    user: user_from(r, "u_")?,
+                    user: user_from(r, &U)?,
                     role: role_from(&role)?,
                     joined_at: from_ms(col(r, "joined_at")?)?,
                 })

@@ -9,7 +9,7 @@ use rusqlite::Row;
 
 use crate::conn::Wake;
 use crate::outbox::record_event;
-use crate::users::{user_from, USER_COLUMNS};
+use crate::users::{user_from, U, USER_COLUMNS};
 use crate::{col, conflict_on, exec, from_ms, ms, parse, row, rows, unavailable, Database};
 
 const REQUEST_SELECT: &str = "SELECT r.id, r.status, r.created_at, \
@@ -23,8 +23,14 @@ fn request_from(row: &Row<'_>) -> StoreResult<FriendRequest> {
     let status: String = col(row, "status")?;
     Ok(FriendRequest {
         id: parse("friend request id", &id)?,
-        from: user_from(row, "f_")?,
-        to: user_from(row, "t_")?,
+        from: user_from(
+            row,
+            &["f_id", "f_username", "f_display_name", "f_created_at"],
+        )?,
+        to: user_from(
+            row,
+            &["t_id", "t_username", "t_display_name", "t_created_at"],
+        )?,
         status: FriendRequestStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("friend request status {status:?}")))?,
         created_at: from_ms(col(row, "created_at")?)?,
@@ -139,7 +145,7 @@ impl FriendStore for Database {
                  JOIN users u ON u.id = CASE WHEN f.user_a = ?1 THEN f.user_b ELSE f.user_a END \
                  WHERE f.user_a = ?1 OR f.user_b = ?1 ORDER BY u.username"
             );
-            rows(conn, &sql, [user.to_string()], |r| user_from(r, "u_"))
+            rows(conn, &sql, [user.to_string()], |r| user_from(r, &U))
         })
         .await
     }

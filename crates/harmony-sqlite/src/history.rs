@@ -9,7 +9,7 @@ use harmony_core::{ChatId, UserId};
 use rusqlite::{Connection, Row};
 
 use crate::conn::Wake;
-use crate::users::user_from;
+use crate::users::{user_from, U};
 use crate::{col, exec, from_ms, ms, parse, row, rows, unavailable, Database};
 
 const MESSAGE_SELECT: &str = "SELECT m.id, m.chat_id, m.seq, m.content, m.client_msg_id, \
@@ -19,7 +19,7 @@ const MESSAGE_SELECT: &str = "SELECT m.id, m.chat_id, m.seq, m.content, m.client
 fn message_from(row: &Row<'_>) -> StoreResult<Message> {
     let id: String = col(row, "id")?;
     let chat: String = col(row, "chat_id")?;
-    let author = user_from(row, "u_")?;
+    let author = user_from(row, &U)?;
     let client_msg_id: Option<String> = col(row, "client_msg_id")?;
     Ok(Message {
         id: parse("message id", &id)?,

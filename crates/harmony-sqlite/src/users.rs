@@ -13,14 +13,18 @@ use crate::conn::Wake;
 use crate::outbox::record_event;
 use crate::{col, conflict_on, exec, from_ms, ms, parse, row, rows, unavailable, Database};
 
-/// Reads a user from columns `{prefix}id`, `{prefix}username`, `{prefix}display_name`,
-/// `{prefix}created_at`.
-pub(crate) fn user_from(row: &Row<'_>, prefix: &str) -> StoreResult<User> {
-    let get = |name: &str| format!("{prefix}{name}");
-    let id: String = col(row, &get("id"))?;
-    let username: String = col(row, &get("username"))?;
-    let display: String = col(row, &get("display_name"))?;
-    let created: i64 = col(row, &get("created_at"))?;
+/// The names of a user's id, username, display name and creation time in a row.
+pub(crate) type UserColumns = [&'static str; 4];
+/// A user's columns with the prefix `u_` (see [`USER_COLUMNS`]).
+pub(crate) const U: UserColumns = ["u_id", "u_username", "u_display_name", "u_created_at"];
+
+/// Reads a user from the columns named in `names`.
+pub(crate) fn user_from(row: &Row<'_>, names: &UserColumns) -> StoreResult<User> {
+    let [id, username, display, created] = names;
+    let id: String = col(row, id)?;
+    let username: String = col(row, username)?;
+    let display: String = col(row, display)?;
+    let created: i64 = col(row, created)?;
     Ok(User {
         id: parse("user id", &id)?,
         username: Username::from_trusted(username),
@@ -29,7 +33,7 @@ pub(crate) fn user_from(row: &Row<'_>, prefix: &str) -> StoreResult<User> {
     })
 }
 
-/// The columns `user_from(row, "u_")` reads, for a table aliased `u`.
+/// The columns `user_from(row, &U)` reads, for a table aliased `u`.
 pub(crate) const USER_COLUMNS: &str =
     "u.id AS u_id, u.username AS u_username, u.display_name AS u_display_name, \
      u.created_at AS u_created_at";
@@ -65,7 +69,7 @@ impl UserStore for Database {
                 format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username = ?");
             row(conn, &sql, [&username], |r| {
                 Ok(Account {
-                    user: user_from(r, "u_")?,
+                    user: user_from(r, &U)?,
                     password_hash: col(r, "password_hash")?,
                 })
             })
@@ -76,7 +80,7 @@ impl UserStore for Database {
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
         self.read(move |conn| {
             let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?");
-            row(conn, &sql, [id.to_string()], |r| user_from(r, "u_"))
+            row(conn, &sql, [id.to_string()], |r| user_from(r, &U))
         })
         .await
     }
@@ -92,7 +96,7 @@ impl UserStore for Database {
             );
             let upper = format!("{prefix}~");
             rows(conn, &sql, (&prefix, &upper, i64::from(limit)), |r| {
-                user_from(r, "u_")
+                user_from(r, &U)
             })
         })
         .await
