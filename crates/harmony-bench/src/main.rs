@@ -28,7 +28,8 @@
 //! Usage: harmony-bench [--quick | --full] [--harmony PATH] [--only s1,s2,...]
 //!                      [--peers node-ws,socket.io,bare-tokio | none] [--users N] [--rounds N]
 //!                      [--sources N] [--out DIR] [--s1-steps N,N] [--s2-conns N,N]
-//!                      [--s2-messages N] [--s2-rate R] [--s6-clients N]
+//!                      [--s2-messages N] [--s2-rate R] [--s5-rates R,R] [--s6-clients N]
+//!                      [--s7-rates POST,READ]
 //!   --quick   every scenario, small (about 2 minutes; the CI smoke test, no timing asserted)
 //!   --full    the report's sizes: S1 up to 19,500 connections, S2 up to 10,000 receivers
 //!             (20,000 deliveries/s at every size),
@@ -218,6 +219,13 @@ fn plan(args: &[String]) -> anyhow::Result<Plan> {
             "--s2-conns" => plan.s2_conns = numbers(value()?)?,
             "--s2-messages" => plan.s2_messages = value()?.parse()?,
             "--s6-clients" => plan.s6_clients = value()?.parse()?,
+            "--s5-rates" => {
+                plan.s5_rates = numbers(value()?)?.into_iter().map(|r| r as f64).collect()
+            }
+            "--s7-rates" => match numbers(value()?)?[..] {
+                [post, read] => (plan.s7_post_rate, plan.s7_read_rate) = (post as f64, read as f64),
+                _ => bail!("--s7-rates takes POST,READ (requests per second)"),
+            },
             "--s2-rate" => {
                 plan.s2_rate = value()?.parse()?;
                 plan.s2_load = None;

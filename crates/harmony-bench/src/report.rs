@@ -212,18 +212,20 @@ pub fn markdown(r: &Results) -> String {
             f.clients, f.messages, f.resumed, f.clients, f.resume_ms[0], f.resume_ms[1], f.resume_ms[2], f.gaps, f.duplicates);
     }
     if !r.s7.is_empty() {
-        let _ = writeln!(md, "## S7 REST\n\n| request | rate/s | p50 / p99 / p99.9 ms | failed | server CPU µs/request |\n|---|---:|---|---:|---:|");
+        let _ = writeln!(md, "## S7 REST\n\n| request | rate/s | achieved/s | p50 / p99 / p99.9 ms | failed | server CPU µs/request | generator CPU µs/request |\n|---|---:|---:|---|---:|---:|---:|");
         for l in &r.s7 {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} / {} / {} | {} | {:.0} |",
+                "| {} | {} | {:.0} | {} / {} / {} | {} | {:.0} | {:.0} |",
                 l.what,
                 l.rate,
+                l.achieved_per_sec,
                 ms(l.latency[0]),
                 ms(l.latency[1]),
                 ms(l.latency[2]),
                 l.failed,
-                l.server_cpu_secs * 1e6 / l.requests.max(1) as f64
+                l.server_cpu_secs * 1e6 / l.requests.max(1) as f64,
+                l.generator_cpu_secs * 1e6 / l.requests.max(1) as f64
             );
         }
         md.push('\n');

@@ -1,12 +1,13 @@
-//! An in-process membership cache for one node. The projector drops entries when membership
-//! changes; bounded, so a node serving many chats never grows it without limit.
+//! In-process caches for one node: memberships (the projector drops entries when membership
+//! changes) and message authors. Both bounded, so a node serving many chats and users never
+//! grows them without limit.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::model::Role;
+use crate::model::{Author, Role};
 use crate::ports::MembershipCache;
 use crate::{ChatId, UserId};
 
@@ -67,9 +68,61 @@ impl MembershipCache for InProcessMembershipCache {
     }
 }
 
+/// Authors by user id, so a send does not read its author's account every time. A username
+/// and display name never change once the account exists (no port changes them), so an entry
+/// cannot go stale; a rename, if one is ever added, must clear it through its event.
+#[derive(Default)]
+pub struct AuthorCache {
+    entries: Mutex<HashMap<UserId, Author>>,
+}
+
+impl AuthorCache {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Author>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn get(&self, user: UserId) -> Option<Author> {
+        self.entries().get(&user).cloned()
+    }
+
+    pub fn put(&self, author: Author) {
+        let mut entries = self.entries();
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(author.id, author);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn authors_are_kept_until_the_cache_is_full() {
+        let cache = AuthorCache::default();
+        let author = |i: usize| Author {
+            id: UserId::new(),
+            username: crate::values::Username::from_trusted(format!("user{i}")),
+            display_name: crate::values::DisplayName::from_trusted(format!("User {i}")),
+        };
+        let first = author(0);
+        cache.put(first.clone());
+        assert_eq!(cache.get(first.id), Some(first.clone()));
+        assert_eq!(cache.get(UserId::new()), None);
+        for i in 1..MAX_ENTRIES {
+            cache.put(author(i));
+        }
+        assert_eq!(
+            cache.get(first.id),
+            Some(first.clone()),
+            "dropped before full"
+        );
+        cache.put(author(MAX_ENTRIES));
+        assert_eq!(cache.get(first.id), None, "a full cache starts over");
+    }
 
     #[tokio::test]
     async fn invalidation_drops_members_and_chats() {

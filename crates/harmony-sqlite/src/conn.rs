@@ -3,11 +3,12 @@
 //! its own savepoint, so one that fails is undone alone). Reads: a few read connections, used
 //! from tokio's blocking threads. Either way a call crosses threads once, whatever it runs.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harmony_core::ports::{StoreError, StoreResult};
+use harmony_core::ports::{LogDelivery, StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
@@ -28,11 +29,69 @@ pub(crate) enum Wake {
     Outbox,
 }
 
-/// The wake-ups consumers wait on, fired by the writer after a commit.
+/// What the writer publishes after a commit: the wake-ups consumers wait on, and the newest
+/// log entries, so a consumer keeping up reads them from memory instead of from SQLite.
 #[derive(Default)]
 pub(crate) struct Wakes {
     pub log: Notify,
     pub outbox: Notify,
+    pub tail: Mutex<Tail>,
+}
+
+/// Entries kept in the log's tail.
+const TAIL: usize = 4096;
+
+/// The newest log entries in position order. Appends add theirs while their group runs; only
+/// entries at or below `committed` are visible, and a group that fails takes its own back.
+#[derive(Default)]
+pub(crate) struct Tail {
+    entries: VecDeque<LogDelivery>,
+    committed: i64,
+}
+
+impl Tail {
+    pub fn push(&mut self, entry: LogDelivery) {
+        if self.entries.len() >= TAIL {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(entry);
+    }
+
+    fn commit(&mut self) {
+        if let Some(last) = self.entries.back() {
+            self.committed = last.position.offset;
+        }
+    }
+
+    fn roll_back(&mut self) {
+        while self
+            .entries
+            .back()
+            .is_some_and(|e| e.position.offset > self.committed)
+        {
+            self.entries.pop_back();
+        }
+    }
+
+    /// Up to `max` committed entries after `position`, or `None` when the tail does not reach
+    /// back to `position + 1` (the caller reads SQLite instead).
+    pub fn after(&self, position: i64, max: usize) -> Option<Vec<LogDelivery>> {
+        let first = self.entries.front()?.position.offset;
+        if first > position + 1 {
+            return None;
+        }
+        let start = self
+            .entries
+            .partition_point(|e| e.position.offset <= position);
+        Some(
+            self.entries
+                .range(start..)
+                .take_while(|e| e.position.offset <= self.committed)
+                .take(max)
+                .cloned()
+                .collect(),
+        )
+    }
 }
 
 /// A write waiting for the writer thread.
@@ -181,6 +240,12 @@ fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, wakes: 
             }
         }
         let committed = commit_group(&conn, &mut group);
+        if let Ok(mut tail) = wakes.tail.lock() {
+            match committed {
+                Ok(()) => tail.commit(),
+                Err(_) => tail.roll_back(),
+            }
+        }
         if let Err(why) = &committed {
             tracing::warn!(error = %why, writes = group.len(), "group commit failed; nothing of it was written");
         } else {
@@ -284,5 +349,77 @@ impl Readers {
         if let Ok(mut idle) = self.idle.lock() {
             idle.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harmony_core::model::{Author, Message};
+    use harmony_core::ports::LogPosition;
+    use harmony_core::values::{DisplayName, MessageContent, Username};
+
+    fn entry(offset: i64) -> LogDelivery {
+        LogDelivery {
+            position: LogPosition {
+                partition: 0,
+                offset,
+            },
+            prev_seq: None,
+            message: Message {
+                id: harmony_core::MessageId::new(),
+                chat_id: harmony_core::ChatId::new(),
+                seq: offset,
+                author: Author {
+                    id: harmony_core::UserId::new(),
+                    username: Username::from_trusted("ann".into()),
+                    display_name: DisplayName::from_trusted("Ann".into()),
+                },
+                content: MessageContent::from_trusted("hi".into()),
+                client_msg_id: None,
+                created_at: harmony_core::now(),
+            },
+        }
+    }
+
+    fn offsets(entries: Option<Vec<LogDelivery>>) -> Option<Vec<i64>> {
+        entries.map(|e| e.iter().map(|d| d.position.offset).collect())
+    }
+
+    #[test]
+    fn the_tail_shows_committed_entries_only_and_knows_what_it_lacks() {
+        let mut tail = Tail::default();
+        assert_eq!(offsets(tail.after(0, 10)), None, "empty: read SQLite");
+        for offset in 5..=7 {
+            tail.push(entry(offset));
+        }
+        assert_eq!(
+            offsets(tail.after(4, 10)),
+            Some(vec![]),
+            "not committed yet"
+        );
+        tail.commit();
+        assert_eq!(offsets(tail.after(4, 10)), Some(vec![5, 6, 7]));
+        assert_eq!(offsets(tail.after(5, 1)), Some(vec![6]));
+        assert_eq!(offsets(tail.after(7, 10)), Some(vec![]));
+        assert_eq!(
+            offsets(tail.after(3, 10)),
+            None,
+            "position 4 is not in the tail"
+        );
+        // A failed group takes back its entries; the next group reuses the positions.
+        tail.push(entry(8));
+        tail.roll_back();
+        assert_eq!(offsets(tail.after(7, 10)), Some(vec![]));
+        tail.push(entry(8));
+        tail.commit();
+        assert_eq!(offsets(tail.after(6, 10)), Some(vec![7, 8]));
+        // Bounded: the oldest entries go first.
+        for offset in 9..9 + TAIL as i64 {
+            tail.push(entry(offset));
+        }
+        tail.commit();
+        assert_eq!(offsets(tail.after(7, 1)), None);
+        assert_eq!(offsets(tail.after(8, 1)), Some(vec![9]));
     }
 }

@@ -23,16 +23,23 @@ use crate::{col, exec, row, rows, unavailable, Database};
 
 fn message_from(row: &Row<'_>) -> StoreResult<Message> {
     let record: Vec<u8> = col(row, "record")?;
-    let seq: i64 = col(row, "seq")?;
-    MessageRecordV1::decode(&record)
+    decode(&record, col(row, "seq")?)
+}
+
+fn decode(record: &[u8], seq: i64) -> StoreResult<Message> {
+    MessageRecordV1::decode(record)
         .and_then(MessageRecordV1::into_message)
         .map(|m| m.committed(seq))
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Runs in the writer's group transaction; within it each append sees the ones before it, so
-/// seqs and `client_msg_id` duplicates are resolved exactly as if they came one by one.
-fn append_one(conn: &Connection, message: &NewMessage) -> StoreResult<AppendOutcome> {
+/// seqs and `client_msg_id` duplicates are resolved exactly as if they came one by one. A new
+/// entry is also returned as consumers will read it, for the in-memory tail.
+fn append_one(
+    conn: &Connection,
+    message: &NewMessage,
+) -> StoreResult<(AppendOutcome, Option<LogDelivery>)> {
     let chat = message.chat_id.to_string();
     let author = message.author.id.to_string();
     if let Some(key) = &message.client_msg_id {
@@ -44,7 +51,7 @@ fn append_one(conn: &Connection, message: &NewMessage) -> StoreResult<AppendOutc
             message_from,
         )?;
         if let Some(message) = existing {
-            return Ok(AppendOutcome::Duplicate(message));
+            return Ok((AppendOutcome::Duplicate(message), None));
         }
     }
     let prev: Option<i64> = row(
@@ -54,6 +61,7 @@ fn append_one(conn: &Connection, message: &NewMessage) -> StoreResult<AppendOutc
         |r| col(r, "last_seq"),
     )?;
     let seq = prev.unwrap_or(0) + 1;
+    let record = MessageRecordV1::from(message).encode();
     exec(
         conn,
         "INSERT INTO message_log (chat_id, seq, prev_seq, author_id, client_msg_id, record) \
@@ -64,10 +72,11 @@ fn append_one(conn: &Connection, message: &NewMessage) -> StoreResult<AppendOutc
             prev,
             &author,
             message.client_msg_id.as_ref().map(|c| c.as_str()),
-            MessageRecordV1::from(message).encode(),
+            &record,
         ),
     )
     .map_err(unavailable)?;
+    let position = conn.last_insert_rowid();
     exec(
         conn,
         "INSERT INTO log_heads (chat_id, last_seq) VALUES (?, ?) \
@@ -79,7 +88,16 @@ fn append_one(conn: &Connection, message: &NewMessage) -> StoreResult<AppendOutc
     // History in the same transaction: readable the moment the send is answered, and the
     // single node needs no sink.
     crate::history::insert_message(conn, &committed)?;
-    Ok(AppendOutcome::Created(committed))
+    // Exactly what a read of the row gives (the record is what the row holds).
+    let entry = LogDelivery {
+        position: LogPosition {
+            partition: 0,
+            offset: position,
+        },
+        prev_seq: prev,
+        message: decode(&record, seq)?,
+    };
+    Ok((AppendOutcome::Created(committed), Some(entry)))
 }
 
 /// Appends are group-committed by the writer: every append waiting at that moment shares one
@@ -87,8 +105,15 @@ fn append_one(conn: &Connection, message: &NewMessage) -> StoreResult<AppendOutc
 #[async_trait]
 impl MessageLog for Database {
     async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
-        self.write(Wake::Log, move |conn| append_one(conn, &message))
-            .await
+        let wakes = self.wakes.clone();
+        self.write(Wake::Log, move |conn| {
+            let (outcome, entry) = append_one(conn, &message)?;
+            if let (Some(entry), Ok(mut tail)) = (entry, wakes.tail.lock()) {
+                tail.push(entry);
+            }
+            Ok(outcome)
+        })
+        .await
     }
 }
 
@@ -204,6 +229,16 @@ impl LogCursor {
 
     async fn read(&mut self, max: usize) -> StoreResult<Vec<LogDelivery>> {
         let after = self.position;
+        let from_tail = match self.db.wakes.tail.lock() {
+            Ok(tail) => tail.after(after, max),
+            Err(_) => None,
+        };
+        if let Some(batch) = from_tail {
+            if let Some(last) = batch.last() {
+                self.position = last.position.offset;
+            }
+            return Ok(batch);
+        }
         let (batch, last) = self
             .db
             .read(move |conn| {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::{ChatError, MembershipCheck, Policy, Ports};
+use crate::cache::AuthorCache;
 use crate::model::{Author, Message, NewMessage};
 use crate::ports::{AppendOutcome, HistoryPage, PageCursor};
 use crate::values::{ClientMsgId, MessageContent};
@@ -18,6 +19,7 @@ pub struct Messages {
     ports: Ports,
     policy: Arc<Policy>,
     members: MembershipCheck,
+    authors: Arc<AuthorCache>,
 }
 
 impl Messages {
@@ -26,7 +28,24 @@ impl Messages {
             ports,
             policy,
             members,
+            authors: Arc::default(),
         }
+    }
+
+    /// The author of a send: cached, since names never change (see [`AuthorCache`]).
+    async fn author(&self, actor: UserId) -> Result<Author, ChatError> {
+        if let Some(author) = self.authors.get(actor) {
+            return Ok(author);
+        }
+        let user = self
+            .ports
+            .users
+            .user(actor)
+            .await?
+            .ok_or(ChatError::UserNotFound)?;
+        let author = Author::from(&user);
+        self.authors.put(author.clone());
+        Ok(author)
     }
 
     async fn require_member(&self, actor: UserId, chat: ChatId) -> Result<(), ChatError> {
@@ -54,16 +73,10 @@ impl Messages {
             .check(&format!("send:{actor}"), self.policy.send_rule)
             .await
             .map_err(ChatError::RateLimited)?;
-        let author = self
-            .ports
-            .users
-            .user(actor)
-            .await?
-            .ok_or(ChatError::UserNotFound)?;
         let message = NewMessage {
             id: MessageId::new(),
             chat_id: chat,
-            author: Author::from(&author),
+            author: self.author(actor).await?,
             content,
             client_msg_id,
             created_at: crate::now(),
