@@ -9,26 +9,27 @@ use harmony_core::{ChatId, UserId};
 use rusqlite::{Connection, Row};
 
 use crate::conn::Wake;
-use crate::users::{user_from, U};
+use crate::users::user_from;
 use crate::{col, exec, from_ms, ms, parse, row, rows, unavailable, Database};
 
+/// The columns [`message_from`] reads, by position (a page reads many rows).
 const MESSAGE_SELECT: &str = "SELECT m.id, m.chat_id, m.seq, m.content, m.client_msg_id, \
-    m.created_at, u.id AS u_id, u.username AS u_username, u.display_name AS u_display_name, \
-    u.created_at AS u_created_at FROM messages m JOIN users u ON u.id = m.author_id";
+    m.created_at, u.id, u.username, u.display_name, u.created_at \
+    FROM messages m JOIN users u ON u.id = m.author_id";
 
 fn message_from(row: &Row<'_>) -> StoreResult<Message> {
-    let id: String = col(row, "id")?;
-    let chat: String = col(row, "chat_id")?;
-    let author = user_from(row, &U)?;
-    let client_msg_id: Option<String> = col(row, "client_msg_id")?;
+    let id: String = col(row, 0)?;
+    let chat: String = col(row, 1)?;
+    let author = user_from(row, &[6, 7, 8, 9])?;
+    let client_msg_id: Option<String> = col(row, 4)?;
     Ok(Message {
         id: parse("message id", &id)?,
         chat_id: parse("chat id", &chat)?,
-        seq: col(row, "seq")?,
+        seq: col(row, 2)?,
         author: Author::from(&author),
-        content: MessageContent::from_trusted(col(row, "content")?),
+        content: MessageContent::from_trusted(col(row, 3)?),
         client_msg_id: client_msg_id.map(ClientMsgId::from_trusted),
-        created_at: from_ms(col(row, "created_at")?)?,
+        created_at: from_ms(col(row, 5)?)?,
     })
 }
 

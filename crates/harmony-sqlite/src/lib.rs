@@ -145,9 +145,10 @@ pub(crate) fn conflict_on(what: &'static str) -> impl Fn(rusqlite::Error) -> Sto
     }
 }
 
-/// One column of a row, by name.
-pub(crate) fn col<T: FromSql>(row: &Row<'_>, name: &str) -> StoreResult<T> {
-    row.get(name).map_err(unavailable)
+/// One column of a row, by name or (on hot paths, where a name lookup per column and row
+/// shows in profiles) by position.
+pub(crate) fn col<T: FromSql>(row: &Row<'_>, at: impl rusqlite::RowIndex) -> StoreResult<T> {
+    row.get(at).map_err(unavailable)
 }
 
 /// Runs a prepared (cached) query and maps every row, stopping at the first error.

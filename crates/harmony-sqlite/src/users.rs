@@ -13,14 +13,16 @@ use crate::conn::Wake;
 use crate::outbox::record_event;
 use crate::{col, conflict_on, exec, from_ms, ms, parse, row, rows, unavailable, Database};
 
-/// The names of a user's id, username, display name and creation time in a row.
-pub(crate) type UserColumns = [&'static str; 4];
 /// A user's columns with the prefix `u_` (see [`USER_COLUMNS`]).
-pub(crate) const U: UserColumns = ["u_id", "u_username", "u_display_name", "u_created_at"];
+pub(crate) const U: [&str; 4] = ["u_id", "u_username", "u_display_name", "u_created_at"];
 
-/// Reads a user from the columns named in `names`.
-pub(crate) fn user_from(row: &Row<'_>, names: &UserColumns) -> StoreResult<User> {
-    let [id, username, display, created] = names;
+/// Reads a user from the columns given (names or positions) for its id, username, display name
+/// and creation time.
+pub(crate) fn user_from<I: rusqlite::RowIndex + Copy>(
+    row: &Row<'_>,
+    at: &[I; 4],
+) -> StoreResult<User> {
+    let [id, username, display, created] = *at;
     let id: String = col(row, id)?;
     let username: String = col(row, username)?;
     let display: String = col(row, display)?;
