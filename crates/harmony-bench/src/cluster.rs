@@ -112,6 +112,8 @@ pub struct Failover {
     pub messages: usize,
     pub gaps: usize,
     pub duplicates: usize,
+    /// Connections the kernel dropped for a full accept queue, from the kill to the end.
+    pub listen_overflows: u64,
 }
 
 /// One client's view: where each chat started, and each message received as seq → prev_seq
@@ -204,9 +206,16 @@ impl Log {
     }
 }
 
-/// One S6 client: connected to `first`; when that connection dies, reconnects to `second`,
-/// resumes, and records when `resumed` arrived. Ends once it holds everything up to the final
-/// heads (or at the deadline).
+/// The web UI's reconnect delay: 250 ms doubling per failed attempt up to 10 s, each scaled by
+/// a random 0.5 to 1 (so a gateway's clients do not all come back in the same instant).
+fn backoff(attempt: u32) -> Duration {
+    let base = (250u64 << attempt.min(6)).min(10_000);
+    Duration::from_millis(base).mul_f64(0.5 + rand::random::<f64>() / 2.0)
+}
+
+/// One S6 client: connected to `first`; when that connection dies, reconnects to `second` as
+/// the web UI does (with its backoff), resumes, and records when `resumed` arrived. Ends once
+/// it resumed and holds everything up to the final heads (or at the deadline).
 async fn client(
     first: Target,
     second: Target,
@@ -225,7 +234,7 @@ async fn client(
     let mut on_second = false;
     loop {
         if let Some(final_heads) = heads.borrow().as_ref() {
-            if log.complete(final_heads) {
+            if resumed_at.is_some() && log.complete(final_heads) {
                 return Ok((log, resumed_at));
             }
         }
@@ -246,7 +255,9 @@ async fn client(
                 Ok(Some(Err(_)) | None) => {
                     anyhow::ensure!(!on_second, "the surviving gateway dropped a client");
                     on_second = true;
+                    let mut attempt = 0;
                     ws = loop {
+                        tokio::time::sleep(backoff(attempt)).await;
                         match conn::open(&second, &sources, Some(&token)).await {
                             Ok((ws, ready)) => {
                                 let resume = log.ready(ready.as_deref().unwrap_or_default())?;
@@ -255,9 +266,7 @@ async fn client(
                                 ws.send(Message::Text(frame.to_string().into())).await?;
                                 break ws;
                             }
-                            Err(_) if Instant::now() < deadline => {
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                            }
+                            Err(_) if Instant::now() < deadline => attempt += 1,
                             Err(e) => return Err(e),
                         }
                     };
@@ -366,6 +375,7 @@ pub async fn gateway_kill(
     };
     tokio::time::sleep(before_kill).await;
     let killed = Instant::now();
+    let overflows_before = crate::proc_stats::listen_overflows()?;
     let victim = bench.gateways.remove(0);
     victim.kill9().await?;
     // Keep sending while the clients move over, and a little after.
@@ -383,6 +393,7 @@ pub async fn gateway_kill(
             resume_ms.push(at.saturating_duration_since(killed).as_secs_f64() * 1000.0);
         }
     }
+    let listen_overflows = crate::proc_stats::listen_overflows()? - overflows_before;
     resume_ms.sort_by(f64::total_cmp);
     let at = |q: f64| -> f64 {
         if resume_ms.is_empty() {
@@ -397,5 +408,6 @@ pub async fn gateway_kill(
         messages,
         gaps,
         duplicates,
+        listen_overflows,
     })
 }

@@ -86,3 +86,21 @@ pub fn kernel_kib() -> anyhow::Result<u64> {
         .unwrap_or(0);
     Ok(slab + pages * 4)
 }
+
+/// Connections the kernel dropped because a listener's accept queue was full (`TcpExt:
+/// ListenOverflows` in `/proc/net/netstat`). Machine-wide.
+pub fn listen_overflows() -> anyhow::Result<u64> {
+    let netstat =
+        std::fs::read_to_string("/proc/net/netstat").context("reading /proc/net/netstat")?;
+    let mut tcp_ext = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = tcp_ext
+        .next()
+        .zip(tcp_ext.next())
+        .context("no TcpExt lines")?;
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "ListenOverflows")
+        .and_then(|(_, value)| value.parse().ok())
+        .context("no ListenOverflows in TcpExt")
+}

@@ -1,5 +1,5 @@
 //! In-process caches for one node: memberships (the projector drops entries when membership
-//! changes) and message authors. Both bounded, so a node serving many chats and users never
+//! changes) and users. Both bounded, so a node serving many chats and users never
 //! grows them without limit.
 
 use std::collections::HashMap;
@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::model::{Author, Role};
+use crate::model::{Role, User};
 use crate::ports::MembershipCache;
 use crate::{ChatId, UserId};
 
@@ -68,31 +68,32 @@ impl MembershipCache for InProcessMembershipCache {
     }
 }
 
-/// Authors by user id, so a send does not read its author's account every time. A username
-/// and display name never change once the account exists (no port changes them), so an entry
-/// cannot go stale; a rename, if one is ever added, must clear it through its event.
+/// Users by id, so a send (its author) and a WebSocket connect (its user) do not read the
+/// account every time. A username and display name never change once the account exists (no
+/// port changes them), so an entry cannot go stale; a rename, if one is ever added, must clear
+/// it through its event.
 #[derive(Default)]
-pub struct AuthorCache {
-    entries: Mutex<HashMap<UserId, Author>>,
+pub struct UserCache {
+    entries: Mutex<HashMap<UserId, User>>,
 }
 
-impl AuthorCache {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Author>> {
+impl UserCache {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, User>> {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn get(&self, user: UserId) -> Option<Author> {
+    pub fn get(&self, user: UserId) -> Option<User> {
         self.entries().get(&user).cloned()
     }
 
-    pub fn put(&self, author: Author) {
+    pub fn put(&self, user: User) {
         let mut entries = self.entries();
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(author.id, author);
+        entries.insert(user.id, user);
     }
 }
 
@@ -101,12 +102,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn authors_are_kept_until_the_cache_is_full() {
-        let cache = AuthorCache::default();
-        let author = |i: usize| Author {
+    fn users_are_kept_until_the_cache_is_full() {
+        let cache = UserCache::default();
+        let author = |i: usize| User {
             id: UserId::new(),
             username: crate::values::Username::from_trusted(format!("user{i}")),
             display_name: crate::values::DisplayName::from_trusted(format!("User {i}")),
+            created_at: crate::now(),
         };
         let first = author(0);
         cache.put(first.clone());

@@ -100,12 +100,28 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
+    let listener = listen(config.server.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     harmony_server::serve(config, listener, shutdown).await
+}
+
+/// Connections the kernel may hold for us before we accept them (it caps this at
+/// `net.core.somaxconn`, 4096 by default). When a gateway dies, all its clients reconnect to
+/// the others at once; with tokio's default of 1024 the overflow's SYNs are dropped and retried
+/// only after 1, 3, 7 s.
+const ACCEPT_BACKLOG: u32 = 65_535;
+
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 /// Cancels `shutdown` on SIGINT or SIGTERM.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Policy, Ports};
+use super::{Policy, Ports, UserLookup};
 use crate::model::{Account, User};
 use crate::ports::{RefreshRecord, StoreError};
 use crate::refresh::{decide, RefreshDecision};
@@ -32,11 +32,16 @@ pub enum AuthError {
 pub struct Accounts {
     ports: Ports,
     policy: Arc<Policy>,
+    users: UserLookup,
 }
 
 impl Accounts {
-    pub(super) fn new(ports: Ports, policy: Arc<Policy>) -> Self {
-        Self { ports, policy }
+    pub(super) fn new(ports: Ports, policy: Arc<Policy>, users: UserLookup) -> Self {
+        Self {
+            ports,
+            policy,
+            users,
+        }
     }
 
     pub async fn register(
@@ -134,7 +139,7 @@ impl Accounts {
     }
 
     pub async fn user(&self, id: UserId) -> Result<Option<User>, AuthError> {
-        Ok(self.ports.users.user(id).await?)
+        Ok(self.users.get(id).await?)
     }
 
     /// Users whose name starts with `prefix`; an empty or invalid prefix finds nobody.

@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{ChatError, MembershipCheck, Policy, Ports};
-use crate::cache::AuthorCache;
+use super::{ChatError, MembershipCheck, Policy, Ports, UserLookup};
 use crate::model::{Author, Message, NewMessage};
 use crate::ports::{AppendOutcome, HistoryPage, PageCursor};
 use crate::values::{ClientMsgId, MessageContent};
@@ -19,33 +18,22 @@ pub struct Messages {
     ports: Ports,
     policy: Arc<Policy>,
     members: MembershipCheck,
-    authors: Arc<AuthorCache>,
+    users: UserLookup,
 }
 
 impl Messages {
-    pub(super) fn new(ports: Ports, policy: Arc<Policy>, members: MembershipCheck) -> Self {
+    pub(super) fn new(
+        ports: Ports,
+        policy: Arc<Policy>,
+        members: MembershipCheck,
+        users: UserLookup,
+    ) -> Self {
         Self {
             ports,
             policy,
             members,
-            authors: Arc::default(),
+            users,
         }
-    }
-
-    /// The author of a send: cached, since names never change (see [`AuthorCache`]).
-    async fn author(&self, actor: UserId) -> Result<Author, ChatError> {
-        if let Some(author) = self.authors.get(actor) {
-            return Ok(author);
-        }
-        let user = self
-            .ports
-            .users
-            .user(actor)
-            .await?
-            .ok_or(ChatError::UserNotFound)?;
-        let author = Author::from(&user);
-        self.authors.put(author.clone());
-        Ok(author)
     }
 
     async fn require_member(&self, actor: UserId, chat: ChatId) -> Result<(), ChatError> {
@@ -76,7 +64,13 @@ impl Messages {
         let message = NewMessage {
             id: MessageId::new(),
             chat_id: chat,
-            author: self.author(actor).await?,
+            author: Author::from(
+                &self
+                    .users
+                    .get(actor)
+                    .await?
+                    .ok_or(ChatError::UserNotFound)?,
+            ),
             content,
             client_msg_id,
             created_at: crate::now(),

@@ -15,7 +15,8 @@ pub use chats::{ChatError, Chats, NewChat};
 pub use friends::{FriendError, Friends};
 pub use messages::{Messages, HISTORY_PAGE_MAX};
 
-use crate::model::Role;
+use crate::cache::UserCache;
+use crate::model::{Role, User};
 use crate::ports::{
     ChatStore, FriendStore, HistoryStore, MembershipCache, MessageLog, PasswordHasher, RateLimiter,
     RateRule, RecentMessages, SessionStore, StoreResult, UserStore,
@@ -86,12 +87,37 @@ impl UseCases {
             chats: ports.chats.clone(),
             cache: ports.membership_cache.clone(),
         };
+        let users = UserLookup {
+            store: ports.users.clone(),
+            cache: Arc::default(),
+        };
         Self {
-            accounts: Accounts::new(ports.clone(), policy.clone()),
+            accounts: Accounts::new(ports.clone(), policy.clone(), users.clone()),
             friends: Friends::new(ports.clone()),
             chats: Chats::new(ports.clone(), policy.clone(), members.clone()),
-            messages: Messages::new(ports, policy, members),
+            messages: Messages::new(ports, policy, members, users),
         }
+    }
+}
+
+/// Users by id through the process's [`UserCache`] (users never change, so it is never stale):
+/// every send needs its author and every WebSocket connect its user.
+#[derive(Clone)]
+pub struct UserLookup {
+    store: Arc<dyn UserStore>,
+    cache: Arc<UserCache>,
+}
+
+impl UserLookup {
+    pub async fn get(&self, id: UserId) -> StoreResult<Option<User>> {
+        if let Some(user) = self.cache.get(id) {
+            return Ok(Some(user));
+        }
+        let user = self.store.user(id).await?;
+        if let Some(user) = &user {
+            self.cache.put(user.clone());
+        }
+        Ok(user)
     }
 }
 
