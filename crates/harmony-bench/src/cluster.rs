@@ -186,6 +186,35 @@ impl Log {
         })
     }
 
+    /// The first chat with a break, as start, final head and the (seq, prev_seq) received: for
+    /// the report, so a fault can be looked into.
+    fn first_gap(&self, heads: &HashMap<String, i64>) -> Option<String> {
+        let mut one = Log::default();
+        for (chat, start) in &self.start {
+            one.start = HashMap::from([(chat.clone(), *start)]);
+            one.got = self
+                .got
+                .get(chat)
+                .map(|g| HashMap::from([(chat.clone(), g.clone())]))
+                .unwrap_or_default();
+            if one.gaps(heads) > 0 {
+                let mut got: Vec<(i64, i64)> = self
+                    .got
+                    .get(chat)
+                    .into_iter()
+                    .flatten()
+                    .map(|(s, p)| (*s, *p))
+                    .collect();
+                got.sort_unstable();
+                return Some(format!(
+                    "chat {chat}: start {start}, head {:?}, got {got:?}",
+                    heads.get(chat)
+                ));
+            }
+        }
+        None
+    }
+
     /// Breaks in the chains: messages whose predecessor never arrived, and chats whose chain
     /// does not reach the final head.
     fn gaps(&self, heads: &HashMap<String, i64>) -> usize {
@@ -385,9 +414,15 @@ pub async fn gateway_kill(
     let _ = heads_tx.send(Some(heads.clone()));
     let mut resume_ms = Vec::with_capacity(clients);
     let (mut gaps, mut duplicates) = (0, 0);
+    let mut shown = 0;
     for task in tasks {
         let (log, resumed_at) = task.await??;
-        gaps += log.gaps(&heads);
+        let found = log.gaps(&heads);
+        if found > 0 && shown < 3 {
+            shown += 1;
+            eprintln!("  S6 gap: {}", log.first_gap(&heads).unwrap_or_default());
+        }
+        gaps += found;
         duplicates += log.duplicates;
         if let Some(at) = resumed_at {
             resume_ms.push(at.saturating_duration_since(killed).as_secs_f64() * 1000.0);

@@ -28,6 +28,50 @@ pub struct GatewaySubscriber {
     pub on_gap: Arc<dyn Fn() + Send + Sync>,
 }
 
+/// Interest changes taken from the queue together, netted against what is subscribed.
+#[derive(Default)]
+struct Changes {
+    follow: HashSet<ChatId>,
+    drop: HashSet<ChatId>,
+    barriers: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Changes {
+    fn add(&mut self, change: Interest, chats: &mut HashSet<ChatId>) {
+        match change {
+            Interest::Follow(chat) => {
+                if chats.insert(chat) && !self.drop.remove(&chat) {
+                    self.follow.insert(chat);
+                }
+            }
+            Interest::Drop(chat) => {
+                if chats.remove(&chat) && !self.follow.remove(&chat) {
+                    self.drop.insert(chat);
+                }
+            }
+            Interest::Barrier(done) => self.barriers.push(done),
+        }
+    }
+
+    /// Subscribes and unsubscribes (each awaited: Redis confirmed it), then releases the
+    /// barriers, which were all sent after the changes before them.
+    async fn apply(self, sink: &mut redis::aio::PubSubSink, keys: &Keys) -> redis::RedisResult<()> {
+        let channels = |set: &HashSet<ChatId>| -> Vec<String> {
+            set.iter().map(|c| keys.chat_channel(*c)).collect()
+        };
+        if !self.follow.is_empty() {
+            sink.subscribe(channels(&self.follow)).await?;
+        }
+        if !self.drop.is_empty() {
+            sink.unsubscribe(channels(&self.drop)).await?;
+        }
+        for done in self.barriers {
+            let _ = done.send(());
+        }
+        Ok(())
+    }
+}
+
 enum Ended {
     Shutdown,
     Lost(String),
@@ -86,23 +130,16 @@ impl GatewaySubscriber {
             tokio::select! {
                 () = shutdown.cancelled() => return Ended::Shutdown,
                 change = interest.recv() => {
-                    let result = match change {
-                        None => return Ended::Shutdown,
-                        Some(Interest::Follow(chat)) => {
-                            if !chats.insert(chat) { continue }
-                            sink.subscribe(self.keys.chat_channel(chat)).await
-                        }
-                        Some(Interest::Drop(chat)) => {
-                            if !chats.remove(&chat) { continue }
-                            sink.unsubscribe(self.keys.chat_channel(chat)).await
-                        }
-                        Some(Interest::Barrier(done)) => {
-                            // Every subscribe before it was confirmed by Redis (each awaited).
-                            let _ = done.send(());
-                            continue;
-                        }
-                    };
-                    if let Err(e) = result {
+                    let Some(first) = change else { return Ended::Shutdown };
+                    // Everything waiting is applied together: one SUBSCRIBE and one UNSUBSCRIBE
+                    // for a burst of sessions (a gateway taking over another's clients), not a
+                    // round trip per chat.
+                    let mut batch = Changes::default();
+                    batch.add(first, chats);
+                    while let Ok(next) = interest.try_recv() {
+                        batch.add(next, chats);
+                    }
+                    if let Err(e) = batch.apply(&mut sink, &self.keys).await {
                         return Ended::Lost(e.to_string());
                     }
                 }
@@ -121,5 +158,37 @@ impl GatewaySubscriber {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_changes_nets_out_against_what_is_subscribed() {
+        let (a, b, c) = (ChatId::new(), ChatId::new(), ChatId::new());
+        let mut chats = HashSet::from([c]);
+        let mut batch = Changes::default();
+        let (done, _wait) = tokio::sync::oneshot::channel();
+        for change in [
+            Interest::Follow(a),
+            Interest::Follow(a),
+            Interest::Follow(b),
+            Interest::Drop(b),
+            Interest::Drop(c),
+            Interest::Follow(c),
+            Interest::Barrier(done),
+        ] {
+            batch.add(change, &mut chats);
+        }
+        assert_eq!(
+            batch.follow,
+            HashSet::from([a]),
+            "b came and went; c never left"
+        );
+        assert!(batch.drop.is_empty());
+        assert_eq!(batch.barriers.len(), 1);
+        assert_eq!(chats, HashSet::from([a, c]));
     }
 }

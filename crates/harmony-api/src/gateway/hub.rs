@@ -65,6 +65,10 @@ pub struct Hub {
     interest: Option<mpsc::UnboundedSender<Interest>>,
 }
 
+/// How long a starting session waits for the subscriber to confirm its chats before it gives up
+/// (and the client reconnects later).
+const BARRIER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Hub {
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Self {
@@ -114,16 +118,20 @@ impl Hub {
         }
     }
 
-    /// Resolves once the process's subscriber has applied every interest change sent so far
-    /// (immediately when there is no subscriber: one node delivers in process).
-    pub async fn barrier(&self) {
-        let Some(sender) = &self.interest else { return };
+    /// True once the process's subscriber has applied every interest change sent so far (at
+    /// once when there is no subscriber: one node delivers in process); false when it did not
+    /// within `BARRIER_WAIT` (it is reconnecting, or far behind). A session must not start
+    /// unconfirmed: a message published before its subscription took effect, but after it read
+    /// the heads, would reach it neither live nor by resume.
+    pub async fn barrier(&self) -> bool {
+        let Some(sender) = &self.interest else {
+            return true;
+        };
         let (done, wait) = tokio::sync::oneshot::channel();
-        if sender.send(Interest::Barrier(done)).is_ok() {
-            // Bounded: a subscriber that is reconnecting answers when it is back, or the
-            // session starts anyway and a gap shows in `prev_seq`.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), wait).await;
+        if sender.send(Interest::Barrier(done)).is_err() {
+            return false;
         }
+        matches!(tokio::time::timeout(BARRIER_WAIT, wait).await, Ok(Ok(())))
     }
 
     /// Tells every session to reconnect and resume: events may have been lost (the cluster's
@@ -317,5 +325,39 @@ impl GatewayPublisher for Hub {
             self.apply(event);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_session_starts_only_on_a_confirmed_subscription() {
+        let metrics = Arc::new(Metrics::new());
+        assert!(
+            Hub::new(metrics.clone()).barrier().await,
+            "one node: no subscriber to wait for"
+        );
+
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let hub = Hub::with_interest(metrics.clone(), tx);
+        let subscriber = tokio::spawn(async move {
+            while let Some(change) = rx.recv().await {
+                if let Interest::Barrier(done) = change {
+                    let _ = done.send(());
+                }
+            }
+        });
+        assert!(hub.barrier().await, "the subscriber confirmed");
+        subscriber.abort();
+        let _ = subscriber.await;
+        assert!(!hub.barrier().await, "no subscriber left to confirm");
+
+        // A subscriber that drops the barrier (its connection failed mid-change) confirms nothing.
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let hub = Hub::with_interest(metrics, tx);
+        tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        assert!(!hub.barrier().await);
     }
 }

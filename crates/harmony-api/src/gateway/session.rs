@@ -190,7 +190,10 @@ async fn start(
         match state.hub.subscribe(id, &ids, epoch) {
             Ok(()) => {
                 // In a cluster: Redis confirms the subscriptions before the heads are read.
-                state.hub.barrier().await;
+                if !state.hub.barrier().await {
+                    tracing::warn!(user = %user.id, "the Redis subscriber did not confirm a session's chats in time");
+                    return Err(());
+                }
                 return state.use_cases.chats.heads(&ids).await.map_err(fail);
             }
             Err(current) => epoch = current,
