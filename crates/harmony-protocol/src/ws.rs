@@ -13,6 +13,9 @@ use harmony_core::events::GatewayEvent;
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 /// Close code sent when the server shuts down: reconnect (to another node) and resume.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code sent when a store the session needs failed (starting, or resuming): reconnect
+/// (with backoff) and resume.
+pub const CLOSE_UNAVAILABLE: u16 = 1011;
 /// Close code sent when the session's credentials expired or were revoked.
 pub const CLOSE_UNAUTHORIZED: u16 = 4001;
 /// Largest text frame a client may send.

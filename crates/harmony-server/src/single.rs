@@ -1,5 +1,6 @@
-//! The single-node shape: SQLite for state, outbox, log and history; the hub, cache and rate
-//! limits in process; every role in this process.
+//! The single-node shape: SQLite for state, outbox, log and history; the hub, caches and rate
+//! limits in process; the fanout and the projector in this process (the append writes history
+//! in its own transaction, so there is no sink).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,8 +5,9 @@
 //! - [`relay`]: outbox change stream (PostgreSQL WAL) → events topic, published before advanced;
 //! - [`projector`]: outbox events → cache invalidation, live membership changes, history purges.
 //!
-//! On one node they run in the `harmony` process against the embedded log; in a cluster each is
-//! its own role against Kafka. Every loop is `run(self, shutdown)`: it finishes the batch in hand,
+//! On one node the fanout and the projector run in the `harmony` process against the embedded
+//! log and outbox (the append writes history itself there, so there is no sink); in a cluster
+//! each is its own role against Kafka. Every loop is `run(self, shutdown)`: it finishes the batch in hand,
 //! commits, and returns when `shutdown` is cancelled. Failures are retried with backoff and jitter;
 //! a batch is committed only after every record in it took effect, so nothing is skipped.
 

@@ -8,9 +8,9 @@ use harmony_core::model::User;
 use harmony_core::usecases::ChatError;
 use harmony_core::ChatId;
 use harmony_protocol::dto::MessageDto;
-use harmony_protocol::ws::ServerFrame;
+use harmony_protocol::ws::{ServerFrame, CLOSE_UNAVAILABLE};
 
-use super::session::{error_frame, Io, Positions};
+use super::session::{close, error_frame, Io, Positions};
 use crate::AppState;
 
 /// Messages read per round trip to the stores while resuming.
@@ -41,14 +41,23 @@ pub(super) async fn resume(
         match resume_chat(io, state, user, positions, chat, *last_seq).await {
             Ok(true) => {}
             Ok(false) => return false,
-            Err(e) => {
-                let code = match e {
-                    ChatError::NotAMember | ChatError::ChatNotFound => "not_a_member",
-                    _ => "unavailable",
-                };
-                if !io.send(&error_frame(code, raw_id)).await {
+            Err(ChatError::NotAMember | ChatError::ChatNotFound) => {
+                if !io.send(&error_frame("not_a_member", raw_id)).await {
                     return false;
                 }
+            }
+            // A store that failed must not end in `resumed`: that frame promises everything
+            // missed was sent. The client reconnects and resumes again (S6 found this: under a
+            // reconnect storm a store timed out and the session said `resumed` with a hole).
+            Err(e) => {
+                tracing::warn!(chat = %chat, error = %e, "resume failed; closing the session");
+                close(
+                    io.socket,
+                    CLOSE_UNAVAILABLE,
+                    "temporarily unavailable; reconnect and resume",
+                )
+                .await;
+                return false;
             }
         }
     }

@@ -16,7 +16,8 @@ use harmony_core::model::User;
 use harmony_core::ChatId;
 use harmony_protocol::dto::UserDto;
 use harmony_protocol::ws::{
-    ChatPositionDto, ClientFrame, ServerFrame, CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED,
+    ChatPositionDto, ClientFrame, ServerFrame, CLOSE_GOING_AWAY, CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHORIZED, CLOSE_UNAVAILABLE,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -160,7 +161,12 @@ pub async fn run(mut socket: WebSocket, state: AppState, user: User, expires_at:
             }
         }
         Err(()) => {
-            close(io.socket, 1011, "temporarily unavailable; reconnect").await;
+            close(
+                io.socket,
+                CLOSE_UNAVAILABLE,
+                "temporarily unavailable; reconnect",
+            )
+            .await;
             "start failed"
         }
     };
@@ -296,7 +302,7 @@ pub(super) fn error_frame(code: &str, message: &str) -> ServerFrame {
     }
 }
 
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+pub(super) async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
