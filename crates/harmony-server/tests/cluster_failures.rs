@@ -324,3 +324,60 @@ async fn with_the_message_store_down_live_delivery_goes_on_and_the_sink_catches_
     ws.close().await;
     Ok(())
 }
+
+/// A resume that needs the message store while it is down must not answer `resumed` (that frame
+/// promises everything missed was sent): the session closes with 1011, and once the store is
+/// back a new session resumes everything.
+#[tokio::test]
+async fn a_resume_the_store_cannot_serve_closes_with_1011_and_succeeds_later() -> R {
+    let cluster = TestCluster::with_separate_history().await?;
+    // A window of 10: the first of 15 messages fall below its floor, into the store.
+    let node = |roles: &'static str| {
+        TestApp::spawn_with(|config| {
+            cluster.configure(config);
+            config.server.roles = roles.to_owned();
+            config.cluster.window_size = 10;
+        })
+    };
+    let api = Arc::new(node("api,fanout,sink,projector,relay").await?);
+    let gateway = node("gateway").await?;
+    let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
+    let chat = api.group(&ann, "g", &[&bob]).await?;
+    let acked = send_load(api.clone(), ann.clone(), chat.clone(), 1, 15).await?;
+    history_holds(&api, &bob, &chat, &acked).await?;
+    let history_pg = cluster
+        .history
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no separate history"))?;
+    history_pg.stop()?;
+    let (mut ws, _) = gateway.ws(&bob.access).await?;
+    ws.send(json!({"type": "resume", "chats": {chat.clone(): 0}}))
+        .await?;
+    assert_eq!(
+        ws.until_closed().await?,
+        harmony_testkit::ws::Ended::Closed(Some(1011)),
+        "a resume with a hole must not end in resumed"
+    );
+    history_pg.start_again()?;
+    // The pool may need a moment to reach the restarted store: a session it fails closes again.
+    let seqs = eventually("a resume once the store is back", || async {
+        let (mut ws, _) = gateway.ws(&bob.access).await?;
+        ws.send(json!({"type": "resume", "chats": {chat.clone(): 0}}))
+            .await?;
+        let mut seqs = Vec::new();
+        loop {
+            let Ok(frame) = ws.next().await else {
+                return Ok(None);
+            };
+            match frame["type"].as_str() {
+                Some("message") => seqs.push(frame["message"]["seq"].as_i64().unwrap_or(-1)),
+                Some("resumed") => return Ok(Some(seqs)),
+                _ => anyhow::bail!("unexpected frame {frame}"),
+            }
+        }
+    })
+    .await?;
+    let acked_seqs: Vec<i64> = acked.iter().filter_map(|m| m["seq"].as_i64()).collect();
+    assert_eq!(seqs, acked_seqs, "every message once, in order");
+    Ok(())
+}
