@@ -337,9 +337,13 @@ impl Readers {
         }
     }
 
+    /// Keeps at most `READERS` idle connections: a read whose caller went away keeps running
+    /// after its permit is released, so now and then one more connection than that is open.
     fn checkin(&self, conn: Connection) {
         if let Ok(mut idle) = self.idle.lock() {
-            idle.push(conn);
+            if idle.len() < READERS {
+                idle.push(conn);
+            }
         }
     }
 

@@ -13,9 +13,13 @@ use crate::users::user_from;
 use crate::{col, exec, from_ms, ms, parse, row, rows, unavailable, Database};
 
 /// The columns [`message_from`] reads, by position (a page reads many rows).
-const MESSAGE_SELECT: &str = "SELECT m.id, m.chat_id, m.seq, m.content, m.client_msg_id, \
-    m.created_at, u.id, u.username, u.display_name, u.created_at \
-    FROM messages m JOIN users u ON u.id = m.author_id";
+macro_rules! message_select {
+    () => {
+        "SELECT m.id, m.chat_id, m.seq, m.content, m.client_msg_id, m.created_at, \
+         u.id, u.username, u.display_name, u.created_at \
+         FROM messages m JOIN users u ON u.id = m.author_id WHERE m.chat_id = ? "
+    };
+}
 
 fn message_from(row: &Row<'_>) -> StoreResult<Message> {
     let id: String = col(row, 0)?;
@@ -63,19 +67,22 @@ pub(crate) fn insert_message(conn: &Connection, m: &Message) -> StoreResult<()> 
 }
 
 /// Newest first, below `seq`.
-const BEFORE: &str = "AND m.seq < ? ORDER BY m.seq DESC LIMIT ?";
+const BEFORE: &str = concat!(
+    message_select!(),
+    "AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
+);
 /// Oldest first, above `seq`.
-const AFTER: &str = "AND m.seq > ? ORDER BY m.seq LIMIT ?";
+const AFTER: &str = concat!(message_select!(), "AND m.seq > ? ORDER BY m.seq LIMIT ?");
 
+/// `sql` is [`BEFORE`] or [`AFTER`]: whole statements, so a page builds no SQL string.
 fn messages_where(
     conn: &Connection,
-    clause: &str,
+    sql: &str,
     chat: &str,
     seq: i64,
     limit: u32,
 ) -> StoreResult<Vec<Message>> {
-    let sql = format!("{MESSAGE_SELECT} WHERE m.chat_id = ? {clause}");
-    rows(conn, &sql, (chat, seq, i64::from(limit)), message_from)
+    rows(conn, sql, (chat, seq, i64::from(limit)), message_from)
 }
 
 #[async_trait]
