@@ -116,6 +116,9 @@ pub trait ChatStore: Send + Sync {
     async fn chat(&self, id: ChatId) -> StoreResult<Option<Chat>>;
     async fn role_of(&self, chat: ChatId, user: UserId) -> StoreResult<Option<Role>>;
     async fn memberships(&self, user: UserId) -> StoreResult<Vec<Membership>>;
+    /// The ids of the user's chats, and nothing else: every WebSocket session starts with this,
+    /// so a gateway's clients reconnecting together cost one index lookup each.
+    async fn chat_ids(&self, user: UserId) -> StoreResult<Vec<ChatId>>;
     async fn rename_chat(&self, chat: ChatId, name: &ChatName) -> StoreResult<Option<Chat>>;
     /// Deletes the chat and its members; false when it did not exist.
     async fn delete_chat(&self, chat: ChatId) -> StoreResult<bool>;
@@ -202,6 +205,11 @@ pub trait RecentMessages: Send + Sync {
     ) -> StoreResult<RecentSlice>;
     /// The newest `seq` of each chat that has a message.
     async fn last_seqs(&self, chats: &[ChatId]) -> StoreResult<HashMap<ChatId, i64>>;
+    /// The history store showed that `oldest`, the oldest message the window returned, is the
+    /// chat's next message after `floor`: from now on the window answers for everything after
+    /// `floor` by itself. A no-op when the window no longer starts at `oldest` (it moved on
+    /// meanwhile) or already answers for more.
+    async fn extend_back(&self, chat: ChatId, floor: i64, oldest: i64) -> StoreResult<()>;
 }
 
 /// A place in the log; opaque to workers except for committing it.

@@ -150,6 +150,16 @@ impl ChatStore for StateDb {
             .collect()
     }
 
+    async fn chat_ids(&self, user: UserId) -> StoreResult<Vec<ChatId>> {
+        let ids: Vec<uuid::Uuid> =
+            sqlx::query_scalar("SELECT chat_id FROM chat_members WHERE user_id = $1")
+                .bind(user.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        Ok(ids.into_iter().map(ChatId).collect())
+    }
+
     async fn rename_chat(&self, chat: ChatId, name: &ChatName) -> StoreResult<Option<Chat>> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let done = sqlx::query("UPDATE chats SET name = $1 WHERE id = $2")

@@ -181,6 +181,29 @@ async fn fanout_reaches_followers_with_prev_seq_from_the_window() -> anyhow::Res
         "a window that started at 40 cannot vouch for 1..39"
     );
     assert!(window.recent_after(fresh, 39, 10).await?.complete);
+    // The store showed what lies before the window's oldest message (here: 12, then 40).
+    window.extend_back(fresh, 12, 41).await?;
+    assert!(
+        !window.recent_after(fresh, 12, 10).await?.complete,
+        "41 is not where the window starts: nothing changes"
+    );
+    window.extend_back(fresh, 12, 40).await?;
+    assert!(window.recent_after(fresh, 12, 10).await?.complete);
+    assert!(
+        !window.recent_after(fresh, 11, 10).await?.complete,
+        "12 itself is the store's"
+    );
+    window.extend_back(fresh, 30, 40).await?;
+    assert!(
+        window.recent_after(fresh, 12, 10).await?.complete,
+        "a floor is never raised by this"
+    );
+    assert!(
+        !window.recent_after(other, 0, 10).await?.complete,
+        "a window starting at seq 1 cannot tell it from a lost past"
+    );
+    window.extend_back(other, 0, 1).await?;
+    assert!(window.recent_after(other, 0, 10).await?.complete);
     assert_eq!(
         recent.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
         [3, 4, 5]

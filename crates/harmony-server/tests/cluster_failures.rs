@@ -360,24 +360,84 @@ async fn a_resume_the_store_cannot_serve_closes_with_1011_and_succeeds_later() -
     );
     history_pg.start_again()?;
     // The pool may need a moment to reach the restarted store: a session it fails closes again.
-    let seqs = eventually("a resume once the store is back", || async {
-        let (mut ws, _) = gateway.ws(&bob.access).await?;
-        ws.send(json!({"type": "resume", "chats": {chat.clone(): 0}}))
-            .await?;
-        let mut seqs = Vec::new();
-        loop {
-            let Ok(frame) = ws.next().await else {
-                return Ok(None);
-            };
-            match frame["type"].as_str() {
-                Some("message") => seqs.push(frame["message"]["seq"].as_i64().unwrap_or(-1)),
-                Some("resumed") => return Ok(Some(seqs)),
-                _ => anyhow::bail!("unexpected frame {frame}"),
-            }
-        }
+    let seqs = eventually("a resume once the store is back", || {
+        resume_from_zero(&gateway, &bob, &chat)
     })
     .await?;
-    let acked_seqs: Vec<i64> = acked.iter().filter_map(|m| m["seq"].as_i64()).collect();
-    assert_eq!(seqs, acked_seqs, "every message once, in order");
+    assert_eq!(seqs, seqs_of(&acked), "every message once, in order");
+    Ok(())
+}
+
+/// A new session on `gateway` that resumes `chat` from 0: the seqs it is sent before
+/// `resumed`, or `None` when the session ended first.
+async fn resume_from_zero(
+    gateway: &TestApp,
+    user: &TestUser,
+    chat: &str,
+) -> anyhow::Result<Option<Vec<i64>>> {
+    let (mut ws, _) = gateway.ws(&user.access).await?;
+    ws.send(json!({"type": "resume", "chats": {chat: 0}}))
+        .await?;
+    let mut seqs = Vec::new();
+    loop {
+        let Ok(frame) = ws.next().await else {
+            return Ok(None);
+        };
+        match frame["type"].as_str() {
+            Some("message") => seqs.push(frame["message"]["seq"].as_i64().unwrap_or(-1)),
+            Some("resumed") => return Ok(Some(seqs)),
+            _ => anyhow::bail!("unexpected frame {frame}"),
+        }
+    }
+}
+
+fn seqs_of(messages: &[Value]) -> Vec<i64> {
+    messages.iter().filter_map(|m| m["seq"].as_i64()).collect()
+}
+
+/// A new chat's window starts at its first message and cannot tell that from a lost past, so
+/// the first resume from 0 reads the store. Once the store showed nothing lies before the
+/// window, resumes are the window's alone: they succeed with the store down. (When a gateway's
+/// clients fail over together, this makes one store read per chat, not one per client.)
+#[tokio::test]
+async fn once_the_store_met_a_new_chats_window_resumes_need_only_the_window() -> R {
+    let cluster = TestCluster::with_separate_history().await?;
+    let node = |roles: &'static str| {
+        TestApp::spawn_with(|config| {
+            cluster.configure(config);
+            config.server.roles = roles.to_owned();
+        })
+    };
+    let api = Arc::new(node("api,fanout,sink,projector,relay").await?);
+    let gateway = node("gateway").await?;
+    let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
+    let chat = api.group(&ann, "g", &[&bob]).await?;
+    let acked = send_load(api.clone(), ann.clone(), chat.clone(), 1, 3).await?;
+    history_holds(&api, &bob, &chat, &acked).await?;
+    let history_pg = cluster
+        .history
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no separate history"))?;
+
+    history_pg.stop()?;
+    assert_eq!(
+        resume_from_zero(&gateway, &bob, &chat).await?,
+        None,
+        "before any store read, the window cannot vouch for the chat's start"
+    );
+    history_pg.start_again()?;
+    let first = eventually("a resume through the store", || {
+        resume_from_zero(&gateway, &bob, &chat)
+    })
+    .await?;
+    assert_eq!(first, seqs_of(&acked));
+
+    history_pg.stop()?;
+    assert_eq!(
+        resume_from_zero(&gateway, &bob, &chat).await?,
+        Some(seqs_of(&acked)),
+        "the window alone: every message once, in order, with the store down"
+    );
+    history_pg.start_again()?;
     Ok(())
 }

@@ -155,6 +155,18 @@ impl ChatStore for Database {
         .await
     }
 
+    async fn chat_ids(&self, user: UserId) -> StoreResult<Vec<ChatId>> {
+        self.read(move |conn| {
+            rows(
+                conn,
+                "SELECT chat_id FROM chat_members WHERE user_id = ?",
+                [user.to_string()],
+                |r| parse("chat id", &col::<String>(r, "chat_id")?),
+            )
+        })
+        .await
+    }
+
     async fn rename_chat(&self, chat: ChatId, name: &ChatName) -> StoreResult<Option<Chat>> {
         let name = name.clone();
         self.write(Wake::Outbox, move |conn| {

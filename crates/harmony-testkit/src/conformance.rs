@@ -276,6 +276,15 @@ async fn chats(s: &Stores, ann: &User, bob: &User, cat: &User) -> anyhow::Result
         mine.len() == 2 && mine.contains(&chat.id) && mine.contains(&direct.id),
         "memberships: {mine:?}"
     );
+    let mut ids = s.chats.chat_ids(ann.id).await?;
+    ids.sort();
+    let mut expected = vec![chat.id, direct.id];
+    expected.sort();
+    ensure!(ids == expected, "chat ids: {ids:?}");
+    ensure!(
+        s.chats.chat_ids(cat.id).await? == [direct.id],
+        "only the user's own chats"
+    );
 
     let member = s.chats.add_member(chat.id, cat, Role::Member).await?;
     ensure!(member.user == *cat && member.role == Role::Member);
@@ -294,8 +303,16 @@ async fn chats(s: &Stores, ann: &User, bob: &User, cat: &User) -> anyhow::Result
         names == ["ann", "bob", "ann_cat"],
         "members in joining order: {names:?}"
     );
+    ensure!(
+        s.chats.chat_ids(cat.id).await?.contains(&chat.id),
+        "a new member's chat ids"
+    );
     ensure!(s.chats.remove_member(chat.id, cat.id).await?);
     ensure!(!s.chats.remove_member(chat.id, cat.id).await?);
+    ensure!(
+        s.chats.chat_ids(cat.id).await? == [direct.id],
+        "a removed member's chat ids"
+    );
 
     let renamed = s
         .chats

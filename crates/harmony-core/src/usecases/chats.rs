@@ -177,8 +177,7 @@ impl Chats {
 
     /// The ids of the caller's chats, for a gateway session to subscribe to.
     pub async fn chat_ids(&self, actor: UserId) -> Result<Vec<ChatId>, ChatError> {
-        let memberships = self.ports.chats.memberships(actor).await?;
-        Ok(memberships.into_iter().map(|m| m.chat.id).collect())
+        Ok(self.ports.chats.chat_ids(actor).await?)
     }
 
     /// The newest `seq` of each chat (0 for a chat with no message yet). A session reads this

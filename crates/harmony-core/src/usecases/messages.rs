@@ -120,7 +120,19 @@ impl Messages {
             .messages_after_seq(chat, after_seq, limit)
             .await?;
         if let Some(first) = first_recent {
+            // When the store holds the window's oldest message it holds everything before it
+            // (the sink writes a partition in order), and this page reached it: the messages
+            // between `after_seq` and it are all in `older`. The window then answers for
+            // everything after the newest of them by itself. This is how a new chat's window,
+            // which cannot tell its first message from a lost past, learns that it is complete:
+            // one store read per chat, not one per reconnecting client.
+            let reached = older.iter().any(|m| m.seq == first);
             older.retain(|m| m.seq < first);
+            if reached {
+                let floor = older.last().map_or(after_seq, |m| m.seq);
+                // Only a shortcut for later resumes: if it fails, they read the store as this one did.
+                let _ = self.ports.recent.extend_back(chat, floor, first).await;
+            }
         }
         let room = (limit as usize).saturating_sub(older.len());
         older.extend(recent.messages.into_iter().take(room));
