@@ -7,7 +7,7 @@
 //! One relay is active at a time: [`WalOutbox::lead`] holds a session advisory lock on a
 //! dedicated connection; a standby blocks there until the leader's connection goes away.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use harmony_core::ports::{OutboxBatch, OutboxStream, StoreError, StoreResult};
@@ -22,11 +22,21 @@ pub(crate) const MESSAGE_PREFIX: &str = "harmony.outbox";
 const PUBLICATION: &str = "harmony_outbox";
 const RELAY_LOCK: i64 = 0x4841_524d_5245_4c41;
 
+/// The prefix of the heartbeat an idle relay writes into the WAL.
+const HEARTBEAT_PREFIX: &str = "harmony.heartbeat";
+/// How often an idle relay writes a heartbeat. The slot only advances past what a peek
+/// returned, and other writes to the database (history rows, sessions, read markers) decode to
+/// nothing: without a heartbeat the slot would stay at the last outbox event, every idle peek
+/// (50 a second) would decode all the WAL written since, and the server would keep that WAL on
+/// disk. With it, a peek decodes about a second of WAL.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+
 pub struct WalOutbox {
     /// Holds the leader lock for as long as this relay lives.
     conn: PoolConnection<Postgres>,
     db: StateDb,
     slot: String,
+    last_heartbeat: Instant,
 }
 
 impl StateDb {
@@ -127,6 +137,7 @@ impl WalOutbox {
             conn,
             db: db.clone(),
             slot: slot.to_owned(),
+            last_heartbeat: Instant::now(),
         })
     }
 }
@@ -157,6 +168,16 @@ impl OutboxStream for WalOutbox {
         .fetch_all(&mut *self.conn)
         .await
         .map_err(unavailable)?;
+        if rows.is_empty() && self.last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
+            // Not transactional: decoded where it is written, after every transaction that
+            // committed before it, so advancing past it skips no event.
+            sqlx::query("SELECT pg_logical_emit_message(false, $1, '')")
+                .bind(HEARTBEAT_PREFIX)
+                .execute(&mut *self.conn)
+                .await
+                .map_err(unavailable)?;
+            self.last_heartbeat = Instant::now();
+        }
         let mut events = Vec::new();
         let mut end = None;
         for row in &rows {

@@ -17,9 +17,10 @@ use crate::{unavailable, Keys};
 const PUBLISH_MESSAGE: &str = r#"
 local seq = tonumber(ARGV[1])
 if redis.call('ZCARD', KEYS[1]) == 0 then
-  -- A window starting now (new chat, or Redis lost its data) knows nothing below this message.
-  local floor = tonumber(redis.call('HGET', KEYS[3], ARGV[3]) or '0')
-  if seq - 1 > floor then redis.call('HSET', KEYS[3], ARGV[3], seq - 1) end
+  -- A window starting now (new chat, or Redis lost its data) knows nothing below this message
+  -- (seq 1 is its partition's first message: nothing lies below it).
+  local floor = redis.call('HGET', KEYS[3], ARGV[3])
+  if not floor or seq - 1 > tonumber(floor) then redis.call('HSET', KEYS[3], ARGV[3], seq - 1) end
 end
 redis.call('ZADD', KEYS[1], seq, ARGV[2])
 local size = redis.call('ZCARD', KEYS[1])

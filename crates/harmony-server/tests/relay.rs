@@ -5,12 +5,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use harmony_core::model::{Account, Chat, ChatKind, Role, User};
-use harmony_core::ports::{ChatStore, EventConsumer, EventPublisher, OutboxStream, UserStore};
-use harmony_core::values::{ChatName, DisplayName, Username};
-use harmony_core::{ChatId, UserId};
+use harmony_core::model::{Account, Chat, ChatKind, Message, Role, User};
+use harmony_core::ports::{
+    ChatStore, EventConsumer, EventPublisher, HistoryStore, OutboxStream, UserStore,
+};
+use harmony_core::values::{ChatName, DisplayName, MessageContent, Username};
+use harmony_core::{ChatId, MessageId, UserId};
 use harmony_kafka::{ensure_topic, KafkaEventCursor, KafkaEvents, KafkaSettings};
-use harmony_postgres::{StateDb, WalOutbox};
+use harmony_postgres::{HistoryDb, StateDb, WalOutbox};
 use harmony_testkit::kafka::PrivateBroker;
 use harmony_testkit::postgres::PrivatePostgres;
 
@@ -145,5 +147,69 @@ async fn the_relay_publishes_in_commit_order_again_after_a_crash_and_leads_alone
     )
     .await;
     assert!(third.is_ok(), "leadership passes on when the leader goes");
+    Ok(())
+}
+
+/// Writes that carry no event (here: history rows in another database of the same server)
+/// still add WAL the slot must decode. An idle relay writes a heartbeat, so its slot moves past
+/// them: otherwise every idle peek decodes all the WAL since the last event, and the server
+/// keeps it on disk.
+#[tokio::test]
+async fn an_idle_relay_moves_its_slot_past_writes_that_carry_no_event() -> anyhow::Result<()> {
+    let pg = PrivatePostgres::start().await?;
+    let state = std::sync::Arc::new(StateDb::connect(&pg.database("state").await?, 4).await?);
+    let history = HistoryDb::connect(&pg.database("history").await?, 4, state.clone()).await?;
+    let mut relay = WalOutbox::lead(&state, "harmony_relay").await?;
+    let ann = user(&state, "ann").await?;
+    let chat = ChatId::new();
+    let messages = (1..=2000)
+        .map(|seq| {
+            Ok(Message {
+                id: MessageId::new(),
+                chat_id: chat,
+                seq,
+                author: (&ann).into(),
+                content: MessageContent::parse(&format!("message {seq} {}", "x".repeat(100)))?,
+                client_msg_id: None,
+                created_at: harmony_core::now(),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    history.upsert_messages(&messages).await?;
+    let lag = || async {
+        anyhow::Ok(
+            state
+                .slot_health("harmony_relay")
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no slot"))?
+                .lag_bytes,
+        )
+    };
+    let written = lag().await?;
+    assert!(
+        written > 200_000,
+        "the history rows wrote WAL: {written} bytes"
+    );
+
+    // The slot's restart point moves at the next snapshot of running transactions in the WAL
+    // (the server writes one every 15 s; a checkpoint writes one now), once the slot was
+    // confirmed past it.
+    let admin = sqlx::PgPool::connect(&pg.url("state")).await?;
+    // What the relay does: peek, publish (nothing here but the account's event), advance.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut events = 0;
+    while lag().await? > written / 4 {
+        sqlx::query("CHECKPOINT").execute(&admin).await?;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot still holds {} of {written} bytes",
+            lag().await?
+        );
+        let batch = relay.peek(500).await?;
+        events += batch.events.len();
+        relay.advance(&batch).await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(events, 1, "only the account's event; heartbeats are none");
     Ok(())
 }
