@@ -114,6 +114,11 @@ pub struct Failover {
     pub duplicates: usize,
     /// Connections the kernel dropped for a full accept queue, from the kill to the end.
     pub listen_overflows: u64,
+    /// Kill → first `ready` on the survivor, ms: p50, p99, max (the rest is the resume).
+    pub ready_ms: [f64; 3],
+    /// Sessions the survivor opened, and attempts that got none.
+    pub sessions_opened: usize,
+    pub failed_attempts: usize,
 }
 
 /// One client's view: where each chat started, and each message received as seq → prev_seq
@@ -127,6 +132,12 @@ struct Log {
     /// be sent again what it holds above it, by its own request (a real client keys by seq).
     this_session: HashSet<(String, i64)>,
     duplicates: usize,
+    /// Sessions opened on the survivor (more than one when it closed one before `resumed`).
+    opened: usize,
+    /// Attempts on the survivor that got no session (refused, timed out, closed before `ready`).
+    failed: usize,
+    /// When the first session on the survivor was ready.
+    first_ready: Option<Instant>,
 }
 
 impl Log {
@@ -302,13 +313,18 @@ async fn client(
                         tokio::time::sleep(backoff(attempt)).await;
                         match conn::open(&second, &sources, Some(&token)).await {
                             Ok((ws, ready)) => {
+                                log.opened += 1;
+                                log.first_ready.get_or_insert_with(Instant::now);
                                 let resume = log.ready(ready.as_deref().unwrap_or_default())?;
                                 let mut ws = ws;
                                 let frame = serde_json::json!({"type": "resume", "chats": resume});
                                 ws.send(Message::Text(frame.to_string().into())).await?;
                                 break ws;
                             }
-                            Err(_) if Instant::now() < deadline => attempt += 1,
+                            Err(_) if Instant::now() < deadline => {
+                                log.failed += 1;
+                                attempt += 1;
+                            }
                             Err(e) => return Err(e),
                         }
                     };
@@ -426,6 +442,8 @@ pub async fn gateway_kill(
     let (heads, messages) = sending.await??;
     let _ = heads_tx.send(Some(heads.clone()));
     let mut resume_ms = Vec::with_capacity(clients);
+    let mut ready_ms = Vec::with_capacity(clients);
+    let (mut sessions_opened, mut failed_attempts) = (0, 0);
     let (mut gaps, mut duplicates) = (0, 0);
     let mut first_gap = None;
     for task in tasks {
@@ -436,6 +454,11 @@ pub async fn gateway_kill(
         }
         gaps += found;
         duplicates += log.duplicates;
+        sessions_opened += log.opened;
+        failed_attempts += log.failed;
+        if let Some(at) = log.first_ready {
+            ready_ms.push(at.saturating_duration_since(killed).as_secs_f64() * 1000.0);
+        }
         if let Some(at) = resumed_at {
             resume_ms.push(at.saturating_duration_since(killed).as_secs_f64() * 1000.0);
         }
@@ -470,17 +493,23 @@ pub async fn gateway_kill(
             }
         }
     }
-    resume_ms.sort_by(f64::total_cmp);
-    let at = |q: f64| -> f64 {
-        if resume_ms.is_empty() {
-            return f64::NAN;
-        }
-        resume_ms[((resume_ms.len() - 1) as f64 * q).round() as usize]
+    let quantiles = |mut ms: Vec<f64>| -> [f64; 3] {
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| -> f64 {
+            if ms.is_empty() {
+                return f64::NAN;
+            }
+            ms[((ms.len() - 1) as f64 * q).round() as usize]
+        };
+        [at(0.5), at(0.99), at(1.0)]
     };
     Ok(Failover {
         clients,
         resumed: resume_ms.len(),
-        resume_ms: [at(0.5), at(0.99), at(1.0)],
+        resume_ms: quantiles(resume_ms),
+        ready_ms: quantiles(ready_ms),
+        sessions_opened,
+        failed_attempts,
         messages,
         gaps,
         duplicates,

@@ -208,8 +208,8 @@ pub fn markdown(r: &Results) -> String {
         md.push('\n');
     }
     if let Some(f) = &r.s6 {
-        let _ = writeln!(md, "## S6 gateway kill\n\n- {} clients on one gateway, `kill -9` under load ({} messages sent in all)\n- resumed on the other gateway: {} of {}; kill → resumed p50 {:.0} ms, p99 {:.0} ms, all within {:.0} ms\n- gaps {}, duplicates {}; connections dropped for a full accept queue: {}\n",
-            f.clients, f.messages, f.resumed, f.clients, f.resume_ms[0], f.resume_ms[1], f.resume_ms[2], f.gaps, f.duplicates, f.listen_overflows);
+        let _ = writeln!(md, "## S6 gateway kill\n\n- {} clients on one gateway, `kill -9` under load ({} messages sent in all)\n- resumed on the other gateway: {} of {}; kill → resumed p50 {:.0} ms, p99 {:.0} ms, all within {:.0} ms\n- kill → first `ready` on the other gateway: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; sessions opened there {}, attempts that got none {}\n- gaps {}, duplicates {}; connections dropped for a full accept queue: {}\n",
+            f.clients, f.messages, f.resumed, f.clients, f.resume_ms[0], f.resume_ms[1], f.resume_ms[2], f.ready_ms[0], f.ready_ms[1], f.ready_ms[2], f.sessions_opened, f.failed_attempts, f.gaps, f.duplicates, f.listen_overflows);
     }
     if !r.s7.is_empty() {
         let _ = writeln!(md, "## S7 REST\n\n| request | rate/s | achieved/s | p50 / p99 / p99.9 ms | failed | server CPU µs/request | generator CPU µs/request |\n|---|---:|---:|---|---:|---:|---:|");

@@ -402,15 +402,20 @@ fn seqs_of(messages: &[Value]) -> Vec<i64> {
 #[tokio::test]
 async fn once_the_store_met_a_new_chats_window_resumes_need_only_the_window() -> R {
     let cluster = TestCluster::with_separate_history().await?;
+    // One partition, whose first message goes to another chat: this chat starts at seq 2, and
+    // its window cannot tell whether seq 1 was one of its own.
     let node = |roles: &'static str| {
         TestApp::spawn_with(|config| {
             cluster.configure(config);
             config.server.roles = roles.to_owned();
+            config.cluster.partitions = 1;
         })
     };
     let api = Arc::new(node("api,fanout,sink,projector,relay").await?);
     let gateway = node("gateway").await?;
     let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
+    let other = api.group(&ann, "other", &[&bob]).await?;
+    api.send(&ann, &other, "first in the partition").await?;
     let chat = api.group(&ann, "g", &[&bob]).await?;
     let acked = send_load(api.clone(), ann.clone(), chat.clone(), 1, 3).await?;
     history_holds(&api, &bob, &chat, &acked).await?;

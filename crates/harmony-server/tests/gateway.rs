@@ -200,6 +200,15 @@ async fn a_removed_member_stops_receiving_and_is_refused() -> R {
             .code(),
         Some("not_a_member")
     );
+    // Nor does the session that followed the chat resume it (it stopped following it).
+    ws.send(json!({"type": "resume", "chats": {chat.clone(): 0}}))
+        .await?;
+    let refused = ws.next().await?;
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("not_a_member"))
+    );
+    assert_eq!(ws.next().await?["type"], "resumed");
     ws.close().await;
 
     // A new session neither lists the chat nor resumes it.

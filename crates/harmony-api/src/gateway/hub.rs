@@ -216,6 +216,15 @@ impl Hub {
         }
     }
 
+    /// Whether session `id` follows `chat`: it subscribed to it from its user's chat list or
+    /// on a `member_added`, and no removal has unfollowed it since.
+    pub fn follows(&self, id: u64, chat: ChatId) -> bool {
+        self.read()
+            .sessions
+            .get(&id)
+            .is_some_and(|entry| entry.chats.contains(&chat))
+    }
+
     /// Sessions currently registered, for tests and metrics.
     pub fn session_count(&self) -> usize {
         self.read().sessions.len()

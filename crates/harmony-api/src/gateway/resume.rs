@@ -102,19 +102,19 @@ async fn replay(
     from: i64,
     upto: i64,
 ) -> Result<bool, ChatError> {
-    if from >= upto {
-        // Nothing missed: only the membership answer (`not_a_member`) is owed. Most chats of a
-        // reconnecting client are like this, and they cost no read of the window or the store.
+    // A chat the session follows was checked when it subscribed; any other is looked up (and
+    // answered `not_a_member` when the caller is not one).
+    if !state.hub.follows(io.id, chat) {
         state.use_cases.chats.require_member(user.id, chat).await?;
+    }
+    if from >= upto {
+        // Nothing missed: most chats of a reconnecting client, and they cost no read.
         return Ok(true);
     }
     let mut after = from;
     let mut prev = (from > 0).then_some(from);
-    let mut page = state
-        .use_cases
-        .messages
-        .missed(user.id, chat, after, RESUME_PAGE)
-        .await?;
+    let missed = state.use_cases.messages.missed(chat, after, RESUME_PAGE);
+    let mut page = missed.await?;
     while after < upto && !page.is_empty() {
         for message in page.iter().filter(|m| m.seq <= upto) {
             let frame = ServerFrame::Message {
@@ -138,7 +138,7 @@ async fn replay(
         page = state
             .use_cases
             .messages
-            .missed(user.id, chat, after, RESUME_PAGE)
+            .missed(chat, after, RESUME_PAGE)
             .await?;
     }
     Ok(true)

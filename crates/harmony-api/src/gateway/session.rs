@@ -68,6 +68,8 @@ impl Positions {
 
 /// The socket and the session's queue, which `resume` keeps draining between pages.
 pub(super) struct Io<'a> {
+    /// The session's id in the hub.
+    pub(super) id: u64,
     pub(super) socket: &'a mut WebSocket,
     pub(super) inbox: &'a mut mpsc::Receiver<Outbound>,
 }
@@ -130,6 +132,7 @@ pub async fn run(mut socket: WebSocket, state: AppState, user: User, expires_at:
     let session_id = crate::auth::tokens::random_token();
     tracing::debug!(user = %user.id, session = %session_id, "session opened");
     let mut io = Io {
+        id: registration.id,
         socket: &mut socket,
         inbox: &mut inbox,
     };

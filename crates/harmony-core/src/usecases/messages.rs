@@ -97,14 +97,15 @@ impl Messages {
 
     /// Up to `limit` messages after `after_seq`, ascending, for a resuming session: the store for
     /// what fell out of the recent window, then the window. An empty answer means caught up.
+    /// The caller knows the reader is a member: a gateway session following the chat (it
+    /// subscribed from the member's chat list, and a removal unfollows it) or one that checked,
+    /// so a reconnecting client's resume costs no membership lookup per chat.
     pub async fn missed(
         &self,
-        actor: UserId,
         chat: ChatId,
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<Message>, ChatError> {
-        self.require_member(actor, chat).await?;
         let recent = self
             .ports
             .recent
