@@ -23,6 +23,7 @@ pub struct InProcessMembershipCache {
 #[derive(Default)]
 struct Entries {
     map: HashMap<(ChatId, UserId), Option<Role>>,
+    chats_of: HashMap<UserId, Vec<ChatId>>,
     generation: u64,
 }
 
@@ -55,16 +56,35 @@ impl MembershipCache for InProcessMembershipCache {
         entries.map.insert((chat, user), role);
     }
 
+    async fn chats_of(&self, user: UserId) -> Option<Vec<ChatId>> {
+        self.entries().chats_of.get(&user).cloned()
+    }
+
+    async fn put_chats_of(&self, user: UserId, chats: &[ChatId], ticket: u64) {
+        let mut entries = self.entries();
+        if entries.generation != ticket {
+            return;
+        }
+        if entries.chats_of.len() >= MAX_ENTRIES {
+            entries.chats_of.clear();
+        }
+        entries.chats_of.insert(user, chats.to_vec());
+    }
+
     async fn invalidate_member(&self, chat: ChatId, user: UserId) {
         let mut entries = self.entries();
         entries.generation += 1;
         entries.map.remove(&(chat, user));
+        entries.chats_of.remove(&user);
     }
 
-    async fn invalidate_chat(&self, chat: ChatId) {
+    async fn invalidate_chat(&self, chat: ChatId, members: &[UserId]) {
         let mut entries = self.entries();
         entries.generation += 1;
         entries.map.retain(|(c, _), _| *c != chat);
+        for user in members {
+            entries.chats_of.remove(user);
+        }
     }
 }
 
@@ -137,8 +157,35 @@ mod tests {
         assert_eq!(cache.get(other_chat, user).await, Some(None));
         cache.invalidate_member(chat, user).await;
         assert_eq!(cache.get(chat, user).await, None);
-        cache.invalidate_chat(other_chat).await;
+        cache.invalidate_chat(other_chat, &[]).await;
         assert_eq!(cache.get(other_chat, user).await, None);
+
+        let (ann, bob) = (UserId::new(), UserId::new());
+        let ticket = cache.ticket().await;
+        cache.put_chats_of(ann, &[chat, other_chat], ticket).await;
+        cache.put_chats_of(bob, &[chat], ticket).await;
+        assert_eq!(cache.chats_of(ann).await, Some(vec![chat, other_chat]));
+        cache.invalidate_member(other_chat, ann).await;
+        assert_eq!(
+            cache.chats_of(ann).await,
+            None,
+            "a membership change drops the list"
+        );
+        assert_eq!(cache.chats_of(bob).await, Some(vec![chat]));
+        cache.invalidate_chat(chat, &[bob]).await;
+        assert_eq!(
+            cache.chats_of(bob).await,
+            None,
+            "a deleted chat drops its members' lists"
+        );
+        let stale = cache.ticket().await;
+        cache.invalidate_member(chat, bob).await;
+        cache.put_chats_of(bob, &[chat], stale).await;
+        assert_eq!(
+            cache.chats_of(bob).await,
+            None,
+            "a list read before a change is not kept"
+        );
     }
 
     #[tokio::test]

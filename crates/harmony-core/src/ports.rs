@@ -352,8 +352,14 @@ pub trait MembershipCache: Send + Sync {
     async fn get(&self, chat: ChatId, user: UserId) -> Option<Option<Role>>;
     async fn ticket(&self) -> u64;
     async fn put(&self, chat: ChatId, user: UserId, role: Option<Role>, ticket: u64);
+    /// The ids of a user's chats, as a session starts (every client of a failed gateway
+    /// reconnects at once); `None` when not cached.
+    async fn chats_of(&self, user: UserId) -> Option<Vec<ChatId>>;
+    async fn put_chats_of(&self, user: UserId, chats: &[ChatId], ticket: u64);
+    /// Drops the member's role in the chat and the user's chat list.
     async fn invalidate_member(&self, chat: ChatId, user: UserId);
-    async fn invalidate_chat(&self, chat: ChatId);
+    /// Drops every role cached for the chat and the chat lists of its `members`.
+    async fn invalidate_chat(&self, chat: ChatId, members: &[UserId]);
 }
 
 /// A limit: at most `burst` actions at once, refilled at `per_second`.

@@ -1,4 +1,5 @@
-//! Membership cache-aside in Redis, shared by every api node. Entries expire (a bound on any
+//! Membership cache-aside in Redis, shared by every api node: roles per chat and member, and
+//! each user's chat ids (what a starting WebSocket session subscribes to). Entries expire (a bound on any
 //! staleness), and a generation counter, bumped by every invalidation, makes a `put` that raced
 //! an invalidation a no-op.
 
@@ -38,6 +39,22 @@ impl RedisMembershipCache {
     }
 }
 
+impl RedisMembershipCache {
+    /// Sets `key` to `value` (with the TTL) unless an invalidation happened since `ticket`.
+    async fn put_if_current(&self, key: String, value: &str, ticket: u64) {
+        let mut conn = self.conn.clone();
+        let _: Result<i64, _> = self
+            .put
+            .key(key)
+            .key(self.keys.cache_generation())
+            .arg(ticket)
+            .arg(value)
+            .arg(self.ttl.as_secs().max(1))
+            .invoke_async(&mut conn)
+            .await;
+    }
+}
+
 fn encode(role: Option<Role>) -> &'static str {
     role.map_or("none", Role::as_str)
 }
@@ -70,15 +87,28 @@ impl MembershipCache for RedisMembershipCache {
     }
 
     async fn put(&self, chat: ChatId, user: UserId, role: Option<Role>, ticket: u64) {
+        self.put_if_current(self.keys.member(chat, user), encode(role), ticket)
+            .await;
+    }
+
+    async fn chats_of(&self, user: UserId) -> Option<Vec<ChatId>> {
         let mut conn = self.conn.clone();
-        let _: Result<i64, _> = self
-            .put
-            .key(self.keys.member(chat, user))
-            .key(self.keys.cache_generation())
-            .arg(ticket)
-            .arg(encode(role))
-            .arg(self.ttl.as_secs().max(1))
-            .invoke_async(&mut conn)
+        let raw: Option<String> = redis::cmd("GET")
+            .arg(self.keys.chats_of(user))
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        let raw = raw?;
+        // Anything unreadable is a miss: the store answers.
+        raw.split(',')
+            .filter(|id| !id.is_empty())
+            .map(|id| id.parse().ok())
+            .collect()
+    }
+
+    async fn put_chats_of(&self, user: UserId, chats: &[ChatId], ticket: u64) {
+        let ids: Vec<String> = chats.iter().map(ToString::to_string).collect();
+        self.put_if_current(self.keys.chats_of(user), &ids.join(","), ticket)
             .await;
     }
 
@@ -89,6 +119,8 @@ impl MembershipCache for RedisMembershipCache {
             .ignore()
             .del(self.keys.member(chat, user))
             .ignore()
+            .del(self.keys.chats_of(user))
+            .ignore()
             .query_async(&mut conn)
             .await;
         if let Err(e) = result {
@@ -96,7 +128,7 @@ impl MembershipCache for RedisMembershipCache {
         }
     }
 
-    async fn invalidate_chat(&self, chat: ChatId) {
+    async fn invalidate_chat(&self, chat: ChatId, members: &[UserId]) {
         let mut conn = self.conn.clone();
         let pattern = format!("{}*", self.keys.member_prefix(chat));
         let mut keys: Vec<String> = Vec::new();
@@ -114,6 +146,7 @@ impl MembershipCache for RedisMembershipCache {
                 keys.push(key);
             }
         }
+        keys.extend(members.iter().map(|user| self.keys.chats_of(*user)));
         let mut pipe = redis::pipe();
         pipe.incr(self.keys.cache_generation(), 1).ignore();
         if !keys.is_empty() {

@@ -78,6 +78,11 @@ impl Keys {
         format!("{}member:{chat}:", self.prefix)
     }
 
+    /// A user's chat ids, comma-separated.
+    pub(crate) fn chats_of(&self, user: harmony_core::UserId) -> String {
+        format!("{}chats-of:{user}", self.prefix)
+    }
+
     pub(crate) fn cache_generation(&self) -> String {
         format!("{}member-gen", self.prefix)
     }

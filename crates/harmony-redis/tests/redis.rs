@@ -278,8 +278,40 @@ async fn cache_tickets_refuse_stale_puts_and_rate_limits_are_shared() -> anyhow:
         Some(None),
         "non-membership is cached too"
     );
-    cache.invalidate_chat(chat).await;
+    cache.invalidate_chat(chat, &[]).await;
     assert_eq!(cache.get(chat, user).await, None);
+
+    // Chat lists: cached as read, dropped by any change to the user's memberships.
+    let (ann, bob, other) = (UserId::new(), UserId::new(), ChatId::new());
+    assert_eq!(cache.chats_of(ann).await, None);
+    let ticket = cache.ticket().await;
+    cache.put_chats_of(ann, &[chat, other], ticket).await;
+    cache.put_chats_of(bob, &[], ticket).await;
+    assert_eq!(cache.chats_of(ann).await, Some(vec![chat, other]));
+    assert_eq!(
+        cache.chats_of(bob).await,
+        Some(vec![]),
+        "no chats is an answer too"
+    );
+    cache.invalidate_member(other, ann).await;
+    assert_eq!(cache.chats_of(ann).await, None);
+    let stale = cache.ticket().await;
+    cache.invalidate_member(chat, bob).await;
+    cache.put_chats_of(bob, &[chat], stale).await;
+    assert_eq!(
+        cache.chats_of(bob).await,
+        None,
+        "a list read before a change is not kept"
+    );
+    let ticket = cache.ticket().await;
+    cache.put_chats_of(ann, &[chat], ticket).await;
+    cache.put_chats_of(bob, &[chat], ticket).await;
+    cache.invalidate_chat(chat, &[ann]).await;
+    assert_eq!(
+        cache.chats_of(ann).await,
+        None,
+        "a deleted chat drops its members' lists"
+    );
 
     // Two api nodes, one limit.
     let rule = RateRule {

@@ -126,7 +126,7 @@ impl Effects {
                 chat_id,
                 member_ids,
             } => {
-                self.cache.invalidate_chat(*chat_id).await;
+                self.cache.invalidate_chat(*chat_id, member_ids).await;
                 let frame = GatewayEvent::ChatDeleted {
                     chat_id: *chat_id,
                     member_ids: member_ids.clone(),

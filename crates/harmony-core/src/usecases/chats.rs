@@ -177,7 +177,7 @@ impl Chats {
 
     /// The ids of the caller's chats, for a gateway session to subscribe to.
     pub async fn chat_ids(&self, actor: UserId) -> Result<Vec<ChatId>, ChatError> {
-        Ok(self.ports.chats.chat_ids(actor).await?)
+        Ok(self.members.chat_ids(actor).await?)
     }
 
     /// The newest `seq` of each chat (0 for a chat with no message yet). A session reads this
@@ -239,10 +239,19 @@ impl Chats {
         if self.require_member(actor, chat).await? != Role::Owner {
             return Err(ChatError::Forbidden);
         }
+        // Read first: their cached chat lists go with the chat.
+        let members: Vec<UserId> = self
+            .ports
+            .chats
+            .members(chat)
+            .await?
+            .iter()
+            .map(|m| m.user.id)
+            .collect();
         if !self.ports.chats.delete_chat(chat).await? {
             return Err(ChatError::ChatNotFound);
         }
-        self.members.forget_chat(chat).await;
+        self.members.forget_chat(chat, &members).await;
         Ok(())
     }
 

@@ -139,12 +139,23 @@ impl MembershipCheck {
         Ok(role)
     }
 
+    /// The ids of the user's chats, through the cache.
+    pub async fn chat_ids(&self, user: UserId) -> StoreResult<Vec<ChatId>> {
+        if let Some(cached) = self.cache.chats_of(user).await {
+            return Ok(cached);
+        }
+        let ticket = self.cache.ticket().await;
+        let chats = self.chats.chat_ids(user).await?;
+        self.cache.put_chats_of(user, &chats, ticket).await;
+        Ok(chats)
+    }
+
     /// Drops what this node cached about a member, right after it changed the membership.
     pub async fn forget(&self, chat: ChatId, user: UserId) {
         self.cache.invalidate_member(chat, user).await;
     }
 
-    pub async fn forget_chat(&self, chat: ChatId) {
-        self.cache.invalidate_chat(chat).await;
+    pub async fn forget_chat(&self, chat: ChatId, members: &[UserId]) {
+        self.cache.invalidate_chat(chat, members).await;
     }
 }
