@@ -325,6 +325,23 @@ async fn with_the_message_store_down_live_delivery_goes_on_and_the_sink_catches_
     Ok(())
 }
 
+/// A node with every writing role and a gateway-only node, on `cluster`, with `tweak` applied
+/// to both nodes' cluster settings.
+async fn writer_and_gateway(
+    cluster: &TestCluster,
+    tweak: impl Fn(&mut harmony_server::config::ClusterConfig),
+) -> anyhow::Result<(Arc<TestApp>, TestApp)> {
+    let node = |roles: &'static str| {
+        TestApp::spawn_with(|config| {
+            cluster.configure(config);
+            config.server.roles = roles.to_owned();
+            tweak(&mut config.cluster);
+        })
+    };
+    let api = Arc::new(node("api,fanout,sink,projector,relay").await?);
+    Ok((api, node("gateway").await?))
+}
+
 /// A resume that needs the message store while it is down must not answer `resumed` (that frame
 /// promises everything missed was sent): the session closes with 1011, and once the store is
 /// back a new session resumes everything.
@@ -332,15 +349,7 @@ async fn with_the_message_store_down_live_delivery_goes_on_and_the_sink_catches_
 async fn a_resume_the_store_cannot_serve_closes_with_1011_and_succeeds_later() -> R {
     let cluster = TestCluster::with_separate_history().await?;
     // A window of 10: the first of 15 messages fall below its floor, into the store.
-    let node = |roles: &'static str| {
-        TestApp::spawn_with(|config| {
-            cluster.configure(config);
-            config.server.roles = roles.to_owned();
-            config.cluster.window_size = 10;
-        })
-    };
-    let api = Arc::new(node("api,fanout,sink,projector,relay").await?);
-    let gateway = node("gateway").await?;
+    let (api, gateway) = writer_and_gateway(&cluster, |c| c.window_size = 10).await?;
     let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
     let chat = api.group(&ann, "g", &[&bob]).await?;
     let acked = send_load(api.clone(), ann.clone(), chat.clone(), 1, 15).await?;
@@ -404,15 +413,7 @@ async fn once_the_store_met_a_new_chats_window_resumes_need_only_the_window() ->
     let cluster = TestCluster::with_separate_history().await?;
     // One partition, whose first message goes to another chat: this chat starts at seq 2, and
     // its window cannot tell whether seq 1 was one of its own.
-    let node = |roles: &'static str| {
-        TestApp::spawn_with(|config| {
-            cluster.configure(config);
-            config.server.roles = roles.to_owned();
-            config.cluster.partitions = 1;
-        })
-    };
-    let api = Arc::new(node("api,fanout,sink,projector,relay").await?);
-    let gateway = node("gateway").await?;
+    let (api, gateway) = writer_and_gateway(&cluster, |c| c.partitions = 1).await?;
     let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
     let other = api.group(&ann, "other", &[&bob]).await?;
     api.send(&ann, &other, "first in the partition").await?;

@@ -11,6 +11,19 @@ use serde_json::{json, Value};
 
 type R = anyhow::Result<()>;
 
+/// A resume of `chat` is answered `not_a_member`, then `resumed`.
+async fn resume_is_refused(ws: &mut harmony_testkit::ws::WsClient, chat: &str) -> R {
+    ws.send(json!({"type": "resume", "chats": {chat: 0}}))
+        .await?;
+    let refused = ws.next().await?;
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("not_a_member"))
+    );
+    assert_eq!(ws.next().await?["type"], "resumed");
+    Ok(())
+}
+
 fn seq(frame: &Value) -> i64 {
     frame["message"]["seq"].as_i64().unwrap_or(-1)
 }
@@ -201,27 +214,13 @@ async fn a_removed_member_stops_receiving_and_is_refused() -> R {
         Some("not_a_member")
     );
     // Nor does the session that followed the chat resume it (it stopped following it).
-    ws.send(json!({"type": "resume", "chats": {chat.clone(): 0}}))
-        .await?;
-    let refused = ws.next().await?;
-    assert_eq!(
-        (refused["type"].as_str(), refused["code"].as_str()),
-        (Some("error"), Some("not_a_member"))
-    );
-    assert_eq!(ws.next().await?["type"], "resumed");
+    resume_is_refused(&mut ws, &chat).await?;
     ws.close().await;
 
     // A new session neither lists the chat nor resumes it.
     let (mut ws, ready) = app.ws(&bob.access).await?;
     assert_eq!(ready["chats"], json!([]));
-    ws.send(json!({"type": "resume", "chats": {chat.clone(): 0}}))
-        .await?;
-    let refused = ws.next().await?;
-    assert_eq!(
-        (refused["type"].as_str(), refused["code"].as_str()),
-        (Some("error"), Some("not_a_member"))
-    );
-    assert_eq!(ws.next().await?["type"], "resumed");
+    resume_is_refused(&mut ws, &chat).await?;
     ws.expect_silence(Duration::from_millis(300), &[]).await?;
     ws.close().await;
     app.stop().await
