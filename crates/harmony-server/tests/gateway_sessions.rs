@@ -82,6 +82,13 @@ async fn bad_frames_get_an_error_and_the_connection_stays_up() -> R {
         .await?;
     assert_eq!(ws.next().await?["code"], "chat_not_found");
     assert_eq!(ws.next().await?["type"], "resumed");
+    // A large frame is read whole (the read buffer starts at 256 bytes and grows).
+    ws.send_text(format!(
+        "{{\"type\":\"ping\",\"pad\":\"{}\"}}",
+        "x".repeat(20_000)
+    ))
+    .await?;
+    assert_eq!(ws.next().await?["type"], "pong");
     // Oversized frames are refused by closing; the limit is 64 KiB.
     ws.send(json!({"type": "ping"})).await?;
     assert_eq!(ws.next().await?["type"], "pong");

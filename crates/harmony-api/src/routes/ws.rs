@@ -53,11 +53,12 @@ pub async fn upgrade(
         .await?
         .ok_or_else(|| ApiError::unauthorized(ErrorCode::InvalidToken, "Unknown user"))?;
     // Small socket buffers: the default 128 KiB each way would cost 256 KiB per idle connection;
-    // frames are small and the session's own queue absorbs bursts. Client frames are tiny, so
-    // the read buffer starts at 1 KiB (it grows for a larger frame): 3 KiB less per idle
-    // connection than 4 KiB (harmony-bench S1: 14.4 -> 11.2 KB at 10,000 connections).
+    // frames are small and the session's own queue absorbs bursts. Client frames are tiny
+    // (`ping`, `resume`) and rare, so the read buffer starts at 256 bytes: it grows to a larger
+    // frame's length, read 256 bytes per call (harmony-bench S1 at 10,000 connections: 4 KiB
+    // -> 1 KiB took 14.4 -> 11.2 KB per connection; 1 KiB -> 256 bytes about 0.7 KB more).
     Ok(upgrade
-        .read_buffer_size(1024)
+        .read_buffer_size(256)
         .write_buffer_size(4 * 1024)
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
