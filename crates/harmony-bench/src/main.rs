@@ -43,6 +43,7 @@
 mod broadcast;
 mod cluster;
 mod conn;
+mod failover;
 mod harmony;
 mod idle;
 mod mix;

@@ -9,7 +9,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::broadcast::Round;
-use crate::cluster::Failover;
+use crate::failover::Failover;
 use crate::idle::Step;
 use crate::mix::Mix;
 use crate::rest::Load;

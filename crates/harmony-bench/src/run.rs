@@ -246,7 +246,7 @@ async fn cluster(plan: &Plan, sources: &Arc<Sources>, results: &mut Results) -> 
     if plan.wants("s6") {
         eprintln!("S6: {} clients, kill -9 of their gateway", plan.s6_clients);
         results.s6 = Some(
-            crate::cluster::gateway_kill(
+            crate::failover::gateway_kill(
                 bench,
                 &users,
                 10,
