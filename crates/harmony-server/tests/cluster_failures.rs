@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harmony_testkit::cluster::TestCluster;
+use harmony_testkit::postgres::PrivatePostgres;
 use harmony_testkit::{eventually, TestApp, TestUser};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
@@ -298,10 +299,7 @@ async fn with_the_message_store_down_live_delivery_goes_on_and_the_sink_catches_
     let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
     let chat = api.group(&ann, "g", &[&bob]).await?;
     let (mut ws, _) = gateway.ws(&bob.access).await?;
-    let history_pg = cluster
-        .history
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("no separate history"))?;
+    let history_pg = separate_history(&cluster)?;
     history_pg.stop()?;
     let acked = send_load(api.clone(), ann.clone(), chat.clone(), 1, 10).await?;
     for m in &acked {
@@ -323,6 +321,14 @@ async fn with_the_message_store_down_live_delivery_goes_on_and_the_sink_catches_
     history_holds(&api, &bob, &chat, &acked).await?;
     ws.close().await;
     Ok(())
+}
+
+/// The message store's own PostgreSQL (`TestCluster::with_separate_history`), to stop and start.
+fn separate_history(cluster: &TestCluster) -> anyhow::Result<&PrivatePostgres> {
+    cluster
+        .history
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no separate history"))
 }
 
 /// A node with every writing role and a gateway-only node, on `cluster`, with `tweak` applied
@@ -354,10 +360,7 @@ async fn a_resume_the_store_cannot_serve_closes_with_1011_and_succeeds_later() -
     let chat = api.group(&ann, "g", &[&bob]).await?;
     let acked = send_load(api.clone(), ann.clone(), chat.clone(), 1, 15).await?;
     history_holds(&api, &bob, &chat, &acked).await?;
-    let history_pg = cluster
-        .history
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("no separate history"))?;
+    let history_pg = separate_history(&cluster)?;
     history_pg.stop()?;
     let (mut ws, _) = gateway.ws(&bob.access).await?;
     ws.send(json!({"type": "resume", "chats": {chat.clone(): 0}}))
@@ -420,10 +423,7 @@ async fn once_the_store_met_a_new_chats_window_resumes_need_only_the_window() ->
     let chat = api.group(&ann, "g", &[&bob]).await?;
     let acked = send_load(api.clone(), ann.clone(), chat.clone(), 1, 3).await?;
     history_holds(&api, &bob, &chat, &acked).await?;
-    let history_pg = cluster
-        .history
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("no separate history"))?;
+    let history_pg = separate_history(&cluster)?;
 
     history_pg.stop()?;
     assert_eq!(

@@ -113,8 +113,11 @@ async fn replay(
     }
     let mut after = from;
     let mut prev = (from > 0).then_some(from);
-    let missed = state.use_cases.messages.missed(chat, after, RESUME_PAGE);
-    let mut page = missed.await?;
+    let mut page = state
+        .use_cases
+        .messages
+        .missed(chat, after, RESUME_PAGE)
+        .await?;
     while after < upto && !page.is_empty() {
         for message in page.iter().filter(|m| m.seq <= upto) {
             let frame = ServerFrame::Message {
