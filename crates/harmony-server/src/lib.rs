@@ -113,6 +113,9 @@ pub async fn serve(
         ready: node.ready,
         shutdown: shutdown.clone(),
     });
+    if roles.gateway {
+        tokio::spawn(node.hub.clone().expire_sessions(shutdown.clone()));
+    }
     let workers = TaskTracker::new();
     for task in node.tasks {
         workers.spawn(task);

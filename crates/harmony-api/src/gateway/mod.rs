@@ -2,6 +2,7 @@
 //! session loop that speaks contract v1's frames to one client.
 
 pub mod hub;
+mod queue;
 mod resume;
 pub mod session;
 

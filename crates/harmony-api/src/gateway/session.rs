@@ -8,7 +8,6 @@
 //! of seqs it has sent, so a late or repeated message is never sent twice.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
@@ -19,10 +18,10 @@ use harmony_protocol::ws::{
     ChatPositionDto, ClientFrame, ServerFrame, CLOSE_GOING_AWAY, CLOSE_TOO_SLOW,
     CLOSE_UNAUTHORIZED, CLOSE_UNAVAILABLE,
 };
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::hub::{Outbound, Registration};
+use super::queue::Queue;
 use super::resume::resume;
 use crate::extract::json_depth;
 use crate::AppState;
@@ -71,7 +70,7 @@ pub(super) struct Io<'a> {
     /// The session's id in the hub.
     pub(super) id: u64,
     pub(super) socket: &'a mut WebSocket,
-    pub(super) inbox: &'a mut mpsc::Receiver<Outbound>,
+    pub(super) queue: &'a Queue,
 }
 
 impl Io<'_> {
@@ -111,7 +110,7 @@ impl Io<'_> {
     pub(super) async fn drain(&mut self, state: &AppState, positions: &mut Positions) -> bool {
         let mut forwarded = 0;
         while forwarded < DRAIN_MAX {
-            let Ok(out) = self.inbox.try_recv() else {
+            let Some(out) = self.queue.pop() else {
                 break;
             };
             forwarded += 1;
@@ -125,34 +124,53 @@ impl Io<'_> {
 
 /// Runs a session until the client leaves, the server stops, the queue overflows or the access
 /// token expires (`expires_at`, Unix seconds).
-pub async fn run(mut socket: WebSocket, state: AppState, user: User, expires_at: i64) {
-    let (queue, mut inbox) = mpsc::channel::<Outbound>(state.gateway.session_queue);
-    let registration = state.hub.register(user.id, queue, &state.shutdown);
-    state.metrics.ws_sessions.inc();
-    let session_id = crate::auth::tokens::random_token();
-    tracing::debug!(user = %user.id, session = %session_id, "session opened");
-    let mut io = Io {
-        id: registration.id,
-        socket: &mut socket,
-        inbox: &mut inbox,
-    };
-    // Both boxed, like `resume` below: a session's own future stays small while it idles, since
-    // thousands are kept. Inline, the start's and the serving loop's states did not share space
-    // (harmony-bench S1: about 1 KB more per idle connection).
-    let greeted = Box::pin(greet(&mut io, &state, &user, &registration, &session_id)).await;
-    let reason = match greeted {
-        Ok(positions) => {
-            let ends = Ends {
-                too_slow: &registration.too_slow,
-                expires_at,
-            };
-            Box::pin(serve(&mut io, &state, &user, positions, ends)).await
-        }
-        Err(reason) => reason,
-    };
-    state.hub.unregister(registration.id);
-    state.metrics.ws_sessions.dec();
-    tracing::debug!(user = %user.id, session = %session_id, reason, "session closed");
+///
+/// Not an `async fn`: one would copy its arguments (the socket alone is 368 bytes) into its state
+/// a second time, and thousands of these futures are kept while their sessions idle.
+pub fn run(
+    mut socket: WebSocket,
+    state: AppState,
+    user: User,
+    expires_at: i64,
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        let registration = state.hub.register(
+            user.id,
+            state.gateway.session_queue,
+            expires_at,
+            &state.shutdown,
+        );
+        state.metrics.ws_sessions.inc();
+        let session_id = crate::auth::tokens::random_token();
+        tracing::debug!(user = %user.id, session = %session_id, "session opened");
+        let mut io = Io {
+            id: registration.id,
+            socket: &mut socket,
+            queue: &registration.queue,
+        };
+        // Both boxed, like `resume` below: a session's own future stays small while it idles,
+        // since thousands are kept. Inline, the start's and the serving loop's states did not
+        // share space (harmony-bench S1: about 1 KB more per idle connection). Each box is made
+        // in a statement of its own: in `Box::pin(f()).await` the temporary `f()` lives until
+        // the statement ends, across the await, so the caller's state would hold the unboxed
+        // future after all (harmony-bench S1: 1.3 KB more per idle connection).
+        let greeting = Box::pin(greet(&mut io, &state, &user, &registration, &session_id));
+        let greeted = greeting.await;
+        let reason = match greeted {
+            Ok(positions) => {
+                let ends = Ends {
+                    ended: &registration.ended,
+                    expires_at,
+                };
+                let serving = Box::pin(serve(&mut io, &state, &user, positions, ends));
+                serving.await
+            }
+            Err(reason) => reason,
+        };
+        state.hub.unregister(registration.id);
+        state.metrics.ws_sessions.dec();
+        tracing::debug!(user = %user.id, session = %session_id, reason, "session closed");
+    }
 }
 
 /// Starts the session and sends `ready`: the positions it announced, or why the session ended.
@@ -224,9 +242,10 @@ async fn start(
     Err(())
 }
 
-/// The reasons a session ends besides the client leaving.
+/// The reasons a session ends besides the client leaving: `ended` is cancelled for each of
+/// them, and `expires_at` tells token expiry from the queue's overflow.
 struct Ends<'a> {
-    too_slow: &'a CancellationToken,
+    ended: &'a CancellationToken,
     expires_at: i64,
 }
 
@@ -237,54 +256,81 @@ async fn serve(
     mut positions: Positions,
     ends: Ends<'_>,
 ) -> &'static str {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let expiry = tokio::time::sleep(Duration::from_secs(
-        ends.expires_at.saturating_sub(now).max(0) as u64,
-    ));
     // Created once, on the session's own token (a child of the server's shutdown token, also
-    // cancelled when the queue overflows): polling a `cancelled()` future takes its token's lock,
-    // so a shared token, or a future made per frame, would cost every delivery.
-    let ended = ends.too_slow.cancelled();
-    tokio::pin!(expiry, ended);
+    // cancelled by the hub when the queue overflows or the token expires): polling a
+    // `cancelled()` future takes its token's lock, so a shared token, or a future made per
+    // frame, would cost every delivery.
+    let ended = ends.ended.cancelled();
+    tokio::pin!(ended);
     loop {
         tokio::select! {
             biased;
             () = &mut ended => {
-                if state.shutdown.is_cancelled() {
-                    close(io.socket, CLOSE_GOING_AWAY, "server shutting down; reconnect and resume").await;
-                    return "shutdown";
-                }
-                close(io.socket, CLOSE_TOO_SLOW, "too slow; reconnect and resume").await;
-                return "too slow";
+                let ending = Box::pin(end(io.socket, state, ends.expires_at));
+                return ending.await;
             }
-            () = &mut expiry => {
-                close(io.socket, CLOSE_UNAUTHORIZED, "session expired; refresh and reconnect").await;
-                return "token expired";
-            }
-            outbound = io.inbox.recv() => {
-                let Some(outbound) = outbound else { return "hub closed" };
+            outbound = io.queue.next() => {
                 if !io.forward(state, &mut positions, outbound).await || !io.drain(state, &mut positions).await {
                     return "client gone";
                 }
             }
             incoming = io.socket.recv() => {
-                let frame = match incoming {
-                    Some(Ok(WsMessage::Text(text))) => text,
-                    Some(Ok(WsMessage::Binary(_))) => {
-                        if !io.send(&error_frame("bad_frame", "frames are JSON text")).await {
-                            return "client gone";
-                        }
-                        continue;
-                    }
-                    Some(Ok(WsMessage::Close(_))) | None => return "client closed",
-                    Some(Ok(_)) => continue,
-                    Some(Err(_)) => return "transport error",
-                };
-                if !handle(io, state, user, &mut positions, frame.as_str()).await {
-                    return "client gone";
+                // Boxed: client frames are rare, and the loop's own state stays small while idle.
+                let handling = Box::pin(receive(io, state, user, &mut positions, incoming));
+                if let Err(reason) = handling.await {
+                    return reason;
                 }
             }
         }
+    }
+}
+
+/// Closes the socket with the reason the hub ended the session for; returns that reason.
+async fn end(socket: &mut WebSocket, state: &AppState, expires_at: i64) -> &'static str {
+    if state.shutdown.is_cancelled() {
+        close(
+            socket,
+            CLOSE_GOING_AWAY,
+            "server shutting down; reconnect and resume",
+        )
+        .await;
+        return "shutdown";
+    }
+    if expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() {
+        close(
+            socket,
+            CLOSE_UNAUTHORIZED,
+            "session expired; refresh and reconnect",
+        )
+        .await;
+        return "token expired";
+    }
+    close(socket, CLOSE_TOO_SLOW, "too slow; reconnect and resume").await;
+    "too slow"
+}
+
+/// Acts on what the socket read; `Err` ends the session, with the reason.
+async fn receive(
+    io: &mut Io<'_>,
+    state: &AppState,
+    user: &User,
+    positions: &mut Positions,
+    incoming: Option<Result<WsMessage, axum::Error>>,
+) -> Result<(), &'static str> {
+    let answered = match incoming {
+        Some(Ok(WsMessage::Text(text))) => handle(io, state, user, positions, text.as_str()).await,
+        Some(Ok(WsMessage::Binary(_))) => {
+            io.send(&error_frame("bad_frame", "frames are JSON text"))
+                .await
+        }
+        Some(Ok(WsMessage::Close(_))) | None => return Err("client closed"),
+        Some(Ok(_)) => true,
+        Some(Err(_)) => return Err("transport error"),
+    };
+    if answered {
+        Ok(())
+    } else {
+        Err("client gone")
     }
 }
 
@@ -304,7 +350,8 @@ async fn handle(
     match serde_json::from_str::<ClientFrame>(text) {
         Ok(ClientFrame::Ping) => io.send(&ServerFrame::Pong).await,
         Ok(ClientFrame::Resume { chats }) => {
-            Box::pin(resume(io, state, user, positions, &chats)).await
+            let resuming = Box::pin(resume(io, state, user, positions, &chats));
+            resuming.await
         }
         Err(e) => io.send(&error_frame("bad_frame", &e.to_string())).await,
     }
