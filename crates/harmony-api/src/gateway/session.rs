@@ -127,6 +127,10 @@ impl Io<'_> {
 ///
 /// Not an `async fn`: one would copy its arguments (the socket alone is 368 bytes) into its state
 /// a second time, and thousands of these futures are kept while their sessions idle.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn stores its arguments twice"
+)]
 pub fn run(
     mut socket: WebSocket,
     state: AppState,
