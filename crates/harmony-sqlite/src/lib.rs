@@ -36,6 +36,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../../migrations/sqlite/0002_processed_events.sql"),
     ),
+    (
+        3,
+        include_str!("../../../migrations/sqlite/0003_messages_by_chat.sql"),
+    ),
 ];
 
 /// The single-node database. Cheap to clone; every clone shares the writer thread, the read
@@ -78,6 +82,8 @@ impl Database {
                 if applied.is_some_and(|a| a >= *version) {
                     continue;
                 }
+                // One may rebuild a large table: say so before, not only after.
+                tracing::info!(version, "applying SQLite migration");
                 conn.execute_batch(sql).map_err(unavailable)?;
                 conn.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
