@@ -120,6 +120,14 @@ pub enum GatewayEvent {
 }
 
 impl GatewayEvent {
+    /// The live frame of a committed message, with its `prev_seq` (`Message::prev_seq`).
+    pub fn message(message: Message) -> Self {
+        Self::Message {
+            prev_seq: message.prev_seq(),
+            message,
+        }
+    }
+
     pub fn chat_id(&self) -> ChatId {
         match self {
             Self::Message { message, .. } => message.chat_id,

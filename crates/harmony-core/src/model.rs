@@ -152,6 +152,15 @@ pub struct Message {
     pub created_at: OffsetDateTime,
 }
 
+impl Message {
+    /// The previous message's `seq` in its chat, for gap detection. Seqs are dense from 1 in both
+    /// shapes (each chat's order is 1, 2, 3, ...), so this is `seq - 1`, and none for the first
+    /// message. Every frame that carries `prev_seq` takes it from here.
+    pub fn prev_seq(&self) -> Option<i64> {
+        (self.seq > 1).then(|| self.seq - 1)
+    }
+}
+
 impl NewMessage {
     pub fn committed(self, seq: i64) -> Message {
         Message {

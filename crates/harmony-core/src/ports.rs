@@ -157,43 +157,56 @@ pub trait MessageLog: Send + Sync {
 pub struct RecentSlice {
     /// Ascending by `seq`.
     pub messages: Vec<Message>,
-    /// True when nothing between the asked position and the first message returned is missing
-    /// from the window; false when older messages fell out of it and the history store has them.
+    /// True when the messages run from the asked position on with no hole (seqs are dense);
+    /// false when this source does not hold some of them and the history store must answer.
     pub complete: bool,
 }
 
-/// What reserving a `client_msg_id` found (cluster shape: the log itself cannot look up keys).
+/// Where the sequencer put a logged message.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reservation {
-    /// Nobody used the key: append, then `complete` (or `release` on failure).
-    Reserved,
-    /// The key already produced this message.
-    Existing(Message),
-    /// Another request with the key is being appended right now.
-    InFlight,
+pub enum Placement {
+    /// The message, with its `seq` in its chat.
+    Placed(Message),
+    /// Another record with the same `(chat, author, client_msg_id)` came first in the log: this
+    /// one never gets a seq, and the send it came from answers with `original`.
+    Duplicate { original: Message },
 }
 
-/// Idempotency keys shared by every api node, for logs that cannot check them themselves.
+/// The cluster's per-chat order (PostgreSQL), for logs that do not number a chat's messages
+/// themselves (a Kafka partition holds many chats, and its offsets are not a chat's order).
+///
+/// The fan-out, which owns the log partition, asks it to place each record in log order: a chat
+/// gets seqs 1, 2, 3, ... with no hole, whatever happens to partitions, topics or Redis, since the
+/// head lives in a database row and a record is placed once (by message id). It is also the
+/// durable idempotency record: a `(chat, author, client_msg_id)` is placed at most once.
 #[async_trait]
-pub trait IdempotencyKeys: Send + Sync {
-    async fn reserve(
+pub trait Sequencer: Send + Sync {
+    /// Places a batch of records in the order given (the log's). A record placed before (a
+    /// replay) gets the same answer as the first time; one whose key was placed under another
+    /// id is a `Duplicate`. Answers are in the batch's order.
+    async fn sequence(&self, batch: &[NewMessage]) -> StoreResult<Vec<Placement>>;
+    /// Where each record stands, without placing anything: `None` while the sequencer has not
+    /// reached it (the sink waits for the fan-out this way).
+    async fn placements(&self, batch: &[NewMessage]) -> StoreResult<Vec<Option<Placement>>>;
+    /// The message a `client_msg_id` of this author placed in this chat, if any.
+    async fn by_key(
         &self,
         chat: ChatId,
         author: UserId,
         key: &ClientMsgId,
-    ) -> StoreResult<Reservation>;
-    async fn complete(
+    ) -> StoreResult<Option<Message>>;
+    /// Waits until the record is placed, at most `timeout`; `None` on timeout. An api node calls
+    /// this after the log acknowledged a send, to answer with the message's seq.
+    async fn wait_placed(
         &self,
-        chat: ChatId,
-        author: UserId,
-        key: &ClientMsgId,
-        message: &Message,
-    ) -> StoreResult<()>;
-    async fn release(&self, chat: ChatId, author: UserId, key: &ClientMsgId) -> StoreResult<()>;
+        message: &NewMessage,
+        timeout: Duration,
+    ) -> StoreResult<Option<Placement>>;
 }
 
-/// The recent end of every chat, for resume and for the `ready` frame: always at least as new
-/// as anything delivered live.
+/// The recent end of every chat, for resume, the `ready` frame and read markers. `last_seqs`
+/// is the truth (never behind anything delivered live); a cache may answer `recent_after` only
+/// for what it holds without a hole.
 #[async_trait]
 pub trait RecentMessages: Send + Sync {
     /// Messages with `seq > after_seq`, ascending, at most `limit`.
@@ -205,11 +218,6 @@ pub trait RecentMessages: Send + Sync {
     ) -> StoreResult<RecentSlice>;
     /// The newest `seq` of each chat that has a message.
     async fn last_seqs(&self, chats: &[ChatId]) -> StoreResult<HashMap<ChatId, i64>>;
-    /// The history store showed that `oldest`, the oldest message the window returned, is the
-    /// chat's next message after `floor`: from now on the window answers for everything after
-    /// `floor` by itself. A no-op when the window no longer starts at `oldest` (it moved on
-    /// meanwhile) or already answers for more.
-    async fn extend_back(&self, chat: ChatId, floor: i64, oldest: i64) -> StoreResult<()>;
 }
 
 /// A place in the log; opaque to workers except for committing it.
@@ -223,8 +231,16 @@ pub struct LogPosition {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogDelivery {
     pub position: LogPosition,
-    pub prev_seq: Option<i64>,
-    pub message: Message,
+    pub entry: LogEntry,
+}
+
+/// A log record: placed in its chat's order by the log itself, or waiting for the [`Sequencer`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogEntry {
+    /// The embedded log numbers each chat as it appends.
+    Placed(Message),
+    /// A Kafka record: the message as the api node accepted it, with no seq yet.
+    Unplaced(NewMessage),
 }
 
 /// One consumer group's cursor on the log. Records of a chat come in log order. A record whose

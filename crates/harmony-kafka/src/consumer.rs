@@ -1,20 +1,22 @@
 //! A consumer group member on the message log. Offsets are stored only after a batch took
 //! effect (`enable.auto.offset.store=false`), then committed; a crash replays at most what was
-//! not committed, and every consumer is idempotent.
+//! not committed, and every consumer is idempotent. Records carry no seq: the sequencer places
+//! them (`LogEntry::Unplaced`). A record that does not decode is parked in the dead-letter topic.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use harmony_core::ports::{LogConsumer, LogDelivery, LogPosition, StoreResult};
+use harmony_core::ports::{LogConsumer, LogDelivery, LogEntry, LogPosition, StoreResult};
 use harmony_protocol::record::MessageRecordV1;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message as _;
 
-use crate::{unavailable, KafkaSettings};
+use crate::{unavailable, KafkaSettings, Parking};
 
 pub struct KafkaCursor {
     consumer: StreamConsumer,
     topic: String,
+    parking: Parking,
 }
 
 impl KafkaCursor {
@@ -23,49 +25,49 @@ impl KafkaCursor {
         Ok(Self {
             consumer,
             topic: settings.topic.clone(),
+            parking: Parking::none(),
         })
     }
 
-    fn decode(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Option<LogDelivery> {
-        let position = LogPosition {
-            partition: m.partition(),
-            offset: m.offset(),
-        };
-        let decoded = MessageRecordV1::decode(m.payload().unwrap_or_default())
-            .and_then(MessageRecordV1::into_message);
-        match decoded {
-            Ok(message) => Some(LogDelivery {
-                position,
-                prev_seq: None,
-                message: message.committed(m.offset() + 1),
-            }),
-            Err(e) => {
-                // Written by something else or corrupt: it can never be delivered. Say so loudly;
-                // committing a later offset of the partition moves past it.
-                tracing::error!(partition = position.partition, offset = position.offset, error = %e, "skipping an undecodable log record");
-                None
-            }
-        }
+    /// Copies records that do not decode to `dead_letters.topic` before passing over them.
+    pub fn with_dead_letters(mut self, dead_letters: &KafkaSettings) -> StoreResult<Self> {
+        self.parking = Parking::to(dead_letters)?;
+        Ok(self)
     }
 }
 
 #[async_trait]
 impl LogConsumer for KafkaCursor {
     async fn poll(&mut self, max: usize, wait: Duration) -> StoreResult<Vec<LogDelivery>> {
+        self.parking.retry_held().await?;
         let mut out = Vec::new();
         let mut timeout = wait;
         while out.len() < max {
-            match tokio::time::timeout(timeout, self.consumer.recv()).await {
+            let received = match tokio::time::timeout(timeout, self.consumer.recv()).await {
                 Err(_) => break,
-                Ok(Err(e)) => {
-                    if out.is_empty() {
-                        return Err(unavailable(e));
-                    }
-                    break;
-                }
-                Ok(Ok(m)) => {
-                    if let Some(delivery) = self.decode(&m) {
-                        out.push(delivery);
+                Ok(Err(e)) if out.is_empty() => return Err(unavailable(e)),
+                Ok(Err(_)) => break,
+                Ok(Ok(m)) => (
+                    LogPosition {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                    },
+                    m.key().unwrap_or_default().to_vec(),
+                    m.payload().unwrap_or_default().to_vec(),
+                ),
+            };
+            let (position, key, payload) = received;
+            match MessageRecordV1::decode(&payload).and_then(MessageRecordV1::into_message) {
+                Ok(message) => out.push(LogDelivery {
+                    position,
+                    entry: LogEntry::Unplaced(message),
+                }),
+                Err(e) => {
+                    // Written by something else or corrupt: it can never be delivered. Committing
+                    // a later offset of the partition moves past it.
+                    tracing::error!(partition = position.partition, offset = position.offset, error = %e, "a log record does not decode: parked in the dead-letter topic");
+                    if self.parking.park(key, payload).await.is_err() {
+                        break;
                     }
                 }
             }

@@ -11,7 +11,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::{producer_config, unavailable, KafkaSettings};
+use crate::{producer_config, unavailable, KafkaSettings, Parking};
 
 pub struct KafkaEvents {
     producer: FutureProducer,
@@ -54,7 +54,7 @@ pub struct KafkaEventCursor {
     topic: String,
     /// Partition and offset of each event handed out and not yet committed, by event id.
     positions: Vec<(uuid::Uuid, i32, i64)>,
-    dead_letters: Option<(FutureProducer, KafkaSettings)>,
+    parking: Parking,
 }
 
 impl KafkaEventCursor {
@@ -64,35 +64,21 @@ impl KafkaEventCursor {
             consumer,
             topic: settings.topic.clone(),
             positions: Vec::new(),
-            dead_letters: None,
+            parking: Parking::none(),
         })
     }
 
     /// Copies undecodable records to `dead_letters.topic`.
     pub fn with_dead_letters(mut self, dead_letters: &KafkaSettings) -> StoreResult<Self> {
-        let producer = producer_config(dead_letters)
-            .create()
-            .map_err(unavailable)?;
-        self.dead_letters = Some((producer, dead_letters.clone()));
+        self.parking = Parking::to(dead_letters)?;
         Ok(self)
-    }
-
-    async fn park(&self, key: &[u8], payload: &[u8]) -> StoreResult<()> {
-        let Some((producer, settings)) = &self.dead_letters else {
-            return Ok(());
-        };
-        let record = FutureRecord::to(&settings.topic).key(key).payload(payload);
-        producer
-            .send(record, settings.delivery_timeout)
-            .await
-            .map_err(|(e, _)| unavailable(e))?;
-        Ok(())
     }
 }
 
 #[async_trait]
 impl EventConsumer for KafkaEventCursor {
     async fn poll(&mut self, max: usize, wait: Duration) -> StoreResult<Vec<StoredEvent>> {
+        self.parking.retry_held().await?;
         let mut out = Vec::new();
         let mut timeout = wait;
         while out.len() < max {
@@ -115,7 +101,10 @@ impl EventConsumer for KafkaEventCursor {
                 }
                 Err(e) => {
                     tracing::error!(partition, offset, error = %e, "poison event: parked in the dead-letter topic");
-                    self.park(&key, &payload).await?;
+                    if self.parking.park(key, payload).await.is_err() {
+                        // Held: parked at the next poll, before anything after it is read.
+                        break;
+                    }
                 }
             }
             timeout = Duration::from_millis(1);

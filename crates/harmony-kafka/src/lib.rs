@@ -3,8 +3,8 @@
 //!
 //! - [`KafkaLog`]: api nodes append each accepted message to `harmony.messages.v1`, keyed by chat
 //!   id, with an idempotent producer and `acks=all`; the `201` waits for the broker's
-//!   acknowledgement. A chat lives on one partition, so its partition offset orders it: a
-//!   message's `seq` is its offset + 1.
+//!   acknowledgement and then for the sequencer's placement (the message's `seq`: offsets are a
+//!   partition's order, not a chat's, and change meaning when partitions or topics do).
 //! - [`KafkaCursor`]: a consumer group member (fan-out, sink); offsets are stored only after the
 //!   batch took effect, per partition, in order.
 
@@ -14,7 +14,7 @@ mod log;
 
 pub use consumer::KafkaCursor;
 pub use events::{KafkaEventCursor, KafkaEvents};
-pub use log::KafkaLog;
+pub use log::{KafkaLog, KafkaProducer};
 
 use std::time::Duration;
 
@@ -141,4 +141,57 @@ pub async fn ensure_topic(settings: &KafkaSettings) -> StoreResult<()> {
         }
     }
     Ok(())
+}
+
+/// Where a consumer parks records that do not decode: copied to a dead-letter topic, then passed
+/// over. A record whose copy failed is held and parked first at the next poll, before anything
+/// after it is read, so a failing dead-letter write delays the consumer but loses nothing.
+pub(crate) struct Parking {
+    dead_letters: Option<(rdkafka::producer::FutureProducer, KafkaSettings)>,
+    held: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Parking {
+    pub(crate) fn none() -> Self {
+        Self {
+            dead_letters: None,
+            held: None,
+        }
+    }
+
+    pub(crate) fn to(dead_letters: &KafkaSettings) -> StoreResult<Self> {
+        let producer = producer_config(dead_letters)
+            .create()
+            .map_err(unavailable)?;
+        Ok(Self {
+            dead_letters: Some((producer, dead_letters.clone())),
+            held: None,
+        })
+    }
+
+    /// Parks a held record, if any; `Err` while that still fails.
+    pub(crate) async fn retry_held(&mut self) -> StoreResult<()> {
+        if let Some((key, payload)) = self.held.take() {
+            self.park(key, payload).await?;
+        }
+        Ok(())
+    }
+
+    /// Parks a record; on failure holds it (see `retry_held`) and says so.
+    pub(crate) async fn park(&mut self, key: Vec<u8>, payload: Vec<u8>) -> StoreResult<()> {
+        let Some((producer, settings)) = &self.dead_letters else {
+            return Ok(());
+        };
+        let record = rdkafka::producer::FutureRecord::to(&settings.topic)
+            .key(&key)
+            .payload(&payload);
+        let sent = producer.send(record, settings.delivery_timeout).await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err((e, _)) => {
+                self.held = Some((key, payload));
+                Err(unavailable(e))
+            }
+        }
+    }
 }

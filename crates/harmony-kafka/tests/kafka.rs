@@ -1,19 +1,22 @@
-//! The Kafka log against a private broker (tansu, durable sqlite engine) and a private Redis:
-//! acknowledged appends with per-chat seqs, idempotent retries, consumer groups that resume
-//! after their commits, and records that survive a broker kill -9.
+//! The Kafka log against a private broker (tansu, durable sqlite engine) and the sequencer on a
+//! private PostgreSQL: acknowledged appends with dense per-chat seqs, idempotent retries,
+//! consumer groups that resume after their commits, and records that survive a broker kill -9.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use harmony_core::model::{Author, NewMessage};
-use harmony_core::ports::{AppendOutcome, LogConsumer, LogDelivery, MessageLog};
+use harmony_core::ports::{
+    AppendOutcome, LogConsumer, LogDelivery, LogEntry, MessageLog, Placement, Sequencer,
+};
 use harmony_core::values::{ClientMsgId, DisplayName, MessageContent, Username};
 use harmony_core::{ChatId, MessageId, UserId};
 use harmony_kafka::{ensure_topic, KafkaCursor, KafkaLog, KafkaSettings};
-use harmony_redis::{connect, Keys, RedisIdempotency};
+use harmony_postgres::{PgSequencer, StateDb};
 use harmony_testkit::kafka::PrivateBroker;
-use harmony_testkit::redis::PrivateRedis;
+use harmony_testkit::postgres::PrivatePostgres;
+use tokio_util::sync::CancellationToken;
 
 fn message(
     chat: ChatId,
@@ -41,21 +44,55 @@ async fn read(cursor: &mut KafkaCursor, count: usize) -> anyhow::Result<Vec<LogD
     Ok(out)
 }
 
+fn unplaced(d: &LogDelivery) -> anyhow::Result<&NewMessage> {
+    match &d.entry {
+        LogEntry::Unplaced(m) => Ok(m),
+        LogEntry::Placed(_) => anyhow::bail!("a Kafka record comes unplaced"),
+    }
+}
+
+/// What the fan-out does for the sequencer: places every record it consumes, then commits. The
+/// broker is killed during the test: a failed poll or commit is tried again.
+async fn place_until(
+    settings: KafkaSettings,
+    sequencer: PgSequencer,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut cursor = KafkaCursor::new(&settings, "placer")?;
+    while !stop.is_cancelled() {
+        let Ok(batch) = cursor.poll(100, Duration::from_millis(100)).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let records = batch
+            .iter()
+            .map(|d| unplaced(d).cloned())
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        sequencer.sequence(&records).await?;
+        let positions: Vec<_> = batch.iter().map(|d| d.position).collect();
+        let _ = cursor.commit(&positions).await;
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn the_kafka_log_commits_orders_and_survives_a_broker_crash() -> anyhow::Result<()> {
     let mut broker = PrivateBroker::start().await?;
-    let redis = PrivateRedis::start().await?;
+    let pg = PrivatePostgres::start().await?;
+    let state = StateDb::connect(&pg.database("state").await?, 4).await?;
     let mut settings = KafkaSettings::new(&broker.bootstrap(), "harmony.messages.v1");
     settings.partitions = 2;
     ensure_topic(&settings).await?;
     ensure_topic(&settings).await?;
-    let keys = Arc::new(RedisIdempotency::new(
-        connect(&redis.url()).await?,
-        Keys::new("k:"),
-        Duration::from_secs(3600),
-        Duration::from_secs(30),
+    let sequencer = state.sequencer();
+    let stop = CancellationToken::new();
+    let listening = tokio::spawn(sequencer.listen(stop.clone()));
+    let placing = tokio::spawn(place_until(
+        settings.clone(),
+        state.sequencer(),
+        stop.clone(),
     ));
-    let log = KafkaLog::new(settings.clone(), keys)?;
+    let log = KafkaLog::new(settings.clone(), Arc::new(sequencer.clone()))?;
     let author = Author {
         id: UserId::new(),
         username: Username::parse("ann")?,
@@ -93,25 +130,26 @@ async fn the_kafka_log_commits_orders_and_survives_a_broker_crash() -> anyhow::R
             .filter(|m| m.chat_id == chat)
             .map(|m| m.seq)
             .collect();
-        assert!(
-            seqs.windows(2).all(|w| w[0] < w[1]),
-            "seq increases within a chat: {seqs:?}"
-        );
+        assert_eq!(seqs, [1, 2, 3], "each chat's seqs are dense from 1");
     }
 
     let mut sink = KafkaCursor::new(&settings, "sink")?;
     let got = read(&mut sink, 6).await?;
     assert_eq!(got.len(), 6, "every acknowledged record is consumed");
     let mut by_chat: HashMap<ChatId, Vec<i64>> = HashMap::new();
-    for d in &got {
-        by_chat
-            .entry(d.message.chat_id)
-            .or_default()
-            .push(d.message.seq);
-        let original = sent.iter().find(|m| m.id == d.message.id);
+    let records = got
+        .iter()
+        .map(|d| unplaced(d).cloned())
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for placement in sequencer.placements(&records).await? {
+        let Some(Placement::Placed(m)) = placement else {
+            anyhow::bail!("every consumed record was placed before its send was answered")
+        };
+        by_chat.entry(m.chat_id).or_default().push(m.seq);
+        let original = sent.iter().find(|s| s.id == m.id);
         assert_eq!(
             original,
-            Some(&d.message),
+            Some(&m),
             "the consumed message is the committed one, seq included"
         );
     }
@@ -144,9 +182,20 @@ async fn the_kafka_log_commits_orders_and_survives_a_broker_crash() -> anyhow::R
     let mut sink = KafkaCursor::new(&settings, "sink")?;
     let resumed = read(&mut sink, 1).await?;
     assert_eq!(
-        resumed.iter().map(|d| d.message.id).collect::<Vec<_>>(),
+        resumed
+            .iter()
+            .map(|d| Ok(unplaced(d)?.id))
+            .collect::<anyhow::Result<Vec<_>>>()?,
         [after.message().id]
     );
+    assert_eq!(
+        after.message().seq,
+        4,
+        "the chat's order goes on across the crash"
+    );
     assert!(sink.poll(10, Duration::from_millis(500)).await?.is_empty());
+    stop.cancel();
+    placing.await??;
+    listening.await?;
     Ok(())
 }

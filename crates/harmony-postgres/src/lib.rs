@@ -12,6 +12,7 @@ mod history;
 mod migrate;
 mod outbox;
 mod relay;
+mod sequencer;
 mod users;
 
 use harmony_core::ports::{StoreError, StoreResult};
@@ -20,6 +21,7 @@ use sqlx::PgPool;
 
 pub use history::HistoryDb;
 pub use relay::{SlotHealth, WalOutbox};
+pub use sequencer::PgSequencer;
 
 /// The state store. Cheap to clone.
 #[derive(Clone)]
@@ -28,6 +30,11 @@ pub struct StateDb {
 }
 
 impl StateDb {
+    /// The per-chat order kept in this database.
+    pub fn sequencer(&self) -> PgSequencer {
+        PgSequencer::new(self.pool.clone())
+    }
+
     /// Connects and brings the schema up to date (concurrent starters wait on an advisory lock).
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let pool = connect(url, max_connections).await?;

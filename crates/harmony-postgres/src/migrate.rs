@@ -6,10 +6,16 @@ use sqlx::PgPool;
 
 use crate::unavailable;
 
-pub(crate) const STATE: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../../migrations/postgres/state/0001_init.sql"),
-)];
+pub(crate) const STATE: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../../migrations/postgres/state/0001_init.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../migrations/postgres/state/0002_sequencer.sql"),
+    ),
+];
 pub(crate) const HISTORY: &[(i64, &str)] = &[
     (
         1,

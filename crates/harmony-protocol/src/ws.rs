@@ -68,14 +68,22 @@ pub enum ServerFrame {
     },
 }
 
+impl ServerFrame {
+    /// The one place a `message` frame is built, live or resumed; `prev_seq` is the message's
+    /// own (`Message::prev_seq`).
+    pub fn message(message: &harmony_core::model::Message) -> Self {
+        Self::Message {
+            chat_id: message.chat_id.to_string(),
+            prev_seq: message.prev_seq(),
+            message: message.into(),
+        }
+    }
+}
+
 impl From<&GatewayEvent> for ServerFrame {
     fn from(event: &GatewayEvent) -> Self {
         match event {
-            GatewayEvent::Message { prev_seq, message } => Self::Message {
-                chat_id: message.chat_id.to_string(),
-                prev_seq: *prev_seq,
-                message: message.into(),
-            },
+            GatewayEvent::Message { message, .. } => Self::message(message),
             GatewayEvent::MemberAdded { chat_id, user } => Self::MemberAdded {
                 chat_id: chat_id.to_string(),
                 user: user.into(),

@@ -2,22 +2,21 @@
 //! without losing a message.
 //!
 //! - [`RedisFanout`]: the fan-out role publishes gateway events here. Each message also enters its
-//!   chat's recent window, which gives it its `prev_seq`, in one script, so the window always
-//!   holds what was delivered live.
+//!   chat's recent window, in one script, so the window holds what was delivered live.
 //! - [`GatewaySubscriber`]: one subscriber connection per gateway process (never one per socket),
 //!   subscribed to the chats its sessions follow, handing events to the local hub.
-//! - [`RedisWindow`]: the recent-messages window and chat heads, for resume and `ready`.
+//! - [`RedisWindow`]: the recent-messages window, a cache in front of the sequencer's table for
+//!   resume (it answers only for what it holds without a hole).
 //! - [`RedisMembershipCache`] and [`RedisRateLimiter`]: cache-aside membership and rate limits
 //!   shared by every api node.
-//! - [`RedisIdempotency`]: `client_msg_id` keys for logs that cannot be searched (Kafka).
 //! - [`RedisProfiles`]: cache-aside for user profiles, used to re-hydrate message authors.
 //!
-//! If Redis is lost, messages are still committed (the log) and stored (the sink); clients
-//! resume from the message store when it is back. All keys start with a configured prefix.
+//! Nothing here is the truth: order, heads and idempotency live in PostgreSQL (the sequencer).
+//! If Redis loses its data, messages are still committed (the log), placed and stored; clients
+//! resume from PostgreSQL until the window fills again. All keys start with a configured prefix.
 
 mod cache;
 mod fanout;
-mod idempotency;
 mod profiles;
 mod ratelimit;
 mod subscriber;
@@ -25,7 +24,6 @@ mod window;
 
 pub use cache::RedisMembershipCache;
 pub use fanout::RedisFanout;
-pub use idempotency::RedisIdempotency;
 pub use profiles::RedisProfiles;
 pub use ratelimit::RedisRateLimiter;
 pub use subscriber::{GatewaySubscriber, Interest};
@@ -52,15 +50,6 @@ impl Keys {
         format!("{}window:{chat}", self.prefix)
     }
 
-    /// Hash: chat → newest seq. And hash: chat → highest seq evicted from the window.
-    pub(crate) fn heads(&self) -> String {
-        format!("{}heads", self.prefix)
-    }
-
-    pub(crate) fn floors(&self) -> String {
-        format!("{}floors", self.prefix)
-    }
-
     pub(crate) fn chat_channel(&self, chat: ChatId) -> String {
         format!("{}chat:{chat}", self.prefix)
     }
@@ -85,15 +74,6 @@ impl Keys {
 
     pub(crate) fn cache_generation(&self) -> String {
         format!("{}member-gen", self.prefix)
-    }
-
-    pub(crate) fn idempotency(
-        &self,
-        chat: ChatId,
-        author: harmony_core::UserId,
-        key: &str,
-    ) -> String {
-        format!("{}idem:{chat}:{author}:{key}", self.prefix)
     }
 
     pub(crate) fn profile(&self, user: harmony_core::UserId) -> String {

@@ -1,5 +1,6 @@
-//! The cluster shape: PostgreSQL for state (and, by default, history), a Kafka-API broker for the
-//! message log, Redis for fan-out, the recent window, caches, limits and idempotency keys. Each
+//! The cluster shape: PostgreSQL for state, each chat's order and idempotency (the sequencer) and,
+//! by default, history; a Kafka-API broker for the message log; Redis for fan-out, the recent
+//! window, caches and limits (nothing Redis holds is the truth). Each
 //! process runs the roles it is given; every adapter is shared by the roles that need it.
 
 use std::sync::Arc;
@@ -7,15 +8,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use harmony_api::Hub;
-use harmony_core::ports::{EventPublisher, GatewayPublisher, HistoryStore, MembershipCache};
+use harmony_core::ports::{
+    EventPublisher, GatewayPublisher, HistoryStore, MembershipCache, RecentMessages, Sequencer,
+};
+use harmony_core::tiered::CachedRecent;
 use harmony_core::usecases::Ports;
 use harmony_kafka::{
     ensure_topic, KafkaCursor, KafkaEventCursor, KafkaEvents, KafkaLog, KafkaSettings,
 };
 use harmony_postgres::{HistoryDb, StateDb, WalOutbox};
 use harmony_redis::{
-    GatewaySubscriber, Keys, RedisFanout, RedisIdempotency, RedisMembershipCache, RedisProfiles,
-    RedisRateLimiter, RedisWindow,
+    GatewaySubscriber, Keys, RedisFanout, RedisMembershipCache, RedisProfiles, RedisRateLimiter,
+    RedisWindow,
 };
 use harmony_workers::{fanout::Fanout, projector::Projector, relay::Relay, sink::Sink};
 use tokio::sync::mpsc;
@@ -63,12 +67,14 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
         .await
         .context("creating the message topic")?;
 
-    let idempotency = Arc::new(RedisIdempotency::new(
-        redis.clone(),
-        keys.clone(),
-        Duration::from_secs(24 * 3600),
-        Duration::from_secs(60),
-    ));
+    let order = state.sequencer();
+    let sequencer: Arc<dyn Sequencer> = Arc::new(order.clone());
+    // Resume reads the Redis window while it holds what is asked without a hole, else
+    // PostgreSQL; heads always come from PostgreSQL.
+    let recent: Arc<dyn RecentMessages> = Arc::new(CachedRecent {
+        cache: Arc::new(RedisWindow::new(redis.clone(), keys.clone())),
+        truth: Arc::new(order.clone()),
+    });
     let cache: Arc<dyn MembershipCache> = Arc::new(RedisMembershipCache::new(
         redis.clone(),
         keys.clone(),
@@ -82,8 +88,8 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
         sessions: state.clone(),
         friends: state.clone(),
         chats: state.clone(),
-        log: Arc::new(KafkaLog::new(kafka.clone(), idempotency)?),
-        recent: Arc::new(RedisWindow::new(redis.clone(), keys.clone())),
+        log: Arc::new(KafkaLog::new(kafka.clone(), sequencer.clone())?),
+        recent,
         history: history.clone(),
         membership_cache: cache.clone(),
         limiter: Arc::new(RedisRateLimiter::new(redis.clone(), keys.clone())),
@@ -92,6 +98,14 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
 
     let stop = a.workers_stop.clone();
     let mut tasks: Vec<Task> = Vec::new();
+    if a.roles.api || a.roles.gateway {
+        // Every node with HTTP takes sends. Wakes sends waiting for their placement (they poll as well).
+        tasks.push(Box::pin(order.listen(stop.clone())));
+    }
+    let dead_letters = KafkaSettings::new(&c.brokers, &c.dead_letter_topic);
+    ensure_topic(&dead_letters)
+        .await
+        .context("creating the dead-letter topic")?;
     let hub = if a.roles.gateway {
         let (interest, followed) = mpsc::unbounded_channel();
         let hub = Arc::new(Hub::with_interest(a.metrics.clone(), interest));
@@ -108,23 +122,27 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
         Arc::new(Hub::new(a.metrics.clone()))
     };
     if a.roles.fanout {
-        let consumer = KafkaCursor::new(&kafka, "harmony-fanout")?;
+        let consumer =
+            KafkaCursor::new(&kafka, "harmony-fanout")?.with_dead_letters(&dead_letters)?;
         tasks.push(Box::pin(
             Fanout {
                 consumer,
                 gateways: fanout.clone(),
+                sequencer: Some(sequencer.clone()),
                 on_processed: a.counted("fanout"),
             }
             .run(stop.clone()),
         ));
     }
     if a.roles.sink {
+        // The fan-out parks undecodable records; the sink passes over them.
         let consumer = KafkaCursor::new(&kafka, "harmony-sink")?;
         let history: Arc<dyn HistoryStore> = history.clone();
         tasks.push(Box::pin(
             Sink {
                 consumer,
                 history,
+                sequencer: sequencer.clone(),
                 on_processed: a.counted("sink"),
             }
             .run(stop.clone()),
@@ -132,14 +150,10 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
     }
     let mut events = KafkaSettings::new(&c.brokers, &c.events_topic);
     events.partitions = c.partitions;
-    let dead_letters = KafkaSettings::new(&c.brokers, &c.dead_letter_topic);
     if a.roles.relay || a.roles.projector {
         ensure_topic(&events)
             .await
             .context("creating the events topic")?;
-        ensure_topic(&dead_letters)
-            .await
-            .context("creating the dead-letter topic")?;
     }
     if a.roles.relay {
         tasks.push(Box::pin(watch_slot(

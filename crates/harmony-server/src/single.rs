@@ -42,6 +42,8 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
             Fanout {
                 consumer: db.log_cursor("fanout").await?,
                 gateways: hub.clone(),
+                // The embedded log numbers each chat as it appends.
+                sequencer: None,
                 on_processed: a.counted("fanout"),
             }
             .run(stop.clone()),

@@ -360,7 +360,7 @@ impl Readers {
 mod tests {
     use super::*;
     use harmony_core::model::{Author, Message};
-    use harmony_core::ports::LogPosition;
+    use harmony_core::ports::{LogEntry, LogPosition};
     use harmony_core::values::{DisplayName, MessageContent, Username};
 
     fn entry(offset: i64) -> LogDelivery {
@@ -369,8 +369,7 @@ mod tests {
                 partition: 0,
                 offset,
             },
-            prev_seq: None,
-            message: Message {
+            entry: LogEntry::Placed(Message {
                 id: harmony_core::MessageId::new(),
                 chat_id: harmony_core::ChatId::new(),
                 seq: offset,
@@ -382,7 +381,7 @@ mod tests {
                 content: MessageContent::from_trusted("hi".into()),
                 client_msg_id: None,
                 created_at: harmony_core::now(),
-            },
+            }),
         }
     }
 

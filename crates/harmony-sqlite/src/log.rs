@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use harmony_core::model::{Message, NewMessage};
 use harmony_core::ports::{
-    AppendOutcome, LogConsumer, LogDelivery, LogPosition, MessageLog, RecentMessages, RecentSlice,
-    StoreError, StoreResult,
+    AppendOutcome, LogConsumer, LogDelivery, LogEntry, LogPosition, MessageLog, RecentMessages,
+    RecentSlice, StoreError, StoreResult,
 };
 use harmony_core::ChatId;
 use harmony_protocol::record::MessageRecordV1;
@@ -94,8 +94,7 @@ fn append_one(
             partition: 0,
             offset: position,
         },
-        prev_seq: prev,
-        message: decode(&record, seq)?,
+        entry: LogEntry::Placed(decode(&record, seq)?),
     };
     Ok((AppendOutcome::Created(committed), Some(entry)))
 }
@@ -140,11 +139,6 @@ impl RecentMessages for Database {
             messages,
             complete: true,
         })
-    }
-
-    /// The embedded log is the whole history: it always answers for everything.
-    async fn extend_back(&self, _chat: ChatId, _floor: i64, _oldest: i64) -> StoreResult<()> {
-        Ok(())
     }
 
     async fn last_seqs(&self, chats: &[ChatId]) -> StoreResult<HashMap<ChatId, i64>> {
@@ -251,18 +245,12 @@ impl LogCursor {
                 let mut last = after;
                 let found = rows(
                     conn,
-                    "SELECT position, seq, prev_seq, record FROM message_log \
+                    "SELECT position, seq, record FROM message_log \
                      WHERE position > ? ORDER BY position LIMIT ?",
                     (after, max as i64),
-                    |r| {
-                        Ok((
-                            col::<i64>(r, "position")?,
-                            col(r, "prev_seq")?,
-                            message_from(r),
-                        ))
-                    },
+                    |r| Ok((col::<i64>(r, "position")?, message_from(r))),
                 )?;
-                for (position, prev_seq, message) in found {
+                for (position, message) in found {
                     last = position;
                     match message {
                         Ok(message) => out.push(LogDelivery {
@@ -270,8 +258,7 @@ impl LogCursor {
                                 partition: 0,
                                 offset: position,
                             },
-                            prev_seq,
-                            message,
+                            entry: LogEntry::Placed(message),
                         }),
                         // Only this process writes the log: a bad record is a bug, reported
                         // loudly.

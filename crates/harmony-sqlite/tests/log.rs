@@ -13,6 +13,14 @@ use harmony_core::values::{ClientMsgId, DisplayName, MessageContent, Username};
 use harmony_core::{ChatId, MessageId, UserId};
 use harmony_sqlite::Database;
 
+/// The embedded log numbers each chat itself: every entry comes placed.
+fn placed(d: &harmony_core::ports::LogDelivery) -> &harmony_core::model::Message {
+    match &d.entry {
+        harmony_core::ports::LogEntry::Placed(m) => m,
+        harmony_core::ports::LogEntry::Unplaced(m) => panic!("unplaced entry {}", m.id),
+    }
+}
+
 fn message(chat: ChatId, author: &Author, text: &str, key: Option<&str>) -> NewMessage {
     NewMessage {
         id: MessageId::new(),
@@ -61,7 +69,10 @@ async fn appends_are_ordered_idempotent_and_resumable() -> anyhow::Result<()> {
     let batch = cursor.poll(2, Duration::from_millis(10)).await?;
     let seen: Vec<(ChatId, i64, Option<i64>)> = batch
         .iter()
-        .map(|d| (d.message.chat_id, d.message.seq, d.prev_seq))
+        .map(|d| {
+            let m = placed(d);
+            (m.chat_id, m.seq, m.prev_seq())
+        })
         .collect();
     assert_eq!(seen, [(a, 1, None), (b, 1, None)]);
     cursor.commit(&[batch[1].position]).await?;
@@ -83,7 +94,7 @@ async fn appends_are_ordered_idempotent_and_resumable() -> anyhow::Result<()> {
     assert_eq!(
         batch
             .iter()
-            .map(|d| (d.message.seq, d.prev_seq))
+            .map(|d| (placed(d).seq, placed(d).prev_seq()))
             .collect::<Vec<_>>(),
         [(2, Some(1))]
     );

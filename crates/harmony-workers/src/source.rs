@@ -52,6 +52,40 @@ impl<C: EventConsumer> Source for Events<C> {
     }
 }
 
+/// Attempts at committing a batch before going on without: a commit can fail for good (the
+/// partitions were given to another member in a rebalance), and retrying it forever would stop
+/// the worker. Not committing only means the batch may be applied again, which every effect
+/// tolerates.
+const COMMIT_ATTEMPTS: u32 = 5;
+
+/// Commits a batch, retrying a few times; false only when `shutdown` came first.
+async fn commit<S: Source>(
+    name: &'static str,
+    source: &mut S,
+    batch: &[S::Item],
+    backoff: &mut Backoff,
+    shutdown: &CancellationToken,
+) -> bool {
+    for attempt in 1..=COMMIT_ATTEMPTS {
+        match source.commit(batch).await {
+            Ok(()) => {
+                backoff.reset();
+                return true;
+            }
+            Err(e) if attempt == COMMIT_ATTEMPTS => {
+                tracing::error!(worker = name, error = %e, "could not commit a processed batch; going on (it may be applied again)");
+            }
+            Err(e) => {
+                if !backoff.failed(&e, shutdown).await {
+                    return false;
+                }
+            }
+        }
+    }
+    backoff.reset();
+    true
+}
+
 /// Runs until `shutdown`: each batch is applied (retried until it works) and then committed, so
 /// a crash at any point replays at most the uncommitted batch, never skips one. A shutdown
 /// during a retry wait leaves the batch uncommitted: it is applied again after the restart.
@@ -107,7 +141,10 @@ pub(crate) async fn consume<S, F, Fut>(
         if batch.is_empty() {
             continue;
         }
-        if until_ok!(apply(&batch)).is_none() || until_ok!(source.commit(&batch)).is_none() {
+        if until_ok!(apply(&batch)).is_none() {
+            break;
+        }
+        if !commit(name, &mut source, &batch, &mut backoff, &shutdown).await {
             break;
         }
         on_processed(batch.len());

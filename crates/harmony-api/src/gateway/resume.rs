@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use harmony_core::model::User;
 use harmony_core::usecases::ChatError;
 use harmony_core::ChatId;
-use harmony_protocol::dto::MessageDto;
 use harmony_protocol::ws::{ServerFrame, CLOSE_UNAVAILABLE};
 
 use super::session::{close, error_frame, Io, Positions};
@@ -72,6 +71,8 @@ async fn resume_chat(
     chat: ChatId,
     last_seq: i64,
 ) -> Result<bool, ChatError> {
+    // Seqs start at 1; a client's position outside 0..i64::MAX - 1 means nothing real.
+    let last_seq = last_seq.clamp(0, i64::MAX - 1);
     let start = last_seq.max(positions.resumed.get(&chat).copied().unwrap_or(0));
     let upto = match positions.sent.get(&chat) {
         // Everything from `lo` on was or will be sent live.
@@ -112,7 +113,6 @@ async fn replay(
         return Ok(true);
     }
     let mut after = from;
-    let mut prev = (from > 0).then_some(from);
     let mut page = state
         .use_cases
         .messages
@@ -120,16 +120,10 @@ async fn replay(
         .await?;
     while after < upto && !page.is_empty() {
         for message in page.iter().filter(|m| m.seq <= upto) {
-            let frame = ServerFrame::Message {
-                chat_id: chat.to_string(),
-                prev_seq: prev,
-                message: MessageDto::from(message),
-            };
-            if !io.send(&frame).await {
+            if !io.send(&ServerFrame::message(message)).await {
                 return Ok(false);
             }
             state.metrics.messages_delivered.inc();
-            prev = Some(message.seq);
             after = message.seq;
         }
         if page.last().is_some_and(|m| m.seq >= upto) {
@@ -143,6 +137,17 @@ async fn replay(
             .messages
             .missed(chat, after, RESUME_PAGE)
             .await?;
+    }
+    if after < upto {
+        // Messages up to `upto` exist (the chat's head said so) but no source could give them
+        // (e.g. the message store lags the log): `resumed` would promise a hole. The session
+        // closes with 1011 and the client resumes again.
+        return Err(ChatError::Store(
+            harmony_core::ports::StoreError::Unavailable(format!(
+                "chat {chat}: messages {}..={upto} could not be read",
+                after + 1
+            )),
+        ));
     }
     Ok(true)
 }

@@ -57,6 +57,15 @@ impl Positions {
                 true
             }
             Some((_, hi)) if seq <= *hi => false,
+            // Nothing sent live yet, and the first live message is beyond the next expected:
+            // the position in `ready` was behind (say a head read just before a message was
+            // placed). Everything below this one is `resume`'s, so the client's resume after
+            // seeing this frame's `prev_seq` finds the messages in between.
+            Some((lo, hi)) if *hi < *lo => {
+                *lo = seq;
+                *hi = seq;
+                true
+            }
             Some((_, hi)) => {
                 *hi = seq;
                 true
@@ -388,6 +397,10 @@ mod tests {
         assert!(p.admit(chat, 6));
         assert!(!p.admit(chat, 6), "a duplicate");
         assert!(p.admit(chat, 7));
+        let behind = ChatId::new();
+        let mut q = Positions::at_ready(&HashMap::from([(behind, 5)]));
+        assert!(q.admit(behind, 9), "ready said 5, the first live is 9");
+        assert_eq!(q.sent.get(&behind), Some(&(9, 9)), "6..=8 are resume's");
         let other = ChatId::new();
         assert!(
             p.admit(other, 40),

@@ -95,8 +95,10 @@ impl Messages {
             .ok_or(ChatError::InvalidCursor)
     }
 
-    /// Up to `limit` messages after `after_seq`, ascending, for a resuming session: the store for
-    /// what fell out of the recent window, then the window. An empty answer means caught up.
+    /// Up to `limit` messages after `after_seq`, ascending and without a hole (seqs are dense),
+    /// for a resuming session: the recent source first, the history store for what it does not
+    /// hold. An empty answer means nothing after `after_seq` could be read; the caller knows
+    /// where the chat stands and treats a shortfall as a failure, never as "caught up".
     /// The caller knows the reader is a member: a gateway session following the chat (it
     /// subscribed from the member's chat list, and a removal unfollows it) or one that checked,
     /// so a reconnecting client's resume costs no membership lookup per chat.
@@ -106,37 +108,42 @@ impl Messages {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<Message>, ChatError> {
-        let recent = self
+        let mut recent = self
             .ports
             .recent
             .recent_after(chat, after_seq, limit)
             .await?;
+        keep_contiguous(after_seq, &mut recent.messages);
         if recent.complete {
             return Ok(recent.messages);
         }
-        let first_recent = recent.messages.first().map(|m| m.seq);
         let mut older = self
             .ports
             .history
             .messages_after_seq(chat, after_seq, limit)
             .await?;
-        if let Some(first) = first_recent {
-            // When the store holds the window's oldest message it holds everything before it
-            // (the sink writes a partition in order), and this page reached it: the messages
-            // between `after_seq` and it are all in `older`. The window then answers for
-            // everything after the newest of them by itself. This is how a new chat's window,
-            // which cannot tell its first message from a lost past, learns that it is complete:
-            // one store read per chat, not one per reconnecting client.
-            let reached = older.iter().any(|m| m.seq == first);
-            older.retain(|m| m.seq < first);
-            if reached {
-                let floor = older.last().map_or(after_seq, |m| m.seq);
-                // Only a shortcut for later resumes: if it fails, they read the store as this one did.
-                let _ = self.ports.recent.extend_back(chat, floor, first).await;
+        keep_contiguous(after_seq, &mut older);
+        // The store may lag the log (the cluster's sink); what it has continues into the recent
+        // source's messages when they meet.
+        let mut next = older.last().map_or(after_seq, |m| m.seq) + 1;
+        for m in recent.messages {
+            if m.seq == next && older.len() < limit as usize {
+                older.push(m);
+                next += 1;
             }
         }
-        let room = (limit as usize).saturating_sub(older.len());
-        older.extend(recent.messages.into_iter().take(room));
         Ok(older)
     }
+}
+
+/// Cuts `messages` (ascending) at the first hole after `after_seq`: what is kept is exactly the
+/// seqs `after_seq + 1, after_seq + 2, ...` (a chat's seqs are dense, so a missing one is a
+/// message some source does not hold, never one that does not exist).
+pub fn keep_contiguous(after_seq: i64, messages: &mut Vec<Message>) {
+    let run = messages
+        .iter()
+        .zip(after_seq.saturating_add(1)..)
+        .take_while(|(m, expected)| m.seq == *expected)
+        .count();
+    messages.truncate(run);
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 pub use accounts::{Accounts, AuthError};
 pub use chats::{ChatError, Chats, NewChat};
 pub use friends::{FriendError, Friends};
-pub use messages::{Messages, HISTORY_PAGE_MAX};
+pub use messages::{keep_contiguous, Messages, HISTORY_PAGE_MAX};
 
 use crate::cache::UserCache;
 use crate::model::{Role, User};

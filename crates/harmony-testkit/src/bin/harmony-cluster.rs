@@ -211,17 +211,11 @@ fn report(what: &str, samples: &mut [Duration]) {
 /// topic of its own, with the same client settings Harmony uses, at the same rate.
 async fn broker_share(cluster: &TestCluster, n: usize) -> anyhow::Result<()> {
     use harmony_core::model::{Author, NewMessage};
-    use harmony_core::ports::{LogConsumer, MessageLog};
+    use harmony_core::ports::{LogConsumer, LogEntry};
     use harmony_core::values::{DisplayName, MessageContent, Username};
     let settings = harmony_kafka::KafkaSettings::new(&cluster.broker.bootstrap(), "harmony.probe");
     harmony_kafka::ensure_topic(&settings).await?;
-    let keys = std::sync::Arc::new(harmony_redis::RedisIdempotency::new(
-        harmony_redis::connect(&cluster.redis.url()).await?,
-        harmony_redis::Keys::new("probe:"),
-        Duration::from_secs(60),
-        Duration::from_secs(60),
-    ));
-    let log = harmony_kafka::KafkaLog::new(settings.clone(), keys)?;
+    let log = harmony_kafka::KafkaProducer::new(settings.clone())?;
     let mut cursor = harmony_kafka::KafkaCursor::new(&settings, "probe")?;
     let author = Author {
         id: harmony_core::UserId::new(),
@@ -237,7 +231,7 @@ async fn broker_share(cluster: &TestCluster, n: usize) -> anyhow::Result<()> {
         client_msg_id: None,
         created_at: harmony_core::now(),
     };
-    log.append(warm).await?;
+    log.produce(&warm).await?;
     while cursor
         .poll(10, Duration::from_millis(500))
         .await?
@@ -255,11 +249,11 @@ async fn broker_share(cluster: &TestCluster, n: usize) -> anyhow::Result<()> {
         };
         let id = message.id;
         let started = Instant::now();
-        log.append(message).await?;
+        log.produce(&message).await?;
         acks.push(started.elapsed());
         'wait: loop {
             for d in cursor.poll(10, Duration::from_millis(100)).await? {
-                if d.message.id == id {
+                if matches!(&d.entry, LogEntry::Unplaced(m) if m.id == id) {
                     break 'wait;
                 }
             }

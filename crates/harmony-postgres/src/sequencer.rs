@@ -1,0 +1,450 @@
+//! The cluster's per-chat order, in the state database (decision record 0002). The fan-out places
+//! each record it consumes, in log order, in one transaction per batch: the chat's head row is
+//! locked, moved by one per new record, and the record is kept with its seq. The row lock
+//! serializes two placers of one chat (a rebalance, or a chat moved to another partition), and
+//! the unique message id makes a replay find its first placement: a chat's seqs are 1, 2, 3, ...
+//! with no hole and no repeat, whatever the log, its partitions or Redis went through.
+//!
+//! A transaction that places records notifies `harmony_sequenced` with their ids on commit; an
+//! api node waiting to answer a send listens there, and polls as well, so a lost notification
+//! (a dropped listener connection) costs latency, not an answer.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use harmony_core::model::{Message, NewMessage};
+use harmony_core::ports::{
+    Placement, RecentMessages, RecentSlice, Sequencer, StoreError, StoreResult,
+};
+use harmony_core::values::ClientMsgId;
+use harmony_core::{ChatId, UserId};
+use harmony_protocol::record::MessageRecordV1;
+use sqlx::postgres::{PgListener, PgRow};
+use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::unavailable;
+
+const CHANNEL: &str = "harmony_sequenced";
+/// A notification's payload must stay under PostgreSQL's 8,000 bytes; an id is 26.
+const IDS_PER_NOTIFY: usize = 250;
+/// How often a waiting send re-reads its placement even without a notification.
+const POLL_EVERY: Duration = Duration::from_millis(200);
+
+/// The sequencer on PostgreSQL. Cheap to clone.
+#[derive(Clone)]
+pub struct PgSequencer {
+    pool: PgPool,
+    waiters: Arc<Waiters>,
+}
+
+/// Sends waiting for their placement, by message id.
+#[derive(Default)]
+struct Waiters(Mutex<HashMap<String, Arc<Notify>>>);
+
+impl Waiters {
+    fn register(&self, id: &str) -> Arc<Notify> {
+        let notify = Arc::new(Notify::new());
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(id.to_owned(), notify.clone());
+        }
+        notify
+    }
+
+    fn remove(&self, id: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(id);
+        }
+    }
+
+    fn wake(&self, id: &str) {
+        if let Some(n) = self.0.lock().ok().and_then(|map| map.get(id).cloned()) {
+            n.notify_one();
+        }
+    }
+
+    fn wake_all(&self) {
+        if let Ok(map) = self.0.lock() {
+            map.values().for_each(|n| n.notify_one());
+        }
+    }
+}
+
+fn record_of(message: &NewMessage) -> Vec<u8> {
+    MessageRecordV1::from(message).encode()
+}
+
+fn message_from(record: &[u8], seq: i64) -> StoreResult<Message> {
+    MessageRecordV1::decode(record)
+        .and_then(MessageRecordV1::into_message)
+        .map(|m| m.committed(seq))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn placed_row(row: &PgRow) -> StoreResult<Message> {
+    let seq: i64 = row.try_get("seq").map_err(unavailable)?;
+    let record: Vec<u8> = row.try_get("record").map_err(unavailable)?;
+    message_from(&record, seq)
+}
+
+type Key = (ChatId, UserId, String);
+
+fn key_of(m: &NewMessage) -> Option<Key> {
+    m.client_msg_id
+        .as_ref()
+        .map(|k| (m.chat_id, m.author.id, k.as_str().to_owned()))
+}
+
+/// What is already placed among `batch`: by message id, and by idempotency key.
+async fn existing(
+    conn: &mut PgConnection,
+    batch: &[NewMessage],
+) -> StoreResult<(HashMap<String, i64>, HashMap<Key, Message>)> {
+    let ids: Vec<String> = batch.iter().map(|m| m.id.to_string()).collect();
+    let by_id = sqlx::query("SELECT id, seq FROM sequenced WHERE id = ANY($1)")
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(unavailable)?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("seq")?)))
+        .collect::<Result<HashMap<String, i64>, sqlx::Error>>()
+        .map_err(unavailable)?;
+    let keys: Vec<Key> = batch.iter().filter_map(key_of).collect();
+    let mut by_key = HashMap::new();
+    if !keys.is_empty() {
+        let chats: Vec<uuid::Uuid> = keys.iter().map(|k| k.0 .0).collect();
+        let authors: Vec<uuid::Uuid> = keys.iter().map(|k| k.1 .0).collect();
+        let names: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
+        let rows = sqlx::query(
+            "SELECT s.chat_id, s.author_id, s.client_msg_id, s.seq, s.record FROM sequenced s \
+             JOIN unnest($1::uuid[], $2::uuid[], $3::text[]) AS k (chat_id, author_id, key) \
+             ON s.chat_id = k.chat_id AND s.author_id = k.author_id AND s.client_msg_id = k.key",
+        )
+        .bind(&chats)
+        .bind(&authors)
+        .bind(&names)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        for row in &rows {
+            let message = placed_row(row)?;
+            let key: String = row.try_get("client_msg_id").map_err(unavailable)?;
+            by_key.insert((message.chat_id, message.author.id, key), message);
+        }
+    }
+    Ok((by_id, by_key))
+}
+
+/// Locks the heads of the batch's chats (in one order, so two placers never deadlock), creating
+/// missing ones at 0.
+async fn lock_heads(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &[NewMessage],
+) -> StoreResult<HashMap<ChatId, i64>> {
+    let mut chats: Vec<uuid::Uuid> = batch.iter().map(|m| m.chat_id.0).collect();
+    chats.sort_unstable();
+    chats.dedup();
+    sqlx::query(
+        "INSERT INTO chat_heads (chat_id, head) SELECT unnest($1::uuid[]), 0 \
+         ON CONFLICT (chat_id) DO NOTHING",
+    )
+    .bind(&chats)
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    let rows = sqlx::query(
+        "SELECT chat_id, head FROM chat_heads WHERE chat_id = ANY($1) ORDER BY chat_id FOR UPDATE",
+    )
+    .bind(&chats)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    rows.iter()
+        .map(|r| Ok((ChatId(r.try_get("chat_id")?), r.try_get("head")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(unavailable)
+}
+
+/// The rows a batch adds, column by column (one `unnest` insert).
+#[derive(Default)]
+struct NewRows {
+    chats: Vec<uuid::Uuid>,
+    seqs: Vec<i64>,
+    ids: Vec<String>,
+    authors: Vec<uuid::Uuid>,
+    keys: Vec<Option<String>>,
+    records: Vec<Vec<u8>>,
+}
+
+impl NewRows {
+    fn push(&mut self, m: &NewMessage, seq: i64) {
+        self.chats.push(m.chat_id.0);
+        self.seqs.push(seq);
+        self.ids.push(m.id.to_string());
+        self.authors.push(m.author.id.0);
+        self.keys
+            .push(m.client_msg_id.as_ref().map(|k| k.as_str().to_owned()));
+        self.records.push(record_of(m));
+    }
+
+    async fn insert(&self, tx: &mut Transaction<'_, Postgres>) -> StoreResult<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO sequenced (chat_id, seq, id, author_id, client_msg_id, record) \
+             SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::uuid[], $5::text[], $6::bytea[])",
+        )
+        .bind(&self.chats)
+        .bind(&self.seqs)
+        .bind(&self.ids)
+        .bind(&self.authors)
+        .bind(&self.keys)
+        .bind(&self.records)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+impl PgSequencer {
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            waiters: Arc::default(),
+        }
+    }
+
+    /// Listens for placements until `shutdown`, waking the sends waiting for them. Run it on
+    /// every api node; without it sends still complete, by polling.
+    pub fn listen(&self, shutdown: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
+        let (pool, waiters) = (self.pool.clone(), self.waiters.clone());
+        async move {
+            let mut backoff = Duration::from_millis(100);
+            while !shutdown.is_cancelled() {
+                let mut listener = match PgListener::connect_with(&pool).await {
+                    Ok(mut l) => match l.listen(CHANNEL).await {
+                        Ok(()) => l,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not listen for placements; polling");
+                            sleep_or_stop(&shutdown, &mut backoff).await;
+                            continue;
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not listen for placements; polling");
+                        sleep_or_stop(&shutdown, &mut backoff).await;
+                        continue;
+                    }
+                };
+                backoff = Duration::from_millis(100);
+                loop {
+                    let received = tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        received = listener.try_recv() => received,
+                    };
+                    match received {
+                        Ok(Some(n)) => n.payload().split(',').for_each(|id| waiters.wake(id)),
+                        // The connection dropped: notifications may have been lost meanwhile.
+                        Ok(None) => waiters.wake_all(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "placement listener failed; reconnecting");
+                            waiters.wake_all();
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_or_stop(shutdown: &CancellationToken, backoff: &mut Duration) {
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = tokio::time::sleep(*backoff) => {}
+    }
+    *backoff = (*backoff * 2).min(Duration::from_secs(5));
+}
+
+#[async_trait]
+impl Sequencer for PgSequencer {
+    async fn sequence(&self, batch: &[NewMessage]) -> StoreResult<Vec<Placement>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut heads = lock_heads(&mut tx, batch).await?;
+        // Read under the head locks: a placer of the same chats that committed first is seen.
+        let (by_id, mut by_key) = existing(&mut *tx, batch).await?;
+        let mut rows = NewRows::default();
+        let mut out = Vec::with_capacity(batch.len());
+        for m in batch {
+            let id = m.id.to_string();
+            let key = key_of(m);
+            if let Some(seq) = by_id.get(&id) {
+                out.push(Placement::Placed(m.clone().committed(*seq)));
+            } else if let Some(original) = key.as_ref().and_then(|k| by_key.get(k)) {
+                out.push(Placement::Duplicate {
+                    original: original.clone(),
+                });
+            } else {
+                let head = heads.entry(m.chat_id).or_insert(0);
+                *head += 1;
+                rows.push(m, *head);
+                let placed = m.clone().committed(*head);
+                if let Some(k) = key {
+                    by_key.insert(k, placed.clone());
+                }
+                out.push(Placement::Placed(placed));
+            }
+        }
+        rows.insert(&mut tx).await?;
+        let (chats, tops): (Vec<uuid::Uuid>, Vec<i64>) =
+            heads.iter().map(|(c, h)| (c.0, *h)).unzip();
+        sqlx::query(
+            "UPDATE chat_heads SET head = v.head FROM unnest($1::uuid[], $2::int8[]) AS v (chat_id, head) \
+             WHERE chat_heads.chat_id = v.chat_id AND chat_heads.head < v.head",
+        )
+        .bind(&chats)
+        .bind(&tops)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        // Every id of the batch, replays and duplicates too: their senders are waiting as well.
+        for ids in batch.chunks(IDS_PER_NOTIFY) {
+            let payload = ids
+                .iter()
+                .map(|m| m.id.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(out)
+    }
+
+    async fn placements(&self, batch: &[NewMessage]) -> StoreResult<Vec<Option<Placement>>> {
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        let (by_id, by_key) = existing(&mut conn, batch).await?;
+        Ok(batch
+            .iter()
+            .map(|m| {
+                if let Some(seq) = by_id.get(&m.id.to_string()) {
+                    return Some(Placement::Placed(m.clone().committed(*seq)));
+                }
+                // Another id holds this key: this record can never be placed.
+                key_of(m)
+                    .and_then(|k| by_key.get(&k))
+                    .map(|original| Placement::Duplicate {
+                        original: original.clone(),
+                    })
+            })
+            .collect())
+    }
+
+    async fn by_key(
+        &self,
+        chat: ChatId,
+        author: UserId,
+        key: &ClientMsgId,
+    ) -> StoreResult<Option<Message>> {
+        sqlx::query(
+            "SELECT seq, record FROM sequenced \
+             WHERE chat_id = $1 AND author_id = $2 AND client_msg_id = $3",
+        )
+        .bind(chat.0)
+        .bind(author.0)
+        .bind(key.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(placed_row)
+        .transpose()
+    }
+
+    async fn wait_placed(
+        &self,
+        message: &NewMessage,
+        timeout: Duration,
+    ) -> StoreResult<Option<Placement>> {
+        let id = message.id.to_string();
+        let woken = self.waiters.register(&id);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let result = loop {
+            match self.placements(std::slice::from_ref(message)).await {
+                Ok(mut found) => {
+                    if let Some(placement) = found.pop().flatten() {
+                        break Ok(Some(placement));
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break Ok(None);
+            }
+            let nap = POLL_EVERY.min(deadline - now);
+            let _ = tokio::time::timeout(nap, woken.notified()).await;
+        };
+        self.waiters.remove(&id);
+        result
+    }
+}
+
+/// The sequencer's table is the truth of every chat's recent messages and head.
+#[async_trait]
+impl RecentMessages for PgSequencer {
+    async fn recent_after(
+        &self,
+        chat: ChatId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<RecentSlice> {
+        let rows = sqlx::query(
+            "SELECT seq, record FROM sequenced WHERE chat_id = $1 AND seq > $2 \
+             ORDER BY seq LIMIT $3",
+        )
+        .bind(chat.0)
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let messages = rows.iter().map(placed_row).collect::<StoreResult<_>>()?;
+        Ok(RecentSlice {
+            messages,
+            complete: true,
+        })
+    }
+
+    async fn last_seqs(&self, chats: &[ChatId]) -> StoreResult<HashMap<ChatId, i64>> {
+        if chats.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<uuid::Uuid> = chats.iter().map(|c| c.0).collect();
+        let rows = sqlx::query(
+            "SELECT chat_id, head FROM chat_heads WHERE chat_id = ANY($1) AND head > 0",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| Ok((ChatId(r.try_get("chat_id")?), r.try_get("head")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(unavailable)
+    }
+}

@@ -1,0 +1,181 @@
+//! The sequencer on a private PostgreSQL: dense per-chat seqs from 1, a replayed record placed
+//! where it was the first time, a repeated `client_msg_id` placed never, two placers racing on
+//! one chat without a repeat or a hole, and a waiting send woken by the placement.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use harmony_core::model::{Author, NewMessage};
+use harmony_core::ports::{Placement, RecentMessages, Sequencer};
+use harmony_core::values::{ClientMsgId, DisplayName, MessageContent, Username};
+use harmony_core::{ChatId, MessageId, UserId};
+use harmony_postgres::StateDb;
+use harmony_testkit::postgres::PrivatePostgres;
+use tokio_util::sync::CancellationToken;
+
+fn author(name: &str) -> anyhow::Result<Author> {
+    Ok(Author {
+        id: UserId::new(),
+        username: Username::parse(name)?,
+        display_name: DisplayName::parse(name)?,
+    })
+}
+
+fn message(chat: ChatId, author: &Author, key: Option<&str>) -> anyhow::Result<NewMessage> {
+    Ok(NewMessage {
+        id: MessageId::new(),
+        chat_id: chat,
+        author: author.clone(),
+        content: MessageContent::parse("hello")?,
+        client_msg_id: key.map(ClientMsgId::parse).transpose()?,
+        created_at: harmony_core::now(),
+    })
+}
+
+fn seqs(placements: &[Placement]) -> Vec<Option<i64>> {
+    placements
+        .iter()
+        .map(|p| match p {
+            Placement::Placed(m) => Some(m.seq),
+            Placement::Duplicate { .. } => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_sequencer_places_each_record_once_in_a_dense_order() -> anyhow::Result<()> {
+    let pg = PrivatePostgres::start().await?;
+    let state = StateDb::connect(&pg.database("state").await?, 8).await?;
+    let sequencer = state.sequencer();
+    let ann = author("ann")?;
+    let (a, b) = (ChatId::new(), ChatId::new());
+
+    let batch = vec![
+        message(a, &ann, Some("k1"))?,
+        message(b, &ann, None)?,
+        message(a, &ann, None)?,
+        message(a, &ann, Some("k1"))?, // a retry in the same batch
+        message(b, &ann, Some("k2"))?,
+    ];
+    let placed = sequencer.sequence(&batch).await?;
+    assert_eq!(seqs(&placed), [Some(1), Some(1), Some(2), None, Some(2)]);
+    match &placed[3] {
+        Placement::Duplicate { original } => assert_eq!(original.id, batch[0].id),
+        other => anyhow::bail!("expected a duplicate, got {other:?}"),
+    }
+
+    // A replay (the fan-out restarted before committing) is placed where it was; a retry with
+    // the same key in a later batch is a duplicate of the first.
+    let mut replay = batch.clone();
+    replay.push(message(a, &ann, Some("k1"))?);
+    replay.push(message(a, &ann, None)?);
+    let again = sequencer.sequence(&replay).await?;
+    assert_eq!(
+        seqs(&again),
+        [Some(1), Some(1), Some(2), None, Some(2), None, Some(3)]
+    );
+
+    // What is known without placing: the sink's view.
+    let unseen = message(b, &ann, None)?;
+    let known = sequencer
+        .placements(&[batch[2].clone(), batch[3].clone(), unseen])
+        .await?;
+    assert!(matches!(&known[0], Some(Placement::Placed(m)) if m.seq == 2));
+    assert!(
+        matches!(&known[1], Some(Placement::Duplicate { original }) if original.id == batch[0].id)
+    );
+    assert!(known[2].is_none(), "not placed yet");
+    let key = ClientMsgId::parse("k1")?;
+    let found = sequencer.by_key(a, ann.id, &key).await?;
+    assert_eq!(found.map(|m| (m.id, m.seq)), Some((batch[0].id, 1)));
+    assert!(sequencer.by_key(a, UserId::new(), &key).await?.is_none());
+
+    // The truth of heads and recent messages.
+    let heads = sequencer.last_seqs(&[a, b, ChatId::new()]).await?;
+    assert_eq!(heads, HashMap::from([(a, 3), (b, 2)]));
+    let recent = sequencer.recent_after(a, 1, 10).await?;
+    assert_eq!(
+        recent.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    assert!(recent.complete);
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_placers_of_one_chat_never_repeat_or_skip_a_seq() -> anyhow::Result<()> {
+    let pg = PrivatePostgres::start().await?;
+    let state = StateDb::connect(&pg.database("state").await?, 8).await?;
+    let ann = author("ann")?;
+    let chat = ChatId::new();
+    // The same 200 records, offered to two placers at once in batches of 20 (a rebalance in
+    // which both the old and the new owner process a partition), plus 100 of each's own (a chat
+    // that moved to another partition while the old one still held some of its records).
+    let shared: Vec<NewMessage> = (0..200)
+        .map(|_| message(chat, &ann, None))
+        .collect::<anyhow::Result<_>>()?;
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let sequencer = state.sequencer();
+        let mut records = shared.clone();
+        for _ in 0..100 {
+            records.push(message(chat, &ann, None)?);
+        }
+        tasks.push(tokio::spawn(async move {
+            let mut placed = Vec::new();
+            for batch in records.chunks(20) {
+                placed.extend(sequencer.sequence(batch).await?);
+            }
+            anyhow::Ok(placed)
+        }));
+    }
+    let mut by_id: HashMap<MessageId, i64> = HashMap::new();
+    for task in tasks {
+        for p in task.await?? {
+            let Placement::Placed(m) = p else {
+                anyhow::bail!("no duplicates were sent")
+            };
+            if let Some(seq) = by_id.insert(m.id, m.seq) {
+                assert_eq!(seq, m.seq, "a record is placed once");
+            }
+        }
+    }
+    let mut all: Vec<i64> = by_id.values().copied().collect();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (1..=400).collect::<Vec<_>>(),
+        "dense, from 1, no repeat"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_waiting_send_is_woken_by_its_placement() -> anyhow::Result<()> {
+    let pg = PrivatePostgres::start().await?;
+    let state = StateDb::connect(&pg.database("state").await?, 8).await?;
+    let (api, placer) = (state.sequencer(), state.sequencer());
+    let stop = CancellationToken::new();
+    let listening = tokio::spawn(api.listen(stop.clone()));
+    let ann = author("ann")?;
+    let record = message(ChatId::new(), &ann, Some("w1"))?;
+
+    // Nothing places it: the wait ends empty at its deadline.
+    let none = api.wait_placed(&record, Duration::from_millis(300)).await?;
+    assert!(none.is_none());
+
+    let waiting = {
+        let (api, record) = (api.clone(), record.clone());
+        tokio::spawn(async move { api.wait_placed(&record, Duration::from_secs(20)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = tokio::time::Instant::now();
+    placer.sequence(std::slice::from_ref(&record)).await?;
+    let woken = tokio::time::timeout(Duration::from_secs(20), waiting).await???;
+    assert!(matches!(woken, Some(Placement::Placed(m)) if m.id == record.id && m.seq == 1));
+    // Woken well before its deadline.
+    assert!(started.elapsed() < Duration::from_secs(10));
+    stop.cancel();
+    listening.await?;
+    Ok(())
+}
