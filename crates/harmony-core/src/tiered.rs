@@ -25,18 +25,15 @@ impl RecentMessages for CachedRecent {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<RecentSlice> {
-        match self.cache.recent_after(chat, after_seq, limit).await {
-            Ok(mut slice) => {
-                keep_contiguous(after_seq, &mut slice.messages);
-                if !slice.messages.is_empty() {
-                    return Ok(RecentSlice {
-                        messages: slice.messages,
-                        complete: true,
-                    });
-                }
+        // A cache that fails is not the request's failure: the truth answers.
+        if let Ok(mut slice) = self.cache.recent_after(chat, after_seq, limit).await {
+            keep_contiguous(after_seq, &mut slice.messages);
+            if !slice.messages.is_empty() {
+                return Ok(RecentSlice {
+                    messages: slice.messages,
+                    complete: true,
+                });
             }
-            // A cache that fails is not the request's failure: the truth answers.
-            Err(_) => {}
         }
         self.truth.recent_after(chat, after_seq, limit).await
     }

@@ -8,13 +8,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use harmony_core::ports::{LogConsumer, LogDelivery, LogEntry, LogPosition, StoreResult};
 use harmony_protocol::record::MessageRecordV1;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::Message as _;
 
 use crate::{unavailable, KafkaSettings, Parking};
 
 pub struct KafkaCursor {
-    consumer: StreamConsumer,
+    consumer: crate::GroupConsumer,
     topic: String,
     parking: Parking,
 }

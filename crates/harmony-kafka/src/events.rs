@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use harmony_core::events::StoredEvent;
 use harmony_core::ports::{EventConsumer, EventPublisher, StoreResult};
 use harmony_protocol::record::EventRecordV1;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -50,7 +50,7 @@ impl EventPublisher for KafkaEvents {
 /// A projector's cursor on the events topic. A record that does not decode is a poison event:
 /// it is copied to the dead-letter topic (when there is one) and passed over.
 pub struct KafkaEventCursor {
-    consumer: StreamConsumer,
+    consumer: crate::GroupConsumer,
     topic: String,
     /// Partition and offset of each event handed out and not yet committed, by event id.
     positions: Vec<(uuid::Uuid, i32, i64)>,

@@ -19,7 +19,7 @@ pub use log::{KafkaLog, KafkaProducer};
 use std::time::Duration;
 
 use harmony_core::ports::{StoreError, StoreResult};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
@@ -30,9 +30,14 @@ pub struct KafkaSettings {
     /// `host:port[,host:port...]`.
     pub brokers: String,
     pub topic: String,
-    /// Partitions of a new topic. Never change it later: chats would move partitions.
+    /// Partitions of a new topic. Changing it later moves chats between partitions; their order
+    /// survives (the sequencer numbers each chat), but records of a moved chat still waiting in
+    /// its old partition may be placed after newer ones.
     pub partitions: i32,
+    /// Replicas of each partition of a new topic.
     pub replication: i32,
+    /// Replicas that must have a write before it is acknowledged (`min.insync.replicas`).
+    pub min_insync_replicas: i32,
     /// How long the producer may wait to batch (`linger.ms`).
     pub linger_ms: u32,
     /// How long a consumer's fetch may wait on the broker (`fetch.wait.max.ms`).
@@ -50,6 +55,7 @@ impl KafkaSettings {
             topic: topic.to_owned(),
             partitions: 3,
             replication: 1,
+            min_insync_replicas: 1,
             linger_ms: 1,
             fetch_wait_ms: 5,
             delivery_timeout: Duration::from_secs(10),
@@ -78,16 +84,56 @@ pub(crate) fn producer_config(settings: &KafkaSettings) -> ClientConfig {
     config
 }
 
-/// The consumer settings every Harmony consumer uses: offsets stored by hand after processing.
+/// Says which partitions a group member was given or lost: the first thing to look at when a
+/// consumer seems idle.
+pub(crate) struct GroupContext {
+    group: String,
+}
+
+impl rdkafka::client::ClientContext for GroupContext {}
+
+impl rdkafka::consumer::ConsumerContext for GroupContext {
+    fn post_rebalance(
+        &self,
+        _base: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        use rdkafka::consumer::Rebalance;
+        let partitions = |list: &rdkafka::TopicPartitionList| {
+            list.elements()
+                .iter()
+                .map(|e| format!("{}/{}", e.topic(), e.partition()))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match rebalance {
+            Rebalance::Assign(list) => {
+                tracing::info!(group = %self.group, partitions = %partitions(list), "partitions assigned")
+            }
+            Rebalance::Revoke(list) => {
+                tracing::info!(group = %self.group, partitions = %partitions(list), "partitions revoked")
+            }
+            Rebalance::Error(e) => {
+                tracing::warn!(group = %self.group, error = %e, "rebalance failed")
+            }
+        }
+    }
+}
+
+pub(crate) type GroupConsumer = rdkafka::consumer::StreamConsumer<GroupContext>;
+
 /// A consumer in `group`, subscribed to the settings' topic (offsets stored only after
 /// processing, committed explicitly).
 pub(crate) fn subscribed_consumer(
     settings: &KafkaSettings,
     group: &str,
-) -> harmony_core::ports::StoreResult<rdkafka::consumer::StreamConsumer> {
+) -> harmony_core::ports::StoreResult<GroupConsumer> {
     use rdkafka::consumer::Consumer as _;
-    let consumer: rdkafka::consumer::StreamConsumer = consumer_config(settings, group)
-        .create()
+    let context = GroupContext {
+        group: group.to_owned(),
+    };
+    let consumer: GroupConsumer = consumer_config(settings, group)
+        .create_with_context(context)
         .map_err(unavailable)?;
     consumer
         .subscribe(&[&settings.topic])
@@ -118,17 +164,23 @@ fn consumer_config(settings: &KafkaSettings, group: &str) -> ClientConfig {
     config
 }
 
-/// Creates the topic unless it exists.
-pub async fn ensure_topic(settings: &KafkaSettings) -> StoreResult<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+fn admin(settings: &KafkaSettings) -> StoreResult<AdminClient<DefaultClientContext>> {
+    ClientConfig::new()
         .set("bootstrap.servers", &settings.brokers)
         .create()
-        .map_err(unavailable)?;
+        .map_err(unavailable)
+}
+
+/// Creates the topic unless it exists.
+pub async fn ensure_topic(settings: &KafkaSettings) -> StoreResult<()> {
+    let admin = admin(settings)?;
+    let min_isr = settings.min_insync_replicas.to_string();
     let topic = NewTopic::new(
         &settings.topic,
         settings.partitions,
         TopicReplication::Fixed(settings.replication),
-    );
+    )
+    .set("min.insync.replicas", &min_isr);
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = admin
         .create_topics([&topic], &options)
@@ -194,4 +246,81 @@ impl Parking {
             }
         }
     }
+}
+
+/// How an existing topic differs from its settings: `errors` weaken durability below what was
+/// asked (a node should refuse to start), `warnings` are worth an operator's look.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TopicCheck {
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Reads the topic's real partitions, replicas and `min.insync.replicas` from the brokers and
+/// compares them with `settings`.
+pub async fn check_topic(settings: &KafkaSettings) -> StoreResult<TopicCheck> {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    let mut check = TopicCheck::default();
+    let name = settings.topic.clone();
+    let probe: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &settings.brokers)
+        .create()
+        .map_err(unavailable)?;
+    let metadata = tokio::task::spawn_blocking(move || {
+        probe.fetch_metadata(Some(&name), Duration::from_secs(10))
+    })
+    .await
+    .map_err(|e| unavailable(format!("reading topic metadata: {e}")))?
+    .map_err(unavailable)?;
+    let Some(topic) = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == settings.topic)
+    else {
+        check
+            .errors
+            .push(format!("topic {} does not exist", settings.topic));
+        return Ok(check);
+    };
+    let partitions = topic.partitions().len() as i32;
+    if partitions != settings.partitions {
+        check.warnings.push(format!(
+            "topic {} has {partitions} partitions, cluster.partitions says {} (chats keep their order; see config/harmony.toml)",
+            settings.topic, settings.partitions
+        ));
+    }
+    let fewest = topic
+        .partitions()
+        .iter()
+        .map(|p| p.replicas().len() as i32)
+        .min()
+        .unwrap_or(0);
+    if fewest < settings.replication {
+        check.errors.push(format!(
+            "topic {} has partitions with {fewest} replicas, cluster.replication_factor asks {}: an acknowledged message could be lost with one broker; raise it with kafka-reassign-partitions",
+            settings.topic, settings.replication
+        ));
+    }
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let described = admin(settings)?
+        .describe_configs(&[ResourceSpecifier::Topic(&settings.topic)], &options)
+        .await;
+    let min_isr = described
+        .ok()
+        .and_then(|mut results| results.pop())
+        .and_then(Result::ok)
+        .and_then(|resource| resource.get("min.insync.replicas")?.value.clone())
+        .and_then(|v| v.parse::<i32>().ok());
+    match min_isr {
+        Some(v) if v < settings.min_insync_replicas => check.errors.push(format!(
+            "topic {} has min.insync.replicas={v}, cluster.min_insync_replicas asks {}: acks=all would be acknowledged by fewer replicas; set it with kafka-configs --alter",
+            settings.topic, settings.min_insync_replicas
+        )),
+        Some(_) => {}
+        None => check.warnings.push(format!(
+            "could not read min.insync.replicas of topic {} (the broker does not describe topic configs)",
+            settings.topic
+        )),
+    }
+    Ok(check)
 }

@@ -282,7 +282,7 @@ impl Sequencer for PgSequencer {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let mut heads = lock_heads(&mut tx, batch).await?;
         // Read under the head locks: a placer of the same chats that committed first is seen.
-        let (by_id, mut by_key) = existing(&mut *tx, batch).await?;
+        let (by_id, mut by_key) = existing(&mut tx, batch).await?;
         let mut rows = NewRows::default();
         let mut out = Vec::with_capacity(batch.len());
         for m in batch {

@@ -14,7 +14,7 @@ use harmony_core::ports::{
 use harmony_core::tiered::CachedRecent;
 use harmony_core::usecases::Ports;
 use harmony_kafka::{
-    ensure_topic, KafkaCursor, KafkaEventCursor, KafkaEvents, KafkaLog, KafkaSettings,
+    check_topic, ensure_topic, KafkaCursor, KafkaEventCursor, KafkaEvents, KafkaLog, KafkaSettings,
 };
 use harmony_postgres::{HistoryDb, StateDb, WalOutbox};
 use harmony_redis::{
@@ -59,13 +59,17 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
             .context("connecting to PostgreSQL (history)")?,
     );
     let keys = Keys::new(&c.key_prefix);
-    let mut kafka = KafkaSettings::new(&c.brokers, &c.messages_topic);
-    kafka.partitions = c.partitions;
-    kafka.linger_ms = c.linger_ms;
-    kafka.fetch_wait_ms = c.fetch_wait_ms;
-    ensure_topic(&kafka)
-        .await
-        .context("creating the message topic")?;
+    let topic = |name: &str| {
+        let mut settings = KafkaSettings::new(&c.brokers, name);
+        settings.partitions = c.partitions;
+        settings.replication = c.replication_factor;
+        settings.min_insync_replicas = c.min_insync_replicas;
+        settings.linger_ms = c.linger_ms;
+        settings.fetch_wait_ms = c.fetch_wait_ms;
+        settings
+    };
+    let kafka = topic(&c.messages_topic);
+    ensure_and_check(&kafka).await?;
 
     let order = state.sequencer();
     let sequencer: Arc<dyn Sequencer> = Arc::new(order.clone());
@@ -102,10 +106,8 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
         // Every node with HTTP takes sends. Wakes sends waiting for their placement (they poll as well).
         tasks.push(Box::pin(order.listen(stop.clone())));
     }
-    let dead_letters = KafkaSettings::new(&c.brokers, &c.dead_letter_topic);
-    ensure_topic(&dead_letters)
-        .await
-        .context("creating the dead-letter topic")?;
+    let parked_messages = topic(&c.messages_dead_letter_topic);
+    ensure_and_check(&parked_messages).await?;
     let hub = if a.roles.gateway {
         let (interest, followed) = mpsc::unbounded_channel();
         let hub = Arc::new(Hub::with_interest(a.metrics.clone(), interest));
@@ -123,7 +125,7 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
     };
     if a.roles.fanout {
         let consumer =
-            KafkaCursor::new(&kafka, "harmony-fanout")?.with_dead_letters(&dead_letters)?;
+            KafkaCursor::new(&kafka, "harmony-fanout")?.with_dead_letters(&parked_messages)?;
         tasks.push(Box::pin(
             Fanout {
                 consumer,
@@ -148,12 +150,11 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
             .run(stop.clone()),
         ));
     }
-    let mut events = KafkaSettings::new(&c.brokers, &c.events_topic);
-    events.partitions = c.partitions;
+    let events = topic(&c.events_topic);
+    let dead_letters = topic(&c.dead_letter_topic);
     if a.roles.relay || a.roles.projector {
-        ensure_topic(&events)
-            .await
-            .context("creating the events topic")?;
+        ensure_and_check(&events).await?;
+        ensure_and_check(&dead_letters).await?;
     }
     if a.roles.relay {
         tasks.push(Box::pin(watch_slot(
@@ -202,6 +203,24 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
             close_state.close().await;
         }),
     })
+}
+
+/// Creates the topic if missing, then compares what the brokers hold with the settings: a topic
+/// less durable than asked stops the start, with what to change.
+async fn ensure_and_check(settings: &KafkaSettings) -> anyhow::Result<()> {
+    ensure_topic(settings)
+        .await
+        .with_context(|| format!("creating topic {}", settings.topic))?;
+    let check = check_topic(settings)
+        .await
+        .with_context(|| format!("reading topic {}", settings.topic))?;
+    for warning in &check.warnings {
+        tracing::warn!(topic = %settings.topic, "{warning}");
+    }
+    if !check.errors.is_empty() {
+        anyhow::bail!("{}", check.errors.join("; "));
+    }
+    Ok(())
 }
 
 /// The relay role: lead (or wait as a standby), relay until the stream fails, lead again.

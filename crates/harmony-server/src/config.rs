@@ -101,8 +101,11 @@ pub struct ClusterConfig {
     pub messages_topic: String,
     pub events_topic: String,
     pub dead_letter_topic: String,
+    pub messages_dead_letter_topic: String,
     pub relay_slot: String,
     pub partitions: i32,
+    pub replication_factor: i32,
+    pub min_insync_replicas: i32,
     pub key_prefix: String,
     pub window_size: usize,
     pub linger_ms: u32,
@@ -128,6 +131,8 @@ impl fmt::Debug for ClusterConfig {
             .field("redis_url", &set(&self.redis_url))
             .field("messages_topic", &self.messages_topic)
             .field("partitions", &self.partitions)
+            .field("replication_factor", &self.replication_factor)
+            .field("min_insync_replicas", &self.min_insync_replicas)
             .field("key_prefix", &self.key_prefix)
             .field("window_size", &self.window_size)
             .finish_non_exhaustive()
@@ -304,6 +309,9 @@ impl Config {
         }
         if c.partitions < 1 || c.window_size < 10 || c.max_connections < 2 {
             bail!("cluster.partitions must be at least 1, window_size at least 10, max_connections at least 2");
+        }
+        if c.min_insync_replicas < 1 || c.min_insync_replicas > c.replication_factor {
+            bail!("cluster.min_insync_replicas must be 1 to cluster.replication_factor");
         }
         let origin = &self.server.public_origin;
         let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");

@@ -50,6 +50,9 @@ impl TestCluster {
         c.brokers = self.broker.bootstrap();
         c.redis_url = self.redis.url();
         c.partitions = 2;
+        // One broker.
+        c.replication_factor = 1;
+        c.min_insync_replicas = 1;
     }
 
     /// The `HARMONY_*` variables that point a process node at this cluster.
@@ -61,6 +64,8 @@ impl TestCluster {
             ("HARMONY_CLUSTER__BROKERS", self.broker.bootstrap()),
             ("HARMONY_CLUSTER__REDIS_URL", self.redis.url()),
             ("HARMONY_CLUSTER__PARTITIONS", "2".to_owned()),
+            ("HARMONY_CLUSTER__REPLICATION_FACTOR", "1".to_owned()),
+            ("HARMONY_CLUSTER__MIN_INSYNC_REPLICAS", "1".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -141,6 +141,7 @@ pub(crate) async fn consume<S, F, Fut>(
         if batch.is_empty() {
             continue;
         }
+        tracing::debug!(worker = name, records = batch.len(), "applying a batch");
         if until_ok!(apply(&batch)).is_none() {
             break;
         }

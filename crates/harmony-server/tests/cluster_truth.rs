@@ -1,0 +1,281 @@
+//! The cluster's truth is the log and PostgreSQL; Redis is a cache. Each test makes Redis forget
+//! (a restart without persistence: every key gone, every client dropped) or takes a consumer
+//! away, and checks through the front door that no guarantee moved: heads, resume, `prev_seq`,
+//! idempotency and read markers. Seqs are dense from 1, as on a single node.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use harmony_testkit::cluster::TestCluster;
+use harmony_testkit::ws::WsClient;
+use harmony_testkit::{eventually, TestApp, TestUser};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+type R = anyhow::Result<()>;
+
+fn seqs(messages: &[Value]) -> Vec<i64> {
+    messages.iter().filter_map(|m| m["seq"].as_i64()).collect()
+}
+
+/// A session on `gateway`, retried while the node is still reconnecting to Redis.
+async fn connect(gateway: &TestApp, user: &TestUser) -> anyhow::Result<(WsClient, Value)> {
+    eventually("a session to start", || async {
+        Ok(gateway.ws(&user.access).await.ok())
+    })
+    .await
+}
+
+/// As a client does after Redis came back: a session the gateway closes (it noticed the lost
+/// subscription only now) is opened again, until `ready` and `resume` went through on one.
+async fn resume_fresh(
+    gateway: &TestApp,
+    user: &TestUser,
+    chat: &str,
+    from: i64,
+) -> anyhow::Result<(WsClient, Value, Vec<Value>)> {
+    for _ in 0..20 {
+        let (mut ws, ready) = connect(gateway, user).await?;
+        if let Ok(got) = resume(&mut ws, chat, from).await {
+            return Ok((ws, ready, got));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    anyhow::bail!("no session lasted through a resume")
+}
+
+/// Sends `resume` for one chat and collects the messages until `resumed`.
+async fn resume(ws: &mut WsClient, chat: &str, from: i64) -> anyhow::Result<Vec<Value>> {
+    ws.send(json!({"type": "resume", "chats": {chat: from}}))
+        .await?;
+    let mut got = Vec::new();
+    loop {
+        let frame = ws.next().await?;
+        match frame["type"].as_str() {
+            Some("message") => got.push(frame["message"].clone()),
+            Some("resumed") => return Ok(got),
+            _ => {}
+        }
+    }
+}
+
+fn head_of(ready: &Value, chat: &str) -> Option<i64> {
+    ready["chats"]
+        .as_array()?
+        .iter()
+        .find(|c| c["id"] == chat)
+        .and_then(|c| c["last_seq"].as_i64())
+}
+
+/// Sends until acknowledged (Redis may still be reconnecting right after its restart).
+async fn send_eventually(
+    app: &TestApp,
+    user: &TestUser,
+    chat: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
+    eventually("a send to be acknowledged", || async {
+        let reply = app
+            .post(
+                &format!("/api/v1/chats/{chat}/messages"),
+                &user.access,
+                body.clone(),
+            )
+            .await?;
+        Ok((reply.status == StatusCode::CREATED).then_some(reply.body))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_redis_that_forgot_everything_while_a_chat_was_quiet_costs_no_message() -> R {
+    let mut cluster = TestCluster::start().await?;
+    let api = cluster.node("api,fanout,sink,projector,relay").await?;
+    let gateway = cluster.node("gateway").await?;
+    let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
+    let chat = api.group(&ann, "g", &[&bob]).await?;
+
+    let (mut ws, _) = gateway.ws(&bob.access).await?;
+    for i in 0..2 {
+        api.send(&ann, &chat, &format!("seen {i}")).await?;
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        seen.push(ws.next_of("message").await?["message"].clone());
+    }
+    assert_eq!(
+        seqs(&seen),
+        [1, 2],
+        "a chat's seqs start at 1 and have no hole"
+    );
+    ws.close().await;
+
+    let mut missed = Vec::new();
+    for i in 0..20 {
+        missed.push(api.send(&ann, &chat, &format!("missed {i}")).await?);
+    }
+    assert_eq!(seqs(&missed), (3..=22).collect::<Vec<_>>());
+    // Let the fan-out put them in the window: it is the window that is lost.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.redis.restart().await?;
+
+    let (mut ws, ready, resumed) = resume_fresh(&gateway, &bob, &chat, 2).await?;
+    assert_eq!(
+        head_of(&ready, &chat),
+        Some(22),
+        "ready tells where the chat stands, not what Redis remembers: {ready}"
+    );
+    assert_eq!(seqs(&resumed), (3..=22).collect::<Vec<_>>());
+    let ids = |ms: &[Value]| ms.iter().map(|m| m["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&resumed),
+        ids(&missed),
+        "exactly the missed messages, in order"
+    );
+
+    send_eventually(&api, &ann, &chat, json!({"content": "after"})).await?;
+    let live = ws.next_of("message").await?;
+    assert_eq!(live["message"]["seq"], 23);
+    assert_eq!(
+        live["prev_seq"], 22,
+        "the gap check links to the last message"
+    );
+
+    // Reading up to the head works with the window gone (it was capped at Redis' head).
+    let read = api
+        .post(
+            &format!("/api/v1/chats/{chat}/read"),
+            &bob.access,
+            json!({"seq": 23}),
+        )
+        .await?;
+    assert_eq!(read.status, StatusCode::NO_CONTENT);
+    cluster.redis.restart().await?;
+    let chats = eventually("the chat list", || async {
+        let r = api.get("/api/v1/chats", &bob.access).await?;
+        Ok((r.status == StatusCode::OK).then_some(r.body))
+    })
+    .await?;
+    let listed = chats
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["id"] == chat.as_str()).cloned())
+        .unwrap_or_default();
+    assert_eq!(listed["unread_count"], 0, "{listed}");
+    ws.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_retried_send_finds_its_message_after_redis_forgot_and_racing_retries_agree() -> R {
+    let mut cluster = TestCluster::start().await?;
+    let api_a = Arc::new(cluster.node("api,fanout,sink,projector,relay").await?);
+    let api_b = Arc::new(cluster.node("api").await?);
+    let ann = api_a.register("ann").await?;
+    let chat = api_a.group(&ann, "g", &[]).await?;
+
+    let first = send_eventually(
+        &api_a,
+        &ann,
+        &chat,
+        json!({"content": "once", "client_msg_id": "k-1"}),
+    )
+    .await?;
+    cluster.redis.restart().await?;
+    let retry = eventually("a retry to be answered", || async {
+        let r = api_b
+            .post(
+                &format!("/api/v1/chats/{chat}/messages"),
+                &ann.access,
+                json!({"content": "once", "client_msg_id": "k-1"}),
+            )
+            .await?;
+        Ok((r.status == StatusCode::CREATED).then_some(r))
+    })
+    .await?;
+    assert_eq!(
+        retry.body["id"], first["id"],
+        "the retry finds the first message"
+    );
+    assert_eq!(retry.body["seq"], first["seq"]);
+    assert_eq!(
+        retry.headers.get("idempotent-replay").map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+
+    // Eight attempts of one send at once, through both api nodes: one message, one answer.
+    let mut racing = Vec::new();
+    for i in 0..8 {
+        let (app, ann, chat) = (
+            if i % 2 == 0 {
+                api_a.clone()
+            } else {
+                api_b.clone()
+            },
+            ann.clone(),
+            chat.clone(),
+        );
+        racing.push(tokio::spawn(async move {
+            app.post(
+                &format!("/api/v1/chats/{chat}/messages"),
+                &ann.access,
+                json!({"content": "race", "client_msg_id": "k-2"}),
+            )
+            .await
+        }));
+    }
+    let mut answers = Vec::new();
+    for r in racing {
+        let reply = r.await??;
+        assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
+        answers.push((reply.body["id"].clone(), reply.body["seq"].clone()));
+    }
+    answers.dedup();
+    assert_eq!(
+        answers.len(),
+        1,
+        "every attempt answers with the same message: {answers:?}"
+    );
+    // The sink stores them; tansu's fetches to one group have been seen to stall for seconds
+    // on this machine, so this waits longer than one step.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let history = loop {
+        let all = api_a.all_history(&ann, &chat).await?;
+        if all.len() >= 2 {
+            break all;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "history never held both messages: {all:?}, answers {answers:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let history_again = api_a.all_history(&ann, &chat).await?;
+    assert_eq!(history_again.len(), history.len());
+    assert_eq!(
+        seqs(&history_again),
+        [1, 2],
+        "stored once each: {history_again:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn resume_is_whole_while_the_message_store_lags_and_redis_forgot() -> R {
+    let mut cluster = TestCluster::start().await?;
+    // No sink: the message store holds nothing of what follows.
+    let api = cluster.node("api,gateway,fanout,projector,relay").await?;
+    let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
+    let chat = api.group(&ann, "g", &[&bob]).await?;
+    let mut sent = Vec::new();
+    for i in 0..30 {
+        sent.push(api.send(&ann, &chat, &format!("m{i}")).await?);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster.redis.restart().await?;
+    let (ws, ready, resumed) = resume_fresh(&api, &bob, &chat, 4).await?;
+    assert_eq!(head_of(&ready, &chat), Some(30));
+    assert_eq!(seqs(&resumed), (5..=30).collect::<Vec<_>>());
+    ws.close().await;
+    Ok(())
+}
