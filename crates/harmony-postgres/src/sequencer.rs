@@ -344,12 +344,18 @@ impl Sequencer for PgSequencer {
                 if let Some(seq) = by_id.get(&m.id.to_string()) {
                     return Some(Placement::Placed(m.clone().committed(*seq)));
                 }
-                // Another id holds this key: this record can never be placed.
-                key_of(m)
-                    .and_then(|k| by_key.get(&k))
-                    .map(|original| Placement::Duplicate {
-                        original: original.clone(),
-                    })
+                // The two reads are separate statements: a placement committed between them is
+                // seen by key only, and is this record's own.
+                key_of(m).and_then(|k| by_key.get(&k)).map(|original| {
+                    if original.id == m.id {
+                        Placement::Placed(original.clone())
+                    } else {
+                        // Another id holds this key: this record can never be placed.
+                        Placement::Duplicate {
+                            original: original.clone(),
+                        }
+                    }
+                })
             })
             .collect())
     }

@@ -179,3 +179,39 @@ async fn a_waiting_send_is_woken_by_its_placement() -> anyhow::Result<()> {
     listening.await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_record_placed_while_it_is_looked_up_is_never_its_own_duplicate() -> anyhow::Result<()> {
+    let pg = PrivatePostgres::start().await?;
+    let state = StateDb::connect(&pg.database("state").await?, 8).await?;
+    let ann = author("ann")?;
+    let chat = ChatId::new();
+    let records: Vec<NewMessage> = (0..300)
+        .map(|i| message(chat, &ann, Some(&format!("k{i}"))))
+        .collect::<anyhow::Result<_>>()?;
+    // The fan-out places them one by one while the sink keeps asking where they stand: a
+    // placement committed between the lookup by id and the lookup by key must read as placed.
+    let placer = {
+        let (sequencer, records) = (state.sequencer(), records.clone());
+        tokio::spawn(async move {
+            for r in &records {
+                sequencer.sequence(std::slice::from_ref(r)).await?;
+            }
+            anyhow::Ok(())
+        })
+    };
+    let sequencer = state.sequencer();
+    loop {
+        let found = sequencer.placements(&records).await?;
+        for (r, p) in records.iter().zip(&found) {
+            if let Some(Placement::Duplicate { original }) = p {
+                anyhow::bail!("{} read as a duplicate of {}", r.id, original.id);
+            }
+        }
+        if found.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    placer.await??;
+    Ok(())
+}

@@ -163,7 +163,7 @@ async fn fanout_reaches_followers_and_the_window_vouches_only_for_runs_without_a
         "control events reach every gateway"
     );
 
-    let window = RedisWindow::new(conn, keys);
+    let window = RedisWindow::new(conn.clone(), keys.clone());
     let seqs = |slice: &harmony_core::ports::RecentSlice| {
         slice.messages.iter().map(|m| m.seq).collect::<Vec<_>>()
     };
@@ -178,7 +178,8 @@ async fn fanout_reaches_followers_and_the_window_vouches_only_for_runs_without_a
     // A window that lost its data and took new messages (40, 41), or came back from an old
     // snapshot with a hole (1..=2, then 5): only the run right after the position counts.
     let fresh = ChatId::new();
-    fanout.publish(&live(fresh, &[1, 2, 5, 40, 41])).await?;
+    let roomy = RedisFanout::new(conn, keys, 100);
+    roomy.publish(&live(fresh, &[1, 2, 5, 40, 41])).await?;
     assert_eq!(seqs(&window.recent_after(fresh, 0, 10).await?), [1, 2]);
     let holed = window.recent_after(fresh, 2, 10).await?;
     assert!(
@@ -187,7 +188,7 @@ async fn fanout_reaches_followers_and_the_window_vouches_only_for_runs_without_a
     );
     assert_eq!(seqs(&window.recent_after(fresh, 39, 10).await?), [40, 41]);
     // A replayed publish keeps one entry per seq.
-    fanout.publish(&live(fresh, &[41])).await?;
+    roomy.publish(&live(fresh, &[41])).await?;
     assert_eq!(seqs(&window.recent_after(fresh, 39, 10).await?), [40, 41]);
     let unknown = window.recent_after(ChatId::new(), 0, 10).await?;
     assert!(
