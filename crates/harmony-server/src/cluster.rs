@@ -38,6 +38,12 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
             .await
             .context("connecting to PostgreSQL (state)")?,
     );
+    // Every node, before it can write a state change: an event whose WAL precedes the slot is
+    // never decoded, so the slot must exist before the first api node takes a request.
+    state
+        .ensure_outbox_slot(&c.relay_slot)
+        .await
+        .context("creating the outbox replication slot")?;
     let history_url = if c.history_url.is_empty() {
         &c.postgres_url
     } else {

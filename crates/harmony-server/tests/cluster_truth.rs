@@ -279,3 +279,18 @@ async fn resume_is_whole_while_the_message_store_lags_and_redis_forgot() -> R {
     ws.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn events_written_before_any_relay_ran_are_relayed() -> R {
+    let cluster = TestCluster::start().await?;
+    // No relay or projector yet: only the node that takes requests and holds sessions.
+    let api = cluster.node("api,gateway,fanout,sink").await?;
+    let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
+    let (mut ws, _) = api.ws(&bob.access).await?;
+    let chat = api.group(&ann, "before the relay", &[&bob]).await?;
+    let _relay = cluster.node("relay,projector").await?;
+    let added = ws.next_of("member_added").await?;
+    assert_eq!(added["chat_id"], chat.as_str(), "{added}");
+    ws.close().await;
+    Ok(())
+}
