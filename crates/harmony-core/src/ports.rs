@@ -195,6 +195,14 @@ pub trait Sequencer: Send + Sync {
         author: UserId,
         key: &ClientMsgId,
     ) -> StoreResult<Option<Message>>;
+    /// Members removed right before a message of these spans (`(chat, first seq, last seq)`):
+    /// `(chat, user, seq)` for each removal that takes effect ahead of message `seq`. The fan-out
+    /// publishes them just before that message, so a removal is ordered with the chat's messages
+    /// on every gateway, whatever happened to the event that normally carries it.
+    async fn removals_before(
+        &self,
+        spans: &[(ChatId, i64, i64)],
+    ) -> StoreResult<Vec<(ChatId, UserId, i64)>>;
     /// Waits until the record is placed, at most `timeout`; `None` on timeout. An api node calls
     /// this after the log acknowledged a send, to answer with the message's seq.
     async fn wait_placed(

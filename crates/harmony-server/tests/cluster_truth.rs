@@ -294,3 +294,58 @@ async fn events_written_before_any_relay_ran_are_relayed() -> R {
     ws.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_removed_member_gets_no_message_ordered_after_the_removal_even_without_its_event() -> R {
+    let cluster = TestCluster::start().await?;
+    // No projector: the `member_removed` event is never applied. The removal still reaches the
+    // gateways in the chat's own order, ahead of the next message.
+    let api = cluster.node("api,gateway,fanout,sink,relay").await?;
+    let (ann, bob, cat) = (
+        api.register("ann").await?,
+        api.register("bob").await?,
+        api.register("cat").await?,
+    );
+    let chat = api.group(&ann, "g", &[&bob, &cat]).await?;
+    let (mut bob_ws, _) = api.ws(&bob.access).await?;
+    let (mut cat_ws, _) = api.ws(&cat.access).await?;
+    api.send(&ann, &chat, "before").await?;
+    assert_eq!(
+        bob_ws.next_of("message").await?["message"]["content"],
+        "before"
+    );
+    assert_eq!(
+        cat_ws.next_of("message").await?["message"]["content"],
+        "before"
+    );
+
+    let removed = api
+        .delete(
+            &format!("/api/v1/chats/{chat}/members/{}", bob.id),
+            &ann.access,
+        )
+        .await?;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    api.send(&ann, &chat, "after").await?;
+    let gone = bob_ws.next().await?;
+    assert_eq!(gone["type"], "member_removed", "{gone}");
+    assert_eq!(gone["user_id"], bob.id.as_str());
+    bob_ws
+        .expect_silence(Duration::from_millis(1500), &[])
+        .await?;
+    assert_eq!(
+        cat_ws.next_of("message").await?["message"]["content"],
+        "after"
+    );
+
+    // Nor through resume: the session no longer follows the chat, and the truth says no.
+    bob_ws
+        .send(json!({"type": "resume", "chats": {chat.clone(): 0}}))
+        .await?;
+    let refused = bob_ws.next().await?;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["code"], "not_a_member");
+    bob_ws.close().await;
+    cat_ws.close().await;
+    Ok(())
+}

@@ -21,3 +21,15 @@ CREATE TABLE sequenced (
 );
 CREATE UNIQUE INDEX sequenced_key ON sequenced (chat_id, author_id, client_msg_id)
     WHERE client_msg_id IS NOT NULL;
+
+-- Membership changes placed in their chat's order. A removal recorded at head h means no message
+-- after h may reach the removed member: the fan-out publishes the removal ahead of message h + 1,
+-- on the same ordered path, whatever happened to the events that normally carry it.
+CREATE TABLE membership_changes (
+    id      BIGSERIAL PRIMARY KEY,
+    chat_id UUID NOT NULL,
+    user_id UUID NOT NULL,
+    at_seq  BIGINT NOT NULL,
+    removed BOOLEAN NOT NULL
+);
+CREATE INDEX membership_changes_chat ON membership_changes (chat_id, at_seq);
