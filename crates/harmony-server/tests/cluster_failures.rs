@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harmony_testkit::cluster::TestCluster;
+use harmony_testkit::load::{history_holds, ids};
 use harmony_testkit::postgres::PrivatePostgres;
 use harmony_testkit::{eventually, TestApp, TestUser};
 use serde_json::{json, Value};
@@ -17,13 +18,6 @@ type R = anyhow::Result<()>;
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_harmony"))
-}
-
-fn ids(messages: &[Value]) -> Vec<String> {
-    messages
-        .iter()
-        .filter_map(|m| m["id"].as_str().map(str::to_owned))
-        .collect()
 }
 
 /// Sends `count` messages from `tasks` concurrent senders; returns the acknowledged ones. Sends
@@ -72,34 +66,6 @@ async fn send_load(
     }
     let acked = acked.lock().await.clone();
     Ok(acked)
-}
-
-/// Waits until history holds every acknowledged message, then checks: each once, seq ascending.
-async fn history_holds(
-    app: &TestApp,
-    user: &TestUser,
-    chat: &str,
-    acked: &[Value],
-) -> anyhow::Result<Vec<Value>> {
-    let wanted: HashSet<String> = ids(acked).into_iter().collect();
-    let history = eventually("history to hold every acknowledged message", || async {
-        let all = app.all_history(user, chat).await?;
-        let have: HashSet<String> = ids(&all).into_iter().collect();
-        Ok(wanted.is_subset(&have).then_some(all))
-    })
-    .await?;
-    let all_ids = ids(&history);
-    assert_eq!(
-        all_ids.len(),
-        all_ids.iter().collect::<HashSet<_>>().len(),
-        "a message is stored twice"
-    );
-    let seqs: Vec<i64> = history.iter().filter_map(|m| m["seq"].as_i64()).collect();
-    assert!(
-        seqs.windows(2).all(|w| w[0] < w[1]),
-        "history out of seq order: {seqs:?}"
-    );
-    Ok(history)
 }
 
 #[tokio::test]

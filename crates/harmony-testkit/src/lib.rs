@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod conformance;
 mod http;
 pub mod kafka;
+pub mod load;
 pub mod postgres;
 pub mod redis;
 pub mod ws;
