@@ -349,3 +349,36 @@ async fn a_removed_member_gets_no_message_ordered_after_the_removal_even_without
     cat_ws.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_node_refuses_to_start_on_topics_less_durable_than_configured() -> R {
+    let cluster = TestCluster::start().await?;
+    let dir = tempfile::tempdir()?;
+    let mut config = harmony_testkit::test_config(dir.path().to_path_buf())?;
+    cluster.configure(&mut config);
+    // The topic exists with one replica (made for a one-broker development cluster); this node
+    // is configured for production.
+    let mut existing =
+        harmony_kafka::KafkaSettings::new(&cluster.broker.bootstrap(), "harmony.messages.v1");
+    existing.partitions = 2;
+    harmony_kafka::ensure_topic(&existing).await?;
+    config.cluster.replication_factor = 3;
+    config.cluster.min_insync_replicas = 2;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let started = tokio::time::timeout(
+        Duration::from_secs(20),
+        harmony_server::serve(config, listener, shutdown.clone()),
+    )
+    .await?;
+    shutdown.cancel();
+    let Err(error) = started else {
+        anyhow::bail!("a node started on topics with one replica while three were asked")
+    };
+    let said = format!("{error:#}");
+    assert!(
+        said.contains("harmony.messages.v1") && said.contains("replica"),
+        "the error names the topic and what is wrong: {said}"
+    );
+    Ok(())
+}
