@@ -331,7 +331,11 @@ pub struct ChatActivity {
 /// The message store (history). Writes are upserts by message id, so replays are harmless.
 #[async_trait]
 pub trait HistoryStore: Send + Sync {
-    async fn upsert_messages(&self, messages: &[Message]) -> StoreResult<()>;
+    /// Stores each message unless its id is stored already (a replay). Returns the ids it
+    /// refused because their chat's position holds another message: an impossible state (for
+    /// instance the state database restored from a backup older than the store's), which the
+    /// caller reports and passes over instead of retrying forever.
+    async fn upsert_messages(&self, messages: &[Message]) -> StoreResult<Vec<MessageId>>;
     /// `None` when the cursor's message is not in this chat.
     async fn page(
         &self,

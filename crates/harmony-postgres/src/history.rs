@@ -128,9 +128,9 @@ impl HistoryDb {
 
 #[async_trait]
 impl HistoryStore for HistoryDb {
-    async fn upsert_messages(&self, messages: &[Message]) -> StoreResult<()> {
+    async fn upsert_messages(&self, messages: &[Message]) -> StoreResult<Vec<MessageId>> {
         if messages.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut query = sqlx::QueryBuilder::new(format!("INSERT INTO messages ({COLUMNS}) "));
         query.push_values(messages, |mut row, m| {
@@ -142,13 +142,34 @@ impl HistoryStore for HistoryDb {
                 .push_bind(m.client_msg_id.as_ref().map(|c| c.as_str().to_owned()))
                 .push_bind(m.created_at);
         });
-        query.push(" ON CONFLICT (id) DO NOTHING");
-        query
-            .build()
-            .execute(&self.pool)
+        // Any conflict: the id (a replay) or the position (told apart below).
+        query.push(" ON CONFLICT DO NOTHING RETURNING id");
+        let inserted: Vec<String> = query
+            .build_query_scalar()
+            .fetch_all(&self.pool)
             .await
             .map_err(unavailable)?;
-        Ok(())
+        if inserted.len() == messages.len() {
+            return Ok(Vec::new());
+        }
+        let skipped: Vec<String> = messages
+            .iter()
+            .map(|m| m.id.to_string())
+            .filter(|id| !inserted.contains(id))
+            .collect();
+        let stored: Vec<String> = sqlx::query_scalar("SELECT id FROM messages WHERE id = ANY($1)")
+            .bind(&skipped)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(messages
+            .iter()
+            .filter(|m| {
+                let id = m.id.to_string();
+                skipped.contains(&id) && !stored.contains(&id)
+            })
+            .map(|m| m.id)
+            .collect())
     }
 
     async fn page(

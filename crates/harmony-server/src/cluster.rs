@@ -152,6 +152,7 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
                 history,
                 sequencer: sequencer.clone(),
                 on_processed: a.counted("sink"),
+                on_refused: a.counted("sink-refused"),
             }
             .run(stop.clone()),
         ));

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use harmony_core::model::{Author, Message};
 use harmony_core::ports::{ChatActivity, HistoryPage, HistoryStore, PageCursor, StoreResult};
 use harmony_core::values::{ClientMsgId, MessageContent};
-use harmony_core::{ChatId, UserId};
+use harmony_core::{ChatId, MessageId, UserId};
 use rusqlite::{Connection, Row};
 
 use crate::conn::Wake;
@@ -66,6 +66,35 @@ pub(crate) fn insert_message(conn: &Connection, m: &Message) -> StoreResult<()> 
     Ok(())
 }
 
+/// Stores a message unless its id is stored; false when its position holds another message.
+fn upsert_one(conn: &Connection, m: &Message) -> StoreResult<bool> {
+    let added = exec(
+        conn,
+        "INSERT INTO messages (id, chat_id, seq, author_id, content, client_msg_id, \
+         created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (
+            m.id.to_string(),
+            m.chat_id.to_string(),
+            m.seq,
+            m.author.id.to_string(),
+            m.content.as_str(),
+            m.client_msg_id.as_ref().map(|c| c.as_str()),
+            ms(m.created_at),
+        ),
+    )
+    .map_err(unavailable)?;
+    if added > 0 {
+        return Ok(true);
+    }
+    let stored: Option<i64> = row(
+        conn,
+        "SELECT 1 AS one FROM messages WHERE id = ?",
+        [m.id.to_string()],
+        |r| col(r, "one"),
+    )?;
+    Ok(stored.is_some())
+}
+
 /// Newest first, below `seq`.
 const BEFORE: &str = concat!(
     message_select!(),
@@ -87,10 +116,16 @@ fn messages_where(
 
 #[async_trait]
 impl HistoryStore for Database {
-    async fn upsert_messages(&self, messages: &[Message]) -> StoreResult<()> {
+    async fn upsert_messages(&self, messages: &[Message]) -> StoreResult<Vec<MessageId>> {
         let messages = messages.to_vec();
         self.write(Wake::Nobody, move |conn| {
-            messages.iter().try_for_each(|m| insert_message(conn, m))
+            let mut refused = Vec::new();
+            for m in &messages {
+                if !upsert_one(conn, m)? {
+                    refused.push(m.id);
+                }
+            }
+            Ok(refused)
         })
         .await
     }

@@ -379,9 +379,22 @@ async fn history(s: &Stores, ann: &User, bob: &User, chat: ChatId) -> anyhow::Re
             )
         })
         .collect::<anyhow::Result<_>>()?;
-    s.history.upsert_messages(&all[..10]).await?;
-    s.history.upsert_messages(&all[5..]).await?;
-    s.history.upsert_messages(&all[..3]).await?;
+    ensure!(s.history.upsert_messages(&all[..10]).await?.is_empty());
+    ensure!(s.history.upsert_messages(&all[5..]).await?.is_empty());
+    ensure!(
+        s.history.upsert_messages(&all[..3]).await?.is_empty(),
+        "a replay is no refusal"
+    );
+    // Another message at a stored position is refused, and the stored one stays.
+    let intruder = message(chat, bob, 7, None)?;
+    let refused = s
+        .history
+        .upsert_messages(&[intruder.clone(), all[7].clone()])
+        .await?;
+    ensure!(
+        refused == [intruder.id],
+        "a taken position is refused: {refused:?}"
+    );
     let latest = s
         .history
         .page(chat, PageCursor::Latest, 10)

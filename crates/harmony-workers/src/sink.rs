@@ -1,6 +1,9 @@
 //! The history sink: message log → message store. It stores what the sequencer placed, with its
 //! seq, and waits for the fan-out (the placer) when it runs ahead of it; duplicates are never
-//! stored. Upserts by message id, so a batch replayed after a crash changes nothing.
+//! stored. Upserts by message id, so a batch replayed after a crash changes nothing. A message
+//! whose position the store already holds for another message is an impossible state: it is
+//! logged as an error and counted (`consumer_processed{consumer="sink-refused"}`), and the sink
+//! goes on.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +26,8 @@ pub struct Sink<C> {
     pub history: Arc<dyn HistoryStore>,
     pub sequencer: Arc<dyn Sequencer>,
     pub on_processed: OnProcessed,
+    /// Told of each message the store refused (its position holds another message).
+    pub on_refused: OnProcessed,
 }
 
 /// The batch's messages with their seqs, once every record is placed (or known a duplicate).
@@ -65,13 +70,23 @@ async fn placed(batch: &[LogDelivery], sequencer: &dyn Sequencer) -> StoreResult
 
 impl<C: LogConsumer + 'static> Sink<C> {
     pub async fn run(self, shutdown: CancellationToken) {
-        let (history, sequencer) = (self.history, self.sequencer);
+        let (history, sequencer, on_refused) = (self.history, self.sequencer, self.on_refused);
         let apply = |batch: &[LogDelivery]| {
             let batch = batch.to_vec();
-            let (history, sequencer) = (history.clone(), sequencer.clone());
+            let (history, sequencer, on_refused) =
+                (history.clone(), sequencer.clone(), on_refused.clone());
             async move {
                 let messages = placed(&batch, sequencer.as_ref()).await?;
-                history.upsert_messages(&messages).await
+                let refused = history.upsert_messages(&messages).await?;
+                for id in &refused {
+                    // Retrying cannot help: say it loudly, count it, go on.
+                    let m = messages.iter().find(|m| m.id == *id);
+                    tracing::error!(message = %id, chat = ?m.map(|m| m.chat_id), seq = ?m.map(|m| m.seq), "the message store holds another message at this position: not stored (was the state database restored from an older backup?)");
+                }
+                if !refused.is_empty() {
+                    on_refused(refused.len());
+                }
+                Ok(())
             }
         };
         consume(
