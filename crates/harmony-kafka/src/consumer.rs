@@ -30,8 +30,12 @@ impl KafkaCursor {
     }
 
     /// Copies records that do not decode to `dead_letters.topic` before passing over them.
-    pub fn with_dead_letters(mut self, dead_letters: &KafkaSettings) -> StoreResult<Self> {
-        self.parking = Parking::to(dead_letters)?;
+    pub fn with_dead_letters(
+        mut self,
+        dead_letters: &KafkaSettings,
+        on_parked: crate::OnParked,
+    ) -> StoreResult<Self> {
+        self.parking = Parking::to(dead_letters, on_parked)?;
         Ok(self)
     }
 }

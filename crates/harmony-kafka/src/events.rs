@@ -69,8 +69,12 @@ impl KafkaEventCursor {
     }
 
     /// Copies undecodable records to `dead_letters.topic`.
-    pub fn with_dead_letters(mut self, dead_letters: &KafkaSettings) -> StoreResult<Self> {
-        self.parking = Parking::to(dead_letters)?;
+    pub fn with_dead_letters(
+        mut self,
+        dead_letters: &KafkaSettings,
+        on_parked: crate::OnParked,
+    ) -> StoreResult<Self> {
+        self.parking = Parking::to(dead_letters, on_parked)?;
         Ok(self)
     }
 }

@@ -201,23 +201,29 @@ pub async fn ensure_topic(settings: &KafkaSettings) -> StoreResult<()> {
 pub(crate) struct Parking {
     dead_letters: Option<(rdkafka::producer::FutureProducer, KafkaSettings)>,
     held: Option<(Vec<u8>, Vec<u8>)>,
+    on_parked: OnParked,
 }
+
+/// Told of each record parked, for metrics.
+pub type OnParked = std::sync::Arc<dyn Fn(usize) + Send + Sync>;
 
 impl Parking {
     pub(crate) fn none() -> Self {
         Self {
             dead_letters: None,
             held: None,
+            on_parked: std::sync::Arc::new(|_| {}),
         }
     }
 
-    pub(crate) fn to(dead_letters: &KafkaSettings) -> StoreResult<Self> {
+    pub(crate) fn to(dead_letters: &KafkaSettings, on_parked: OnParked) -> StoreResult<Self> {
         let producer = producer_config(dead_letters)
             .create()
             .map_err(unavailable)?;
         Ok(Self {
             dead_letters: Some((producer, dead_letters.clone())),
             held: None,
+            on_parked,
         })
     }
 
@@ -239,7 +245,10 @@ impl Parking {
             .payload(&payload);
         let sent = producer.send(record, settings.delivery_timeout).await;
         match sent {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                (self.on_parked)(1);
+                Ok(())
+            }
             Err((e, _)) => {
                 self.held = Some((key, payload));
                 Err(unavailable(e))

@@ -130,8 +130,8 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
         Arc::new(Hub::new(a.metrics.clone()))
     };
     if a.roles.fanout {
-        let consumer =
-            KafkaCursor::new(&kafka, "harmony-fanout")?.with_dead_letters(&parked_messages)?;
+        let consumer = KafkaCursor::new(&kafka, "harmony-fanout")?
+            .with_dead_letters(&parked_messages, a.counted("fanout-dead-letters"))?;
         tasks.push(Box::pin(
             Fanout {
                 consumer,
@@ -180,7 +180,7 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
     }
     if a.roles.projector {
         let consumer = KafkaEventCursor::new(&events, "harmony-projector")?
-            .with_dead_letters(&dead_letters)?;
+            .with_dead_letters(&dead_letters, a.counted("projector-undecodable"))?;
         let parked: Arc<dyn EventPublisher> = Arc::new(KafkaEvents::new(dead_letters.clone())?);
         tasks.push(Box::pin(
             Projector {

@@ -382,3 +382,52 @@ async fn a_node_refuses_to_start_on_topics_less_durable_than_configured() -> R {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_log_record_that_does_not_decode_is_parked_and_delivery_goes_on() -> R {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let cluster = TestCluster::start().await?;
+    let api = cluster
+        .node("api,gateway,fanout,sink,projector,relay")
+        .await?;
+    let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
+    let chat = api.group(&ann, "g", &[&bob]).await?;
+    let (mut ws, _) = api.ws(&bob.access).await?;
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", cluster.broker.bootstrap())
+        .create()?;
+    producer
+        .send(
+            FutureRecord::to("harmony.messages.v1")
+                .key(chat.as_str())
+                .payload("not a message record"),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)?;
+    let sent = api.send(&ann, &chat, "after the poison").await?;
+    let live = ws.next_of("message").await?;
+    assert_eq!(live["message"]["id"], sent["id"]);
+    assert_eq!(live["message"]["seq"], 1, "the poison took no seq");
+    let metrics = eventually("the parked record to be counted", || async {
+        let text = api
+            .client
+            .get(api.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .any(|l| {
+                l.starts_with(
+                    "harmony_consumer_processed_total{consumer=\"fanout-dead-letters\"} 1",
+                )
+            })
+            .then_some(text))
+    })
+    .await?;
+    assert!(!metrics.is_empty());
+    ws.close().await;
+    Ok(())
+}
