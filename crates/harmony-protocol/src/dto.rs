@@ -214,7 +214,9 @@ pub struct MessageDto {
     /// A ULID.
     pub id: String,
     pub chat_id: String,
-    /// The message's position in its chat: strictly increasing in the chat's order.
+    /// The message's position in its chat: 1 for its first message, then 2, 3, ... with no gap
+    /// and no repeat, in the chat's one order (the same in both shapes, live, in history and on
+    /// resume). A seq missing from what a client holds is a message it has not received yet.
     pub seq: i64,
     pub author: AuthorDto,
     pub content: String,

@@ -38,8 +38,9 @@ pub enum ServerFrame {
         user: UserDto,
         chats: Vec<ChatPositionDto>,
     },
-    /// A message; `prev_seq` is the previous message's `seq` in the chat, or null when unknown.
-    /// A client whose last `seq` differs from `prev_seq` has missed something and resumes.
+    /// A message; `prev_seq` is the previous message's `seq` in the chat (`seq - 1`, since a
+    /// chat's seqs are dense), or null for the chat's first message. A client whose last `seq`
+    /// differs from `prev_seq` has missed something and resumes.
     Message {
         chat_id: String,
         prev_seq: Option<i64>,

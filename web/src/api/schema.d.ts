@@ -423,7 +423,9 @@ export interface components {
             id: string;
             /**
              * Format: int64
-             * @description The message's position in its chat: strictly increasing in the chat's order.
+             * @description The message's position in its chat: 1 for its first message, then 2, 3, ... with no gap
+             *     and no repeat, in the chat's one order (the same in both shapes, live, in history and on
+             *     resume). A seq missing from what a client holds is a message it has not received yet.
              */
             seq: number;
         };
