@@ -134,8 +134,12 @@ async fn measure(nodes: &[(String, TestApp)], n: usize) -> anyhow::Result<()> {
         "sending through {} and receiving on {}",
         api.addr, gateway.addr
     );
-    let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
-    let chat = api.group(&ann, "latency", &[&bob]).await?;
+    let (ann, bob, cat) = (
+        api.register("ann").await?,
+        api.register("bob").await?,
+        api.register("cat").await?,
+    );
+    let chat = api.group(&ann, "latency", &[&bob, &cat]).await?;
     let (mut ws, _) = gateway.ws(&bob.access).await?;
     let mut delivery = Vec::with_capacity(n);
     let mut acks = Vec::with_capacity(n);
@@ -144,6 +148,7 @@ async fn measure(nodes: &[(String, TestApp)], n: usize) -> anyhow::Result<()> {
         let started = Instant::now();
         let sent = api.send(&ann, &chat, &format!("probe {i}")).await?;
         acks.push(started.elapsed());
+        let acked = Instant::now();
         loop {
             let frame = ws.next_of("message").await?;
             if frame["message"]["id"] == sent["id"] {
@@ -156,12 +161,42 @@ async fn measure(nodes: &[(String, TestApp)], n: usize) -> anyhow::Result<()> {
         while api.get(&path, &bob.access).await?.body["messages"][0]["id"] != sent["id"] {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        stored.push(started.elapsed());
+        stored.push(acked.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    report("send → 201 (includes the broker's produce ack)", &mut acks);
+    report(
+        "send → 201 (the broker's produce ack, then the fan-out's placement)",
+        &mut acks,
+    );
     report("send → delivery on another node", &mut delivery);
-    report("send → in history (sink)", &mut stored);
+    report("201 → readable in history (sink)", &mut stored);
+
+    // A member's removal until another member's session on another node hears of it.
+    let mut removals = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let path = format!("/api/v1/chats/{chat}/members/{}", cat.id);
+        let reply = api.delete(&path, &ann.access).await?;
+        anyhow::ensure!(reply.status.is_success(), "remove: {reply:?}");
+        loop {
+            let frame = ws.next_of("member_removed").await?;
+            if frame["user_id"] == cat.id.as_str() {
+                break;
+            }
+        }
+        removals.push(started.elapsed());
+        let back = api
+            .post(
+                &format!("/api/v1/chats/{chat}/members"),
+                &ann.access,
+                serde_json::json!({"user_id": cat.id}),
+            )
+            .await?;
+        anyhow::ensure!(back.status.is_success(), "add back: {back:?}");
+        ws.next_of("member_added").await?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    report("member removed → every gateway (relay, projector)", &mut removals);
 
     // State changes: commit → outbox → WAL → relay → events topic → projector → gateway.
     let mut effects = Vec::with_capacity(n);
