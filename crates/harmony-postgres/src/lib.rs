@@ -11,6 +11,7 @@ mod friends;
 mod history;
 mod migrate;
 mod outbox;
+mod placements;
 mod relay;
 mod sequencer;
 mod users;

@@ -5,13 +5,11 @@
 //! the unique message id makes a replay find its first placement: a chat's seqs are 1, 2, 3, ...
 //! with no hole and no repeat, whatever the log, its partitions or Redis went through.
 //!
-//! A transaction that places records notifies `harmony_sequenced` with their ids on commit; an
-//! api node waiting to answer a send listens there, and polls as well, so a lost notification
-//! (a dropped listener connection) costs latency, not an answer.
+//! A transaction that places records notifies the api nodes waiting for them (`placements`).
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,56 +20,20 @@ use harmony_core::ports::{
 use harmony_core::values::ClientMsgId;
 use harmony_core::{ChatId, UserId};
 use harmony_protocol::record::MessageRecordV1;
-use sqlx::postgres::{PgListener, PgRow};
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::unavailable;
 
-const CHANNEL: &str = "harmony_sequenced";
 /// A notification's payload must stay under PostgreSQL's 8,000 bytes; an id is 26.
 const IDS_PER_NOTIFY: usize = 250;
-/// How often a waiting send re-reads its placement even without a notification.
-const POLL_EVERY: Duration = Duration::from_millis(200);
 
 /// The sequencer on PostgreSQL. Cheap to clone.
 #[derive(Clone)]
 pub struct PgSequencer {
     pool: PgPool,
-    waiters: Arc<Waiters>,
-}
-
-/// Sends waiting for their placement, by message id.
-#[derive(Default)]
-struct Waiters(Mutex<HashMap<String, Arc<Notify>>>);
-
-impl Waiters {
-    fn register(&self, id: &str) -> Arc<Notify> {
-        let notify = Arc::new(Notify::new());
-        if let Ok(mut map) = self.0.lock() {
-            map.insert(id.to_owned(), notify.clone());
-        }
-        notify
-    }
-
-    fn remove(&self, id: &str) {
-        if let Ok(mut map) = self.0.lock() {
-            map.remove(id);
-        }
-    }
-
-    fn wake(&self, id: &str) {
-        if let Some(n) = self.0.lock().ok().and_then(|map| map.get(id).cloned()) {
-            n.notify_one();
-        }
-    }
-
-    fn wake_all(&self) {
-        if let Ok(map) = self.0.lock() {
-            map.values().for_each(|n| n.notify_one());
-        }
-    }
+    waiters: Arc<crate::placements::Waiters>,
 }
 
 fn record_of(message: &NewMessage) -> Vec<u8> {
@@ -164,6 +126,10 @@ async fn lock_heads(
     .fetch_all(&mut **tx)
     .await
     .map_err(unavailable)?;
+    heads_from(&rows)
+}
+
+fn heads_from(rows: &[PgRow]) -> StoreResult<HashMap<ChatId, i64>> {
     rows.iter()
         .map(|r| Ok((ChatId(r.try_get("chat_id")?), r.try_get("head")?)))
         .collect::<Result<_, sqlx::Error>>()
@@ -258,57 +224,11 @@ impl PgSequencer {
             waiters: Arc::default(),
         }
     }
-
     /// Listens for placements until `shutdown`, waking the sends waiting for them. Run it on
     /// every api node; without it sends still complete, by polling.
     pub fn listen(&self, shutdown: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
-        let (pool, waiters) = (self.pool.clone(), self.waiters.clone());
-        async move {
-            let mut backoff = Duration::from_millis(100);
-            while !shutdown.is_cancelled() {
-                let mut listener = match PgListener::connect_with(&pool).await {
-                    Ok(mut l) => match l.listen(CHANNEL).await {
-                        Ok(()) => l,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "could not listen for placements; polling");
-                            sleep_or_stop(&shutdown, &mut backoff).await;
-                            continue;
-                        }
-                    },
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not listen for placements; polling");
-                        sleep_or_stop(&shutdown, &mut backoff).await;
-                        continue;
-                    }
-                };
-                backoff = Duration::from_millis(100);
-                loop {
-                    let received = tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        received = listener.try_recv() => received,
-                    };
-                    match received {
-                        Ok(Some(n)) => n.payload().split(',').for_each(|id| waiters.wake(id)),
-                        // The connection dropped: notifications may have been lost meanwhile.
-                        Ok(None) => waiters.wake_all(),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "placement listener failed; reconnecting");
-                            waiters.wake_all();
-                            break;
-                        }
-                    }
-                }
-            }
-        }
+        crate::placements::listen(self.pool.clone(), self.waiters.clone(), shutdown)
     }
-}
-
-async fn sleep_or_stop(shutdown: &CancellationToken, backoff: &mut Duration) {
-    tokio::select! {
-        () = shutdown.cancelled() => {}
-        () = tokio::time::sleep(*backoff) => {}
-    }
-    *backoff = (*backoff * 2).min(Duration::from_secs(5));
 }
 
 #[async_trait]
@@ -363,7 +283,7 @@ impl Sequencer for PgSequencer {
                 .collect::<Vec<_>>()
                 .join(",");
             sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
+                .bind(crate::placements::CHANNEL)
                 .bind(payload)
                 .execute(&mut *tx)
                 .await
@@ -478,7 +398,7 @@ impl Sequencer for PgSequencer {
             if now >= deadline {
                 break Ok(None);
             }
-            let nap = POLL_EVERY.min(deadline - now);
+            let nap = crate::placements::POLL_EVERY.min(deadline - now);
             let _ = tokio::time::timeout(nap, woken.notified()).await;
         };
         self.waiters.remove(&id);
@@ -524,9 +444,6 @@ impl RecentMessages for PgSequencer {
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        rows.iter()
-            .map(|r| Ok((ChatId(r.try_get("chat_id")?), r.try_get("head")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(unavailable)
+        heads_from(&rows)
     }
 }

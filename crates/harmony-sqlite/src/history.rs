@@ -47,11 +47,26 @@ fn seq_of(conn: &Connection, chat: &str, id: harmony_core::MessageId) -> StoreRe
 }
 
 /// Stores one message in history; a message already there (same id) is left as it is.
+macro_rules! insert_message_sql {
+    ($on_conflict:literal) => {
+        concat!(
+            "INSERT INTO messages (id, chat_id, seq, author_id, content, client_msg_id, created_at) ",
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ",
+            $on_conflict
+        )
+    };
+}
+
 pub(crate) fn insert_message(conn: &Connection, m: &Message) -> StoreResult<()> {
+    insert(conn, m, insert_message_sql!("ON CONFLICT (id) DO NOTHING")).map(|_| ())
+}
+
+/// Inserts a message row with `sql` (one of the `insert_message_sql!` statements); how many
+/// rows it added.
+fn insert(conn: &Connection, m: &Message, sql: &'static str) -> StoreResult<usize> {
     exec(
         conn,
-        "INSERT INTO messages (id, chat_id, seq, author_id, content, client_msg_id, \
-         created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        sql,
         (
             m.id.to_string(),
             m.chat_id.to_string(),
@@ -62,27 +77,12 @@ pub(crate) fn insert_message(conn: &Connection, m: &Message) -> StoreResult<()> 
             ms(m.created_at),
         ),
     )
-    .map_err(unavailable)?;
-    Ok(())
+    .map_err(unavailable)
 }
 
 /// Stores a message unless its id is stored; false when its position holds another message.
 fn upsert_one(conn: &Connection, m: &Message) -> StoreResult<bool> {
-    let added = exec(
-        conn,
-        "INSERT INTO messages (id, chat_id, seq, author_id, content, client_msg_id, \
-         created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (
-            m.id.to_string(),
-            m.chat_id.to_string(),
-            m.seq,
-            m.author.id.to_string(),
-            m.content.as_str(),
-            m.client_msg_id.as_ref().map(|c| c.as_str()),
-            ms(m.created_at),
-        ),
-    )
-    .map_err(unavailable)?;
+    let added = insert(conn, m, insert_message_sql!("ON CONFLICT DO NOTHING"))?;
     if added > 0 {
         return Ok(true);
     }

@@ -196,7 +196,10 @@ async fn measure(nodes: &[(String, TestApp)], n: usize) -> anyhow::Result<()> {
         ws.next_of("member_added").await?;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    report("member removed → every gateway (relay, projector)", &mut removals);
+    report(
+        "member removed → every gateway (relay, projector)",
+        &mut removals,
+    );
 
     // State changes: commit → outbox → WAL → relay → events topic → projector → gateway.
     let mut effects = Vec::with_capacity(n);
