@@ -226,6 +226,12 @@ pub trait RecentMessages: Send + Sync {
     ) -> StoreResult<RecentSlice>;
     /// The newest `seq` of each chat that has a message.
     async fn last_seqs(&self, chats: &[ChatId]) -> StoreResult<HashMap<ChatId, i64>>;
+    /// The seq of a message of the chat, when this source knows messages by id (the cluster's
+    /// sequencer does, so a history cursor naming a message the store has not caught up with is
+    /// still understood). `None` by default.
+    async fn seq_of(&self, _chat: ChatId, _id: MessageId) -> StoreResult<Option<i64>> {
+        Ok(None)
+    }
 }
 
 /// A place in the log; opaque to workers except for committing it.

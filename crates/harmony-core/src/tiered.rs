@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use crate::ports::{RecentMessages, RecentSlice, StoreResult};
 use crate::usecases::keep_contiguous;
-use crate::ChatId;
+use crate::{ChatId, MessageId};
 
 pub struct CachedRecent {
     pub cache: Arc<dyn RecentMessages>,
@@ -40,6 +40,10 @@ impl RecentMessages for CachedRecent {
 
     async fn last_seqs(&self, chats: &[ChatId]) -> StoreResult<HashMap<ChatId, i64>> {
         self.truth.last_seqs(chats).await
+    }
+
+    async fn seq_of(&self, chat: ChatId, id: MessageId) -> StoreResult<Option<i64>> {
+        self.truth.seq_of(chat, id).await
     }
 }
 

@@ -18,7 +18,7 @@ use harmony_core::ports::{
     Placement, RecentMessages, RecentSlice, Sequencer, StoreError, StoreResult,
 };
 use harmony_core::values::ClientMsgId;
-use harmony_core::{ChatId, UserId};
+use harmony_core::{ChatId, MessageId, UserId};
 use harmony_protocol::record::MessageRecordV1;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
@@ -430,6 +430,15 @@ impl RecentMessages for PgSequencer {
             messages,
             complete: true,
         })
+    }
+
+    async fn seq_of(&self, chat: ChatId, id: MessageId) -> StoreResult<Option<i64>> {
+        sqlx::query_scalar("SELECT seq FROM sequenced WHERE id = $1 AND chat_id = $2")
+            .bind(id.to_string())
+            .bind(chat.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)
     }
 
     async fn last_seqs(&self, chats: &[ChatId]) -> StoreResult<HashMap<ChatId, i64>> {

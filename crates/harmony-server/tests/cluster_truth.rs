@@ -277,6 +277,21 @@ async fn resume_is_whole_while_the_message_store_lags_and_redis_forgot() -> R {
     assert_eq!(head_of(&ready, &chat), Some(30));
     assert_eq!(seqs(&resumed), (5..=30).collect::<Vec<_>>());
     ws.close().await;
+
+    // History paged after a message the store has not caught up with: the order knows it.
+    let after = sent[26]["id"].as_str().unwrap_or_default();
+    let page = api
+        .get(
+            &format!("/api/v1/chats/{chat}/messages?after={after}&limit=2"),
+            &bob.access,
+        )
+        .await?;
+    assert_eq!(page.status, StatusCode::OK, "{page:?}");
+    assert_eq!(
+        seqs(page.body["messages"].as_array().map_or(&[][..], |v| v)),
+        [28, 29]
+    );
+    assert_eq!(page.body["has_more"], true);
     Ok(())
 }
 

@@ -88,11 +88,20 @@ impl Messages {
     ) -> Result<HistoryPage, ChatError> {
         self.require_member(actor, chat).await?;
         let limit = limit.clamp(1, HISTORY_PAGE_MAX);
-        self.ports
-            .history
-            .page(chat, cursor, limit)
-            .await?
-            .ok_or(ChatError::InvalidCursor)
+        if let Some(page) = self.ports.history.page(chat, cursor, limit).await? {
+            return Ok(page);
+        }
+        // The store may lag the log (the cluster's sink): a message the chat's order knows is a
+        // valid cursor, and what follows it comes from there.
+        let PageCursor::After(id) = cursor else {
+            return Err(ChatError::InvalidCursor);
+        };
+        let Some(seq) = self.ports.recent.seq_of(chat, id).await? else {
+            return Err(ChatError::InvalidCursor);
+        };
+        let mut after = self.ports.recent.recent_after(chat, seq, limit + 1).await?;
+        keep_contiguous(seq, &mut after.messages);
+        Ok(HistoryPage::from_fetch(after.messages, limit, true))
     }
 
     /// Up to `limit` messages after `after_seq`, ascending and without a hole (seqs are dense),
