@@ -1,5 +1,6 @@
 //! Harmony's wire contracts, version 1: the JSON bodies of the REST API, the WebSocket frames,
-//! the stable error codes, the message-log record and the topic names.
+//! the stable error codes, the message-log record, what Redis carries to the gateways, and the
+//! topic names.
 //!
 //! Everything a client or another node sees on the wire is defined here, once, and converted
 //! from the core's domain types. The HTTP edge (`harmony-api`) speaks these types; the OpenAPI
@@ -8,6 +9,7 @@
 
 pub mod dto;
 pub mod errors;
+pub mod gateway;
 pub mod record;
 pub mod ws;
 

@@ -43,6 +43,21 @@ impl From<&NewMessage> for MessageRecordV1 {
     }
 }
 
+impl From<&harmony_core::model::Message> for MessageRecordV1 {
+    fn from(m: &harmony_core::model::Message) -> Self {
+        Self {
+            id: m.id.to_string(),
+            chat_id: m.chat_id.to_string(),
+            author_id: m.author.id.to_string(),
+            author_username: m.author.username.to_string(),
+            author_display_name: m.author.display_name.to_string(),
+            content: m.content.to_string(),
+            client_msg_id: m.client_msg_id.as_ref().map(|c| c.as_str().to_owned()),
+            created_at: m.created_at,
+        }
+    }
+}
+
 impl MessageRecordV1 {
     pub fn encode(&self) -> Vec<u8> {
         // Serializing a struct of strings cannot fail.

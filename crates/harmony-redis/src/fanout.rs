@@ -1,11 +1,11 @@
 //! The fan-out's publisher. For each message, one script adds it to its chat's window (trimming
-//! the oldest beyond the window size) and publishes the frame to the chat's channel; the frame
-//! already carries `prev_seq` (seqs are dense, placed by the sequencer before this). A batch is
-//! one pipelined round trip.
+//! the oldest beyond the window size) and publishes the event to the chat's channel, both in
+//! `harmony-protocol`'s gateway encoding. A batch is one pipelined round trip.
 
 use async_trait::async_trait;
 use harmony_core::events::GatewayEvent;
-use harmony_core::ports::{GatewayPublisher, StoreError, StoreResult};
+use harmony_core::ports::{GatewayPublisher, StoreResult};
+use harmony_protocol::gateway::{encode_event, PlacedMessageV1};
 use redis::aio::ConnectionManager;
 use redis::Script;
 
@@ -40,10 +40,6 @@ impl RedisFanout {
     }
 }
 
-fn json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 #[async_trait]
 impl GatewayPublisher for RedisFanout {
     async fn publish(&self, events: &[GatewayEvent]) -> StoreResult<()> {
@@ -61,14 +57,14 @@ impl GatewayPublisher for RedisFanout {
                         .arg(1)
                         .arg(self.keys.window(chat))
                         .arg(message.seq)
-                        .arg(json(message)?)
+                        .arg(PlacedMessageV1::encode(message))
                         .arg(self.window_size)
                         .arg(self.keys.chat_channel(chat))
-                        .arg(json(event)?)
+                        .arg(encode_event(event))
                         .ignore();
                 }
                 other => {
-                    pipe.publish(self.keys.control_channel(), json(other)?)
+                    pipe.publish(self.keys.control_channel(), encode_event(other))
                         .ignore();
                 }
             }

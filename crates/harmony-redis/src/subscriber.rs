@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use harmony_core::events::GatewayEvent;
 pub use harmony_core::events::Interest;
 use harmony_core::ports::GatewayPublisher;
 use harmony_core::ChatId;
@@ -146,7 +145,7 @@ impl GatewaySubscriber {
                 message = stream.next() => {
                     let Some(message) = message else { return Ended::Lost("stream ended".into()) };
                     let payload: Vec<u8> = message.get_payload_bytes().to_vec();
-                    match serde_json::from_slice::<GatewayEvent>(&payload) {
+                    match harmony_protocol::gateway::decode_event(&payload) {
                         Ok(event) => {
                             // The local hub never fails; an error here would be a bug.
                             if let Err(e) = self.local.publish(std::slice::from_ref(&event)).await {

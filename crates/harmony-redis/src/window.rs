@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use harmony_core::model::Message;
 use harmony_core::ports::{RecentMessages, RecentSlice, StoreError, StoreResult};
 use harmony_core::ChatId;
+use harmony_protocol::gateway::PlacedMessageV1;
 use redis::aio::ConnectionManager;
 
 use crate::{unavailable, Keys};
@@ -35,7 +35,7 @@ impl RecentMessages for RedisWindow {
         limit: u32,
     ) -> StoreResult<RecentSlice> {
         let mut conn = self.conn.clone();
-        let raw: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+        let raw: Vec<Vec<u8>> = redis::cmd("ZRANGEBYSCORE")
             .arg(self.keys.window(chat))
             .arg(format!("({after_seq}"))
             .arg("+inf")
@@ -47,9 +47,8 @@ impl RecentMessages for RedisWindow {
             .map_err(unavailable)?;
         let mut messages = raw
             .iter()
-            .map(|json| {
-                serde_json::from_str::<Message>(json)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            .map(|entry| {
+                PlacedMessageV1::decode(entry).map_err(|e| StoreError::Corrupt(e.to_string()))
             })
             .collect::<StoreResult<Vec<_>>>()?;
         harmony_core::usecases::keep_contiguous(after_seq, &mut messages);
@@ -73,7 +72,7 @@ impl RecentMessages for RedisWindow {
                 .arg(-1)
                 .arg("WITHSCORES");
         }
-        let newest: Vec<Vec<(String, i64)>> =
+        let newest: Vec<Vec<(Vec<u8>, i64)>> =
             pipe.query_async(&mut conn).await.map_err(unavailable)?;
         Ok(chats
             .iter()
