@@ -152,3 +152,85 @@ pub(crate) async fn consume<S, F, Fut>(
     }
     tracing::info!(worker = name, "stopped");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harmony_core::ports::StoreError;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    /// Hands out `batches`, then nothing; every commit fails, as after losing the partitions.
+    struct Revoked {
+        batches: Vec<Vec<u32>>,
+        commits: Arc<AtomicUsize>,
+    }
+
+    #[async_trait]
+    impl Source for Revoked {
+        type Item = u32;
+        async fn poll(&mut self) -> StoreResult<Vec<u32>> {
+            if self.batches.is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                return Ok(Vec::new());
+            }
+            Ok(self.batches.remove(0))
+        }
+        async fn commit(&mut self, _batch: &[u32]) -> StoreResult<()> {
+            self.commits.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::Unavailable("partitions revoked".into()))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_commit_that_keeps_failing_does_not_stop_the_worker() {
+        let commits = Arc::new(AtomicUsize::new(0));
+        let source = Revoked {
+            batches: vec![vec![1, 2], vec![3], vec![4, 5]],
+            commits: commits.clone(),
+        };
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let processed = Arc::new(AtomicUsize::new(0));
+        let shutdown = CancellationToken::new();
+        let apply = {
+            let applied = applied.clone();
+            move |batch: &[u32]| {
+                let applied = applied.clone();
+                let batch = batch.to_vec();
+                async move {
+                    applied
+                        .lock()
+                        .map_err(|_| StoreError::Corrupt("lock".into()))?
+                        .extend(batch);
+                    Ok(())
+                }
+            }
+        };
+        let counted = processed.clone();
+        let worker = tokio::spawn(consume(
+            "test",
+            source,
+            apply,
+            Arc::new(move |n| {
+                counted.fetch_add(n, Ordering::SeqCst);
+            }),
+            shutdown.clone(),
+        ));
+        // Backoff sleeps run on the paused clock: waiting here lets them all elapse. A worker
+        // that retried a commit forever would still be on the first batch after 100 s.
+        for _ in 0..1000 {
+            if processed.load(Ordering::SeqCst) >= 5 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        shutdown.cancel();
+        worker.await.expect("the worker ends");
+        assert_eq!(*applied.lock().expect("lock"), vec![1, 2, 3, 4, 5]);
+        assert_eq!(
+            commits.load(Ordering::SeqCst),
+            3 * COMMIT_ATTEMPTS as usize,
+            "each batch's commit was tried a bounded number of times"
+        );
+    }
+}
