@@ -139,10 +139,29 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .with_state(state)
 }
 
+/// The method as a metric label: the standard ones by name, anything else as `other`, so a
+/// client inventing methods cannot grow the metrics without bound.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method as M;
+    [
+        M::GET,
+        M::POST,
+        M::PUT,
+        M::PATCH,
+        M::DELETE,
+        M::HEAD,
+        M::OPTIONS,
+    ]
+    .into_iter()
+    .zip(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+    .find_map(|(known, name)| (known == method).then_some(name))
+    .unwrap_or("other")
+}
+
 /// Records each request in the metrics and the log, by route pattern.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method()).to_owned();
     let route = request
         .extensions()
         .get::<MatchedPath>()

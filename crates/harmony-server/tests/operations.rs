@@ -81,3 +81,27 @@ fn the_binary_explains_itself_and_refuses_bad_settings() -> R {
     assert!(String::from_utf8_lossy(&defaults.stdout).contains("session_queue"));
     Ok(())
 }
+
+#[tokio::test]
+async fn invented_http_methods_cannot_grow_the_metrics() -> R {
+    let app = TestApp::spawn().await?;
+    for i in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("INVENTED{i}").as_bytes())?;
+        let reply = app
+            .client
+            .request(method, app.url("/healthz"))
+            .send()
+            .await?;
+        assert!(reply.status().is_client_error(), "{}", reply.status());
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(!metrics.contains("INVENTED"), "raw methods in the labels");
+    assert!(metrics.contains("method=\"other\""), "counted as other");
+    Ok(())
+}
