@@ -3,7 +3,7 @@
 
 use harmony_testkit::ws::Ended;
 use harmony_testkit::TestApp;
-use serde_json::json;
+use serde_json::{json, Value};
 
 type R = anyhow::Result<()>;
 
@@ -132,4 +132,44 @@ async fn a_session_ends_when_its_access_token_expires() -> R {
     let (mut ws, _) = app.ws(&token).await?;
     assert_eq!(ws.until_closed().await?, Ended::Closed(Some(4001)));
     app.stop().await
+}
+
+#[tokio::test]
+async fn a_resume_naming_many_foreign_chats_costs_one_frame_per_kind() -> R {
+    let app = TestApp::spawn().await?;
+    let (ann, bob) = (app.register("ann").await?, app.register("bob").await?);
+    let chat = app.group(&ann, "g", &[&bob]).await?;
+    app.send(&ann, &chat, "missed").await?;
+    let (mut ws, _) = app.ws(&bob.access).await?;
+    let mut chats = serde_json::Map::new();
+    for _ in 0..1500 {
+        chats.insert(uuid::Uuid::new_v4().to_string(), json!(0));
+    }
+    chats.insert("not-a-chat".into(), json!(0));
+    chats.insert(chat.clone(), json!(0));
+    ws.send(json!({"type": "resume", "chats": chats})).await?;
+    let mut frames = Vec::new();
+    loop {
+        let frame = ws.next().await?;
+        let done = frame["type"] == "resumed";
+        frames.push(frame);
+        if done {
+            break;
+        }
+    }
+    let errors: Vec<&Value> = frames.iter().filter(|f| f["type"] == "error").collect();
+    assert_eq!(
+        errors.len(),
+        2,
+        "one frame per kind, not one per chat: {errors:?}"
+    );
+    assert_eq!(errors[0]["code"], "chat_not_found");
+    assert_eq!(errors[1]["code"], "not_a_member");
+    let listed = errors[1]["message"].as_str().unwrap_or_default();
+    assert!(listed.ends_with("and 1480 more"), "{listed}");
+    let messages: Vec<&Value> = frames.iter().filter(|f| f["type"] == "message").collect();
+    assert_eq!(messages.len(), 1, "the chat it follows is resumed");
+    assert_eq!(messages[0]["message"]["content"], "missed");
+    ws.close().await;
+    Ok(())
 }

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use harmony_core::model::User;
 use harmony_core::usecases::ChatError;
 use harmony_core::ChatId;
 use harmony_protocol::ws::{ServerFrame, CLOSE_UNAVAILABLE};
@@ -17,11 +16,27 @@ const RESUME_PAGE: u32 = 500;
 /// Chats one `resume` frame may name.
 const MAX_RESUME_CHATS: usize = 10_000;
 
+/// How many ids an error frame names before it only counts the rest.
+const IDS_NAMED: usize = 20;
+
+/// `ids` for an error frame: the first `IDS_NAMED`, then how many more.
+fn listed(ids: &[&str]) -> String {
+    let mut out = ids
+        .iter()
+        .take(IDS_NAMED)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ids.len() > IDS_NAMED {
+        out.push_str(&format!(" and {} more", ids.len() - IDS_NAMED));
+    }
+    out
+}
+
 /// Sends what the client missed; false when the socket is gone.
 pub(super) async fn resume(
     io: &mut Io<'_>,
     state: &AppState,
-    user: &User,
     positions: &mut Positions,
     chats: &BTreeMap<String, i64>,
 ) -> bool {
@@ -30,21 +45,28 @@ pub(super) async fn resume(
             .send(&error_frame("bad_frame", "too many chats in one resume"))
             .await;
     }
+    // Only chats this session follows are resumed: it subscribed to them from the member's chat
+    // list, and a removal unfollows them. Anything else costs one lookup in the hub and is
+    // answered with one frame per kind, however many ids the frame names.
+    let mut unknown = Vec::new();
+    let mut unfollowed = Vec::new();
+    let mut followed = Vec::new();
     for (raw_id, last_seq) in chats {
-        let Ok(chat) = raw_id.parse::<ChatId>() else {
-            if !io.send(&error_frame("chat_not_found", raw_id)).await {
-                return false;
-            }
-            continue;
-        };
-        match resume_chat(io, state, user, positions, chat, *last_seq).await {
+        match raw_id.parse::<ChatId>() {
+            Err(_) => unknown.push(raw_id.as_str()),
+            Ok(chat) if !state.hub.follows(io.id, chat) => unfollowed.push(raw_id.as_str()),
+            Ok(chat) => followed.push((chat, *last_seq)),
+        }
+    }
+    for (code, ids) in [("chat_not_found", &unknown), ("not_a_member", &unfollowed)] {
+        if !ids.is_empty() && !io.send(&error_frame(code, &listed(ids))).await {
+            return false;
+        }
+    }
+    for (chat, last_seq) in followed {
+        match resume_chat(io, state, positions, chat, last_seq).await {
             Ok(true) => {}
             Ok(false) => return false,
-            Err(ChatError::NotAMember | ChatError::ChatNotFound) => {
-                if !io.send(&error_frame("not_a_member", raw_id)).await {
-                    return false;
-                }
-            }
             // A store that failed must not end in `resumed`: that frame promises everything
             // missed was sent. The client reconnects and resumes again (S6 found this: under a
             // reconnect storm a store timed out and the session said `resumed` with a hole).
@@ -66,7 +88,6 @@ pub(super) async fn resume(
 async fn resume_chat(
     io: &mut Io<'_>,
     state: &AppState,
-    user: &User,
     positions: &mut Positions,
     chat: ChatId,
     last_seq: i64,
@@ -86,7 +107,7 @@ async fn resume_chat(
             head
         }
     };
-    let sent_all = replay(io, state, user, positions, chat, start, upto).await?;
+    let sent_all = replay(io, state, positions, chat, start, upto).await?;
     if sent_all {
         positions.resumed.insert(chat, upto.max(start));
     }
@@ -97,17 +118,11 @@ async fn resume_chat(
 async fn replay(
     io: &mut Io<'_>,
     state: &AppState,
-    user: &User,
     positions: &mut Positions,
     chat: ChatId,
     from: i64,
     upto: i64,
 ) -> Result<bool, ChatError> {
-    // A chat the session follows was checked when it subscribed; any other is looked up (and
-    // answered `not_a_member` when the caller is not one).
-    if !state.hub.follows(io.id, chat) {
-        state.use_cases.chats.require_member(user.id, chat).await?;
-    }
     if from >= upto {
         // Nothing missed: most chats of a reconnecting client, and they cost no read.
         return Ok(true);

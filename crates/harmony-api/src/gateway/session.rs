@@ -175,7 +175,7 @@ pub fn run(
                     ended: &registration.ended,
                     expires_at,
                 };
-                let serving = Box::pin(serve(&mut io, &state, &user, positions, ends));
+                let serving = Box::pin(serve(&mut io, &state, positions, ends));
                 serving.await
             }
             Err(reason) => reason,
@@ -265,7 +265,6 @@ struct Ends<'a> {
 async fn serve(
     io: &mut Io<'_>,
     state: &AppState,
-    user: &User,
     mut positions: Positions,
     ends: Ends<'_>,
 ) -> &'static str {
@@ -289,7 +288,7 @@ async fn serve(
             }
             incoming = io.socket.recv() => {
                 // Boxed: client frames are rare, and the loop's own state stays small while idle.
-                let handling = Box::pin(receive(io, state, user, &mut positions, incoming));
+                let handling = Box::pin(receive(io, state, &mut positions, incoming));
                 if let Err(reason) = handling.await {
                     return reason;
                 }
@@ -326,12 +325,11 @@ async fn end(socket: &mut WebSocket, state: &AppState, expires_at: i64) -> &'sta
 async fn receive(
     io: &mut Io<'_>,
     state: &AppState,
-    user: &User,
     positions: &mut Positions,
     incoming: Option<Result<WsMessage, axum::Error>>,
 ) -> Result<(), &'static str> {
     let answered = match incoming {
-        Some(Ok(WsMessage::Text(text))) => handle(io, state, user, positions, text.as_str()).await,
+        Some(Ok(WsMessage::Text(text))) => handle(io, state, positions, text.as_str()).await,
         Some(Ok(WsMessage::Binary(_))) => {
             io.send(&error_frame("bad_frame", "frames are JSON text"))
                 .await
@@ -348,13 +346,7 @@ async fn receive(
 }
 
 /// Answers one client frame; false when the socket is gone.
-async fn handle(
-    io: &mut Io<'_>,
-    state: &AppState,
-    user: &User,
-    positions: &mut Positions,
-    text: &str,
-) -> bool {
+async fn handle(io: &mut Io<'_>, state: &AppState, positions: &mut Positions, text: &str) -> bool {
     if json_depth(text.as_bytes()) > crate::extract::MAX_JSON_DEPTH {
         return io
             .send(&error_frame("bad_frame", "JSON nested too deeply"))
@@ -363,7 +355,7 @@ async fn handle(
     match serde_json::from_str::<ClientFrame>(text) {
         Ok(ClientFrame::Ping) => io.send(&ServerFrame::Pong).await,
         Ok(ClientFrame::Resume { chats }) => {
-            let resuming = Box::pin(resume(io, state, user, positions, &chats));
+            let resuming = Box::pin(resume(io, state, positions, &chats));
             resuming.await
         }
         Err(e) => io.send(&error_frame("bad_frame", &e.to_string())).await,
