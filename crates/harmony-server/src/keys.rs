@@ -41,6 +41,21 @@ pub fn jwt_secret(auth: &AuthConfig, data_dir: &Path) -> anyhow::Result<Vec<u8>>
     Ok(key)
 }
 
+/// Makes a file (0600) or a directory (0700) its owner's alone: the data directory holds the
+/// signing key, the database and every message. A no-op where there are no Unix modes.
+pub fn make_private(path: &Path, directory: bool) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if directory { 0o700 } else { 0o600 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("making {} private", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, directory);
+    Ok(())
+}
+
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();

@@ -79,6 +79,7 @@ pub async fn serve(
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    keys::make_private(&data_dir, true)?;
     let secret = keys::jwt_secret(&config.auth, &data_dir)?;
     let metrics = Arc::new(Metrics::new());
     let workers_stop = CancellationToken::new();

@@ -18,6 +18,18 @@ use crate::{Assembly, Node, Task};
 
 pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
     let db_path = a.config.server.data_dir.join("harmony.db");
+    // SQLite gives its WAL and shared-memory files the database file's mode: create the file
+    // private before SQLite does, and tighten one an older version made.
+    if !db_path.exists() {
+        std::fs::File::create(&db_path)
+            .with_context(|| format!("creating {}", db_path.display()))?;
+    }
+    for file in ["harmony.db", "harmony.db-wal", "harmony.db-shm"] {
+        let path = a.config.server.data_dir.join(file);
+        if path.exists() {
+            crate::keys::make_private(&path, false)?;
+        }
+    }
     let db = Database::open(&db_path)
         .await
         .with_context(|| format!("opening database {}", db_path.display()))?;

@@ -105,3 +105,22 @@ async fn invented_http_methods_cannot_grow_the_metrics() -> R {
     assert!(metrics.contains("method=\"other\""), "counted as other");
     Ok(())
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_database_are_the_owners_alone() -> R {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::spawn_with(|c| c.server.data_dir = c.server.data_dir.join("data")).await?;
+    let ann = app.register("ann").await?;
+    let chat = app.group(&ann, "g", &[]).await?;
+    app.send(&ann, &chat, "private").await?;
+    let dir = app.data_dir().join("data");
+    let mode = |p: &std::path::Path| -> anyhow::Result<u32> {
+        Ok(std::fs::metadata(p)?.permissions().mode() & 0o777)
+    };
+    assert_eq!(mode(&dir)?, 0o700, "data directory");
+    for file in ["harmony.db", "harmony.db-wal"] {
+        assert_eq!(mode(&dir.join(file))?, 0o600, "{file}");
+    }
+    app.stop().await
+}
