@@ -124,3 +124,25 @@ async fn the_data_directory_and_database_are_the_owners_alone() -> R {
     }
     app.stop().await
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_protective_headers() -> R {
+    let app = TestApp::spawn().await?;
+    for path in ["/", "/api/v1/users/me", "/api/v1/openapi.json", "/nope"] {
+        let reply = app.client.get(app.url(path)).send().await?;
+        let h = reply.headers();
+        let get = |name: &str| {
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+        };
+        assert_eq!(get("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(get("referrer-policy"), "same-origin", "{path}");
+        assert_eq!(get("x-frame-options"), "DENY", "{path}");
+        assert!(
+            get("content-security-policy").contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+    }
+    Ok(())
+}
