@@ -6,6 +6,7 @@
 //! receives what the fan-out and the projector publish and pushes it to live sessions.
 
 pub mod auth;
+mod csp;
 pub mod error;
 pub mod extract;
 pub mod gateway;
@@ -140,18 +141,15 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
 }
 
 /// Headers on every answer: no MIME sniffing, no referrer leaving the origin, never framed
-/// (clickjacking), no plugins, no `<base>` or form posts to another origin. (A `script-src`
-/// policy for the UI's inline theme script is not set yet.)
+/// (clickjacking), no plugins, no `<base>` or form posts to another origin. HTML pages set their
+/// own, stricter policy first (`csp::for_page`).
 fn protect(headers: &mut axum::http::HeaderMap) {
     use axum::http::{header, HeaderValue};
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "same-origin"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'",
-        ),
+        (header::CONTENT_SECURITY_POLICY, csp::FOR_DATA),
     ] {
         headers
             .entry(name)

@@ -144,5 +144,18 @@ async fn every_answer_carries_the_protective_headers() -> R {
             "{path}"
         );
     }
+    // Pages allow scripts and styles from the origin and their own inline blocks, by hash.
+    for path in ["/", "/docs", "/chats/some/deep/link"] {
+        let reply = app.client.get(app.url(path)).send().await?;
+        let csp = reply
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(csp.contains("script-src 'self' 'sha256-"), "{path}: {csp}");
+        assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+    }
     Ok(())
 }

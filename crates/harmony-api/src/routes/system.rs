@@ -42,8 +42,14 @@ pub async fn openapi() -> Response {
         .into_response()
 }
 
-pub async fn docs() -> Html<&'static str> {
-    Html(include_str!("docs.html"))
+pub async fn docs() -> impl axum::response::IntoResponse {
+    const PAGE: &str = include_str!("docs.html");
+    static CSP: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| crate::csp::for_page(PAGE));
+    (
+        [(axum::http::header::CONTENT_SECURITY_POLICY, CSP.as_str())],
+        Html(PAGE),
+    )
 }
 
 pub async fn method_not_allowed() -> ApiError {

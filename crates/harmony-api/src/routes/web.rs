@@ -2,7 +2,7 @@
 //! every other page path so deep links work. API paths never fall through to the UI.
 
 use axum::http::{header, Method, StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 use harmony_protocol::errors::ErrorCode;
@@ -30,19 +30,23 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// `index.html` of the UI, or a page saying how to build it.
+/// `index.html` of the UI, or a page saying how to build it, with its CSP.
 pub async fn index() -> Response {
-    match asset("/index.html") {
-        Some(page) => (
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            page,
-        )
-            .into_response(),
-        None => Html(include_str!("index.html")).into_response(),
-    }
+    static PAGE: std::sync::LazyLock<(&'static [u8], String)> = std::sync::LazyLock::new(|| {
+        let page = asset("/index.html").unwrap_or(include_str!("index.html").as_bytes());
+        let csp = crate::csp::for_page(&String::from_utf8_lossy(page));
+        (page, csp)
+    });
+    let (page, csp) = &*PAGE;
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::CONTENT_SECURITY_POLICY, csp.as_str()),
+        ],
+        *page,
+    )
+        .into_response()
 }
 
 /// Everything no route matched: UI assets, UI pages, or a problem+json 404.
