@@ -110,8 +110,61 @@ fn bounded_text(
     Ok(text.to_owned())
 }
 
+/// Characters that reorder or hide text: Unicode Bidi controls, and invisible format and filler
+/// characters. In a name they let one user pass for another ("ann" reversed, or padded with
+/// nothing visible). The zero-width joiner and non-joiner stay allowed: scripts such as Persian
+/// and emoji sequences need them.
+fn hides_or_reorders(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+    )
+}
+
+/// A name is one line of visible text.
+fn name_text(
+    field: &'static str,
+    raw: &str,
+    max: usize,
+    reason: &'static str,
+) -> Result<String, ValidationError> {
+    let text = bounded_text(field, raw, max, reason)?;
+    if text.chars().any(|c| c == '\n' || c == '\t') {
+        return Err(ValidationError::new(field, "must be one line"));
+    }
+    if text.chars().any(hides_or_reorders) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain characters that reorder or hide text",
+        ));
+    }
+    if text
+        .chars()
+        .all(|c| c.is_whitespace() || c == '\u{200C}' || c == '\u{200D}')
+    {
+        return Err(ValidationError::new(field, reason));
+    }
+    Ok(text)
+}
+
 macro_rules! text_value {
-    ($(#[$doc:meta])* $name:ident, $field:literal, $max:literal, $reason:literal) => {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $max:literal, $reason:literal, $check:ident) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
@@ -122,7 +175,7 @@ macro_rules! text_value {
             pub const MAX_CHARS: usize = $max;
 
             pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-                bounded_text($field, raw, $max, $reason).map(Self)
+                $check($field, raw, $max, $reason).map(Self)
             }
 
             /// A value read back from a store that only ever held parsed values.
@@ -149,15 +202,17 @@ macro_rules! text_value {
 
 text_value!(
     /// A message body: 1..4000 characters after trimming; newlines and tabs allowed.
-    MessageContent, "content", 4000, "must be 1 to 4000 characters after trimming"
+    MessageContent, "content", 4000, "must be 1 to 4000 characters after trimming", bounded_text
 );
 text_value!(
-    /// How a user is shown: 1..64 characters after trimming.
-    DisplayName, "display_name", 64, "must be 1 to 64 characters after trimming"
+    /// How a user is shown: 1..64 characters after trimming, one line, nothing that reorders or
+    /// hides text.
+    DisplayName, "display_name", 64, "must be 1 to 64 characters after trimming", name_text
 );
 text_value!(
-    /// A group chat's name: 1..100 characters after trimming.
-    ChatName, "name", 100, "must be 1 to 100 characters after trimming"
+    /// A group chat's name: 1..100 characters after trimming, one line, nothing that reorders
+    /// or hides text.
+    ChatName, "name", 100, "must be 1 to 100 characters after trimming", name_text
 );
 
 /// The sender's idempotency key for a message: 1..64 visible ASCII characters (a UUID fits).
@@ -224,6 +279,28 @@ mod tests {
         assert!(MessageContent::parse(&"x".repeat(4001)).is_err());
         assert!(MessageContent::parse("a\u{0}b").is_err());
         assert!(MessageContent::parse("line one\nline two\tend").is_ok());
+    }
+
+    #[test]
+    fn names_refuse_what_reorders_or_hides_text() {
+        for bad in [
+            "ann\u{202E}gro",
+            "a\u{200B}nn",
+            "\u{2066}ann\u{2069}",
+            "ann\u{FEFF}",
+            "two\nlines",
+            "\u{3164}",
+            "\u{200D}\u{200C}",
+        ] {
+            assert!(DisplayName::parse(bad).is_err(), "{bad:?}");
+            assert!(ChatName::parse(bad).is_err(), "{bad:?}");
+        }
+        // Joiners that scripts and emoji need stay allowed.
+        assert!(DisplayName::parse("می\u{200C}خواهم").is_ok());
+        assert!(DisplayName::parse("👨\u{200D}👩\u{200D}👧 family").is_ok());
+        assert!(ChatName::parse("Équipe ❤\u{FE0F}").is_ok());
+        // Message content keeps its lines.
+        assert!(MessageContent::parse("one\ntwo").is_ok());
     }
 
     #[test]

@@ -92,6 +92,33 @@ async fn registration_reports_every_bad_field() -> R {
 }
 
 #[tokio::test]
+async fn names_that_reorder_or_hide_text_are_refused() -> R {
+    let app = TestApp::spawn().await?;
+    // "ann" followed by a right-to-left override: shown as someone else's name.
+    let reply = post_anon(
+        &app,
+        "/api/v1/auth/register",
+        json!({"username": "mallory", "password": "password-mallory", "display_name": "ann\u{202E}nimda"}),
+    )
+    .await?;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["errors"][0]["field"], "display_name");
+    let ann = app.register("ann").await?;
+    let chat = app.group(&ann, "g", &[]).await?;
+    let renamed = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/chats/{chat}"),
+            Some(&ann.access),
+            Some(json!({"name": "g\u{200B}\u{200B}"})),
+        )
+        .await?;
+    assert_eq!(renamed.status, StatusCode::BAD_REQUEST, "{renamed:?}");
+    assert_eq!(renamed.code(), Some("validation_failed"));
+    app.stop().await
+}
+
+#[tokio::test]
 async fn refresh_rotates_with_grace_and_detects_reuse() -> R {
     let app = TestApp::spawn_with(|c| c.auth.refresh_grace_secs = 1).await?;
     let ann = app.register("ann").await?;
