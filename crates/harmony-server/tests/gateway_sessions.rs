@@ -173,3 +173,47 @@ async fn a_resume_naming_many_foreign_chats_costs_one_frame_per_kind() -> R {
     ws.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_and_freed() -> R {
+    let app = TestApp::spawn_with(|c| c.gateway.session_queue = 16).await?;
+    let (ann, bob) = (app.register("ann").await?, app.register("bob").await?);
+    let chat = app.group(&ann, "g", &[&bob]).await?;
+    // Bob's client connects, then never reads again: the kernel's buffers fill, the server's
+    // writes stop completing.
+    let (stuck, _) = app.ws(&bob.access).await?;
+    let sessions = || async {
+        let text = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("harmony_ws_sessions "))
+            .unwrap_or_default()
+            .to_owned();
+        anyhow::Ok(line)
+    };
+    assert_eq!(sessions().await?, "harmony_ws_sessions 1");
+    let big = "x".repeat(3900);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut sent = 0;
+    loop {
+        if sessions().await? == "harmony_ws_sessions 0" {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the stuck session is still open after {sent} messages"
+        );
+        for _ in 0..100 {
+            app.send(&ann, &chat, &big).await?;
+            sent += 1;
+        }
+    }
+    drop(stuck);
+    app.stop().await
+}

@@ -28,6 +28,11 @@ use crate::AppState;
 
 /// Frames written per flush when a session's queue has several waiting.
 const DRAIN_MAX: usize = 64;
+/// How long a write to a client may take before the session is closed as too slow (4008): a
+/// client that stops reading while its connection stays up must not hold the session forever.
+const WRITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a close frame may take to go out; after that the connection is simply dropped.
+const CLOSE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often a session re-reads its chats when membership changes while it subscribes.
 const SUBSCRIBE_ATTEMPTS: usize = 5;
 
@@ -282,8 +287,30 @@ async fn serve(
                 return ending.await;
             }
             outbound = io.queue.next() => {
-                if !io.forward(state, &mut positions, outbound).await || !io.drain(state, &mut positions).await {
-                    return "client gone";
+                // A write that does not finish (the client stopped reading) is raced against
+                // the session's end and a deadline, so a stuck reader is closed and freed.
+                let written = {
+                    let writing = async {
+                        io.forward(state, &mut positions, outbound).await
+                            && io.drain(state, &mut positions).await
+                    };
+                    tokio::select! {
+                        biased;
+                        () = &mut ended => None,
+                        wrote = tokio::time::timeout(WRITE_DEADLINE, writing) => Some(wrote),
+                    }
+                };
+                match written {
+                    Some(Ok(true)) => {}
+                    Some(Ok(false)) => return "client gone",
+                    None => {
+                        let ending = Box::pin(end(io.socket, state, ends.expires_at));
+                        return ending.await;
+                    }
+                    Some(Err(_)) => {
+                        close(io.socket, CLOSE_TOO_SLOW, "too slow; reconnect and resume").await;
+                        return "write deadline";
+                    }
                 }
             }
             incoming = io.socket.recv() => {
@@ -374,7 +401,8 @@ pub(super) async fn close(socket: &mut WebSocket, code: u16, reason: &'static st
         code,
         reason: Utf8Bytes::from_static(reason),
     };
-    let _ = socket.send(WsMessage::Close(Some(frame))).await;
+    // A client that stopped reading cannot take the frame: the connection is dropped instead.
+    let _ = tokio::time::timeout(CLOSE_DEADLINE, socket.send(WsMessage::Close(Some(frame)))).await;
 }
 
 #[cfg(test)]
