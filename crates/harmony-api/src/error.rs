@@ -100,6 +100,16 @@ impl From<StoreError> for ApiError {
                     "Temporarily unavailable; retry later",
                 )
             }
+            StoreError::Busy(retry_after) => {
+                tracing::warn!(?retry_after, "work shed: too much queued");
+                let mut busy = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "Busy; retry later",
+                );
+                busy.retry_after = Some(retry_after);
+                busy
+            }
             StoreError::Conflict(what) => {
                 tracing::error!(what, "unexpected conflict");
                 Self::internal()

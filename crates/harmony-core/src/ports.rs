@@ -29,6 +29,10 @@ pub enum StoreError {
     /// Data read back did not parse: a bug or a foreign write.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// The work was shed: too much of it is already waiting. Retrying after the given time may
+    /// work.
+    #[error("busy; retry after {0:?}")]
+    Busy(Duration),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -416,5 +420,6 @@ pub trait PasswordHasher: Send + Sync {
     async fn hash(&self, password: Password) -> Result<String, StoreError>;
     /// False for a wrong password or a malformed hash. With `None` it still spends the same
     /// time, so that an unknown username cannot be told apart from a wrong password.
-    async fn verify(&self, password: Password, hash: Option<String>) -> bool;
+    /// `Err(Busy)` when the work was shed.
+    async fn verify(&self, password: Password, hash: Option<String>) -> Result<bool, StoreError>;
 }

@@ -103,7 +103,9 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
         history: history.clone(),
         membership_cache: cache.clone(),
         limiter: Arc::new(RedisRateLimiter::new(redis.clone(), keys.clone())),
-        hasher: Arc::new(harmony_api::auth::Argon2Hasher::new()?),
+        hasher: Arc::new(harmony_api::auth::Argon2Hasher::new(
+            a.config.limits.password_queue,
+        )?),
     };
 
     let stop = a.workers_stop.clone();

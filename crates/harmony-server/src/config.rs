@@ -83,6 +83,7 @@ pub struct LimitsConfig {
     pub login_per_minute: f64,
     pub send_burst: u32,
     pub send_per_second: f64,
+    pub password_queue: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -46,7 +46,9 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
         history: shared.clone(),
         membership_cache: cache.clone(),
         limiter: Arc::new(InProcessRateLimiter::default()),
-        hasher: Arc::new(harmony_api::auth::Argon2Hasher::new()?),
+        hasher: Arc::new(harmony_api::auth::Argon2Hasher::new(
+            a.config.limits.password_queue,
+        )?),
     };
     let stop = a.workers_stop.clone();
     let tasks: Vec<Task> = vec![

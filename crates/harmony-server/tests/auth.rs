@@ -92,6 +92,41 @@ async fn registration_reports_every_bad_field() -> R {
 }
 
 #[tokio::test]
+async fn password_work_past_a_bounded_queue_is_shed_with_retry_after() -> R {
+    let app = std::sync::Arc::new(TestApp::spawn_with(|c| c.limits.password_queue = 1).await?);
+    app.register("ann").await?;
+    // Forty logins at once: one hash per core runs, one waits, the rest are shed at once.
+    let attempts: Vec<_> = (0..40)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                post_anon(
+                    &app,
+                    "/api/v1/auth/login",
+                    json!({"username": "ann", "password": "password-ann"}),
+                )
+                .await
+            })
+        })
+        .collect();
+    let (mut ok, mut shed) = (0, 0);
+    for attempt in attempts {
+        let reply = attempt.await??;
+        match reply.status {
+            StatusCode::OK => ok += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(reply.code(), Some("unavailable"));
+                assert_eq!(reply.headers["retry-after"], "1");
+                shed += 1;
+            }
+            other => anyhow::bail!("unexpected {other}: {reply:?}"),
+        }
+    }
+    assert!(ok >= 1 && shed >= 1, "{ok} answered, {shed} shed");
+    Ok(())
+}
+
+#[tokio::test]
 async fn names_that_reorder_or_hide_text_are_refused() -> R {
     let app = TestApp::spawn().await?;
     // "ann" followed by a right-to-left override: shown as someone else's name.

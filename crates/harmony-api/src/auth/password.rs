@@ -100,15 +100,21 @@ fn verify_phc(buffers: &Buffers, password: &[u8], hash: &str) -> bool {
 
 /// Hashes with Argon2id; verifies against a fixed dummy hash when the account does not exist,
 /// so both paths cost the same. At most one hash per core runs at a time, each in a reused
-/// 19 MiB buffer, so a burst of logins queues instead of exhausting memory.
+/// 19 MiB buffer, and at most `queue` more wait: past that the work is shed (`Busy`, answered
+/// 503 with Retry-After), so a flood of logins costs bounded memory and latency.
 pub struct Argon2Hasher {
     dummy_hash: String,
     permits: Arc<tokio::sync::Semaphore>,
     buffers: Arc<Buffers>,
+    waiting: std::sync::atomic::AtomicUsize,
+    queue: usize,
 }
 
+/// What a shed request is told to wait.
+const SHED_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Argon2Hasher {
-    pub fn new() -> Result<Self, StoreError> {
+    pub fn new(queue: usize) -> Result<Self, StoreError> {
         let buffers = Arc::new(Buffers::default());
         let dummy_hash = hash_phc(&buffers, b"not-a-real-password")?;
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
@@ -116,15 +122,23 @@ impl Argon2Hasher {
             dummy_hash,
             permits: Arc::new(tokio::sync::Semaphore::new(cores)),
             buffers,
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            queue,
         })
     }
 
     async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
-        self.permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("hashing permits: {e}")))
+        use std::sync::atomic::Ordering;
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(StoreError::Busy(SHED_RETRY));
+        }
+        let permit = self.permits.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        permit.map_err(|e| StoreError::Unavailable(format!("hashing permits: {e}")))
     }
 }
 
@@ -141,12 +155,10 @@ impl PasswordHasher for Argon2Hasher {
         .map_err(|e| StoreError::Unavailable(format!("hashing task: {e}")))?
     }
 
-    async fn verify(&self, password: Password, hash: Option<String>) -> bool {
+    async fn verify(&self, password: Password, hash: Option<String>) -> Result<bool, StoreError> {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
-        let Ok(permit) = self.permit().await else {
-            return false;
-        };
+        let permit = self.permit().await?;
         let buffers = self.buffers.clone();
         let verified = tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -154,7 +166,7 @@ impl PasswordHasher for Argon2Hasher {
         })
         .await
         .unwrap_or(false);
-        known && verified
+        Ok(known && verified)
     }
 }
 
@@ -164,18 +176,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
-        let hasher = Argon2Hasher::new().expect("hasher");
+        let hasher = Argon2Hasher::new(8).expect("hasher");
         let password = Password::parse("correct horse").expect("valid");
         let hash = hasher.hash(password.clone()).await.expect("hash");
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{hash}"
         );
-        assert!(hasher.verify(password.clone(), Some(hash.clone())).await);
+        assert!(hasher
+            .verify(password.clone(), Some(hash.clone()))
+            .await
+            .expect("verify"));
         let wrong = Password::parse("battery staple").expect("valid");
-        assert!(!hasher.verify(wrong, Some(hash)).await);
-        assert!(!hasher.verify(password.clone(), None).await);
-        assert!(!hasher.verify(password, Some("garbage".into())).await);
+        assert!(!hasher.verify(wrong, Some(hash)).await.expect("verify"));
+        assert!(!hasher.verify(password.clone(), None).await.expect("verify"));
+        assert!(!hasher
+            .verify(password, Some("garbage".into()))
+            .await
+            .expect("verify"));
     }
 
     #[tokio::test]
@@ -186,10 +204,13 @@ mod tests {
             .hash_password(b"stored before", &salt)
             .expect("hash")
             .to_string();
-        let hasher = Argon2Hasher::new().expect("hasher");
+        let hasher = Argon2Hasher::new(8).expect("hasher");
         let right = Password::parse("stored before").expect("valid");
-        assert!(hasher.verify(right, Some(stored.clone())).await);
+        assert!(hasher
+            .verify(right, Some(stored.clone()))
+            .await
+            .expect("verify"));
         let wrong = Password::parse("stored after").expect("valid");
-        assert!(!hasher.verify(wrong, Some(stored)).await);
+        assert!(!hasher.verify(wrong, Some(stored)).await.expect("verify"));
     }
 }

@@ -81,7 +81,7 @@ impl Accounts {
             .map_err(AuthError::RateLimited)?;
         let account = self.ports.users.account_by_username(&username).await?;
         let hash = account.as_ref().map(|a| a.password_hash.clone());
-        let valid = self.ports.hasher.verify(password, hash).await;
+        let valid = self.ports.hasher.verify(password, hash).await?;
         match account {
             Some(account) if valid => Ok(account.user),
             _ => Err(AuthError::InvalidCredentials),
