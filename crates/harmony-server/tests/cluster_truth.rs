@@ -235,20 +235,11 @@ async fn a_retried_send_finds_its_message_after_redis_forgot_and_racing_retries_
         1,
         "every attempt answers with the same message: {answers:?}"
     );
-    // The sink stores them; tansu's fetches to one group have been seen to stall for seconds
-    // on this machine, so this waits longer than one step.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let history = loop {
+    let history = eventually("history to hold both messages", || async {
         let all = api_a.all_history(&ann, &chat).await?;
-        if all.len() >= 2 {
-            break all;
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "history never held both messages: {all:?}, answers {answers:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        Ok((all.len() >= 2).then_some(all))
+    })
+    .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let history_again = api_a.all_history(&ann, &chat).await?;
     assert_eq!(history_again.len(), history.len());
