@@ -61,21 +61,30 @@ fn key_of(m: &NewMessage) -> Option<Key> {
         .map(|k| (m.chat_id, m.author.id, k.as_str().to_owned()))
 }
 
-/// What is already placed among `batch`: by message id, and by idempotency key.
-async fn existing(
+/// Where each record of `batch` already stands, `None` where it is not placed. Each record is
+/// decided by one statement (a keyed record by its key, any other by its id), so a placement
+/// committing meanwhile is seen whole or not at all.
+async fn lookup(
     conn: &mut PgConnection,
     batch: &[NewMessage],
-) -> StoreResult<(HashMap<String, i64>, HashMap<Key, Message>)> {
-    let ids: Vec<String> = batch.iter().map(|m| m.id.to_string()).collect();
-    let by_id = sqlx::query("SELECT id, seq FROM sequenced WHERE id = ANY($1)")
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(unavailable)?
+) -> StoreResult<Vec<Option<Placement>>> {
+    let ids: Vec<String> = batch
         .iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("seq")?)))
-        .collect::<Result<HashMap<String, i64>, sqlx::Error>>()
-        .map_err(unavailable)?;
+        .filter(|m| m.client_msg_id.is_none())
+        .map(|m| m.id.to_string())
+        .collect();
+    let mut by_id = HashMap::new();
+    if !ids.is_empty() {
+        let rows = sqlx::query("SELECT id, seq FROM sequenced WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        for r in &rows {
+            let id: String = r.try_get("id").map_err(unavailable)?;
+            by_id.insert(id, r.try_get::<i64, _>("seq").map_err(unavailable)?);
+        }
+    }
     let keys: Vec<Key> = batch.iter().filter_map(key_of).collect();
     let mut by_key = HashMap::new();
     if !keys.is_empty() {
@@ -83,7 +92,7 @@ async fn existing(
         let authors: Vec<uuid::Uuid> = keys.iter().map(|k| k.1 .0).collect();
         let names: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
         let rows = sqlx::query(
-            "SELECT s.chat_id, s.author_id, s.client_msg_id, s.seq, s.record FROM sequenced s \
+            "SELECT s.client_msg_id, s.seq, s.record FROM sequenced s \
              JOIN unnest($1::uuid[], $2::uuid[], $3::text[]) AS k (chat_id, author_id, key) \
              ON s.chat_id = k.chat_id AND s.author_id = k.author_id AND s.client_msg_id = k.key",
         )
@@ -99,7 +108,24 @@ async fn existing(
             by_key.insert((message.chat_id, message.author.id, key), message);
         }
     }
-    Ok((by_id, by_key))
+    Ok(batch
+        .iter()
+        .map(|m| match key_of(m) {
+            None => by_id
+                .get(&m.id.to_string())
+                .map(|seq| Placement::Placed(m.clone().committed(*seq))),
+            Some(key) => by_key.get(&key).map(|original| {
+                if original.id == m.id {
+                    Placement::Placed(original.clone())
+                } else {
+                    // Another id holds this key: this record can never be placed.
+                    Placement::Duplicate {
+                        original: original.clone(),
+                    }
+                }
+            }),
+        })
+        .collect())
 }
 
 /// Locks the heads of the batch's chats (in one order, so two placers never deadlock), creating
@@ -240,28 +266,31 @@ impl Sequencer for PgSequencer {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let mut heads = lock_heads(&mut tx, batch).await?;
         // Read under the head locks: a placer of the same chats that committed first is seen.
-        let (by_id, mut by_key) = existing(&mut tx, batch).await?;
+        let found = lookup(&mut tx, batch).await?;
         let mut rows = NewRows::default();
         let mut out = Vec::with_capacity(batch.len());
-        for m in batch {
-            let id = m.id.to_string();
+        // Keys this batch places, for a retry in the same batch.
+        let mut placed_keys: HashMap<Key, Message> = HashMap::new();
+        for (m, known) in batch.iter().zip(found) {
+            if let Some(placement) = known {
+                out.push(placement);
+                continue;
+            }
             let key = key_of(m);
-            if let Some(seq) = by_id.get(&id) {
-                out.push(Placement::Placed(m.clone().committed(*seq)));
-            } else if let Some(original) = key.as_ref().and_then(|k| by_key.get(k)) {
+            if let Some(original) = key.as_ref().and_then(|k| placed_keys.get(k)) {
                 out.push(Placement::Duplicate {
                     original: original.clone(),
                 });
-            } else {
-                let head = heads.entry(m.chat_id).or_insert(0);
-                *head += 1;
-                rows.push(m, *head);
-                let placed = m.clone().committed(*head);
-                if let Some(k) = key {
-                    by_key.insert(k, placed.clone());
-                }
-                out.push(Placement::Placed(placed));
+                continue;
             }
+            let head = heads.entry(m.chat_id).or_insert(0);
+            *head += 1;
+            rows.push(m, *head);
+            let placed = m.clone().committed(*head);
+            if let Some(k) = key {
+                placed_keys.insert(k, placed.clone());
+            }
+            out.push(Placement::Placed(placed));
         }
         rows.insert(&mut tx).await?;
         let (chats, tops): (Vec<uuid::Uuid>, Vec<i64>) =
@@ -295,27 +324,7 @@ impl Sequencer for PgSequencer {
 
     async fn placements(&self, batch: &[NewMessage]) -> StoreResult<Vec<Option<Placement>>> {
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
-        let (by_id, by_key) = existing(&mut conn, batch).await?;
-        Ok(batch
-            .iter()
-            .map(|m| {
-                if let Some(seq) = by_id.get(&m.id.to_string()) {
-                    return Some(Placement::Placed(m.clone().committed(*seq)));
-                }
-                // The two reads are separate statements: a placement committed between them is
-                // seen by key only, and is this record's own.
-                key_of(m).and_then(|k| by_key.get(&k)).map(|original| {
-                    if original.id == m.id {
-                        Placement::Placed(original.clone())
-                    } else {
-                        // Another id holds this key: this record can never be placed.
-                        Placement::Duplicate {
-                            original: original.clone(),
-                        }
-                    }
-                })
-            })
-            .collect())
+        lookup(&mut conn, batch).await
     }
 
     async fn by_key(

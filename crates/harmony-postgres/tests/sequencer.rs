@@ -215,3 +215,72 @@ async fn a_record_placed_while_it_is_looked_up_is_never_its_own_duplicate() -> a
     placer.await??;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_removal_is_ordered_before_the_chats_next_message_unless_undone_there(
+) -> anyhow::Result<()> {
+    use harmony_core::model::{Account, Chat, ChatKind, Role, User};
+    use harmony_core::ports::{ChatStore, UserStore};
+    use harmony_core::values::ChatName;
+    let pg = PrivatePostgres::start().await?;
+    let state = StateDb::connect(&pg.database("state").await?, 8).await?;
+    let sequencer = state.sequencer();
+    let mut users = Vec::new();
+    for name in ["ann", "bob", "cat"] {
+        let user = User {
+            id: UserId::new(),
+            username: Username::parse(name)?,
+            display_name: DisplayName::parse(name)?,
+            created_at: harmony_core::now(),
+        };
+        state
+            .create_account(&Account {
+                user: user.clone(),
+                password_hash: "x".into(),
+            })
+            .await?;
+        users.push(user);
+    }
+    let (ann, bob, cat) = (&users[0], &users[1], &users[2]);
+    let chat = Chat {
+        id: ChatId::new(),
+        kind: ChatKind::Group,
+        name: Some(ChatName::parse("g")?),
+        owner_id: ann.id,
+        created_at: harmony_core::now(),
+        member_count: 3,
+    };
+    let members = [
+        (ann.clone(), Role::Owner),
+        (bob.clone(), Role::Member),
+        (cat.clone(), Role::Member),
+    ];
+    state.create_chat(&chat, &members, None).await?;
+    let author = Author::from(ann);
+    sequencer
+        .sequence(&[message(chat.id, &author, None)?])
+        .await?;
+    // Bob is removed at 1; cat is removed and added back at 1, before any new message.
+    state.remove_member(chat.id, bob.id).await?;
+    state.remove_member(chat.id, cat.id).await?;
+    state.add_member(chat.id, cat, Role::Member).await?;
+    sequencer
+        .sequence(&[
+            message(chat.id, &author, None)?,
+            message(chat.id, &author, None)?,
+        ])
+        .await?;
+    assert_eq!(
+        sequencer.removals_before(&[(chat.id, 2, 3)]).await?,
+        [(chat.id, bob.id, 2)],
+        "bob's removal goes right before message 2; cat is a member again there"
+    );
+    assert!(
+        sequencer
+            .removals_before(&[(chat.id, 3, 3)])
+            .await?
+            .is_empty(),
+        "nothing takes effect before message 3"
+    );
+    Ok(())
+}
