@@ -51,22 +51,30 @@ impl LogConsumer for KafkaCursor {
                 Err(_) => break,
                 Ok(Err(e)) if out.is_empty() => return Err(unavailable(e)),
                 Ok(Err(_)) => break,
-                Ok(Ok(m)) => (
-                    LogPosition {
+                Ok(Ok(m)) => {
+                    let position = LogPosition {
                         partition: m.partition(),
                         offset: m.offset(),
-                    },
-                    m.key().unwrap_or_default().to_vec(),
-                    m.payload().unwrap_or_default().to_vec(),
-                ),
+                    };
+                    let payload = m.payload().unwrap_or_default();
+                    match MessageRecordV1::decode(payload).and_then(MessageRecordV1::into_message) {
+                        Ok(message) => Ok((position, message)),
+                        // Copied only to be parked: the usual record is decoded in place.
+                        Err(e) => Err((
+                            position,
+                            e,
+                            m.key().unwrap_or_default().to_vec(),
+                            payload.to_vec(),
+                        )),
+                    }
+                }
             };
-            let (position, key, payload) = received;
-            match MessageRecordV1::decode(&payload).and_then(MessageRecordV1::into_message) {
-                Ok(message) => out.push(LogDelivery {
+            match received {
+                Ok((position, message)) => out.push(LogDelivery {
                     position,
                     entry: LogEntry::Unplaced(message),
                 }),
-                Err(e) => {
+                Err((position, e, key, payload)) => {
                     // Written by something else or corrupt: it can never be delivered. Committing
                     // a later offset of the partition moves past it.
                     tracing::error!(partition = position.partition, offset = position.offset, error = %e, "a log record does not decode: parked in the dead-letter topic");

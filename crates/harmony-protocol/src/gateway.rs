@@ -85,6 +85,17 @@ pub fn encode_event(event: &GatewayEvent) -> Vec<u8> {
     serde_json::to_vec(&envelope).unwrap_or_default()
 }
 
+/// The event bytes of a message, made from its window entry (`PlacedMessageV1::encode`), so the
+/// fan-out encodes a message once for both.
+pub fn message_event(entry: &[u8]) -> Vec<u8> {
+    let head = format!("{{\"v\":{GATEWAY_RECORD_VERSION},\"type\":\"message\",\"message\":");
+    let mut out = Vec::with_capacity(head.len() + entry.len() + 1);
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(entry);
+    out.push(b'}');
+    out
+}
+
 /// An event read from Redis; anything this build cannot vouch for is a `BadRecord`.
 pub fn decode_event(bytes: &[u8]) -> Result<GatewayEvent, BadRecord> {
     let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| BadRecord(e.to_string()))?;

@@ -30,35 +30,49 @@ pub struct BadRecord(pub String);
 
 impl From<&NewMessage> for MessageRecordV1 {
     fn from(m: &NewMessage) -> Self {
-        Self {
-            id: m.id.to_string(),
-            chat_id: m.chat_id.to_string(),
-            author_id: m.author.id.to_string(),
-            author_username: m.author.username.to_string(),
-            author_display_name: m.author.display_name.to_string(),
-            content: m.content.to_string(),
-            client_msg_id: m.client_msg_id.as_ref().map(|c| c.as_str().to_owned()),
-            created_at: m.created_at,
-        }
+        Self::of(
+            (m.id, m.chat_id),
+            &m.author,
+            &m.content,
+            m.client_msg_id.as_ref(),
+            m.created_at,
+        )
     }
 }
 
 impl From<&harmony_core::model::Message> for MessageRecordV1 {
     fn from(m: &harmony_core::model::Message) -> Self {
-        Self {
-            id: m.id.to_string(),
-            chat_id: m.chat_id.to_string(),
-            author_id: m.author.id.to_string(),
-            author_username: m.author.username.to_string(),
-            author_display_name: m.author.display_name.to_string(),
-            content: m.content.to_string(),
-            client_msg_id: m.client_msg_id.as_ref().map(|c| c.as_str().to_owned()),
-            created_at: m.created_at,
-        }
+        Self::of(
+            (m.id, m.chat_id),
+            &m.author,
+            &m.content,
+            m.client_msg_id.as_ref(),
+            m.created_at,
+        )
     }
 }
 
 impl MessageRecordV1 {
+    /// The record of a message's fields, placed or not (a record carries no seq).
+    fn of(
+        (id, chat_id): (MessageId, ChatId),
+        author: &Author,
+        content: &MessageContent,
+        client_msg_id: Option<&ClientMsgId>,
+        created_at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id: id.to_string(),
+            chat_id: chat_id.to_string(),
+            author_id: author.id.to_string(),
+            author_username: author.username.to_string(),
+            author_display_name: author.display_name.to_string(),
+            content: content.to_string(),
+            client_msg_id: client_msg_id.map(|c| c.as_str().to_owned()),
+            created_at,
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         // Serializing a struct of strings cannot fail.
         serde_json::to_vec(self).unwrap_or_default()

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use harmony_core::events::GatewayEvent;
 use harmony_core::ports::{GatewayPublisher, StoreResult};
-use harmony_protocol::gateway::{encode_event, PlacedMessageV1};
+use harmony_protocol::gateway::{encode_event, message_event, PlacedMessageV1};
 use redis::aio::ConnectionManager;
 use redis::Script;
 
@@ -52,15 +52,17 @@ impl GatewayPublisher for RedisFanout {
             match event {
                 GatewayEvent::Message { message, .. } => {
                     let chat = message.chat_id;
+                    let entry = PlacedMessageV1::encode(message);
+                    let event = message_event(&entry);
                     pipe.cmd("EVALSHA")
                         .arg(self.script.get_hash())
                         .arg(1)
                         .arg(self.keys.window(chat))
                         .arg(message.seq)
-                        .arg(PlacedMessageV1::encode(message))
+                        .arg(entry)
                         .arg(self.window_size)
                         .arg(self.keys.chat_channel(chat))
-                        .arg(encode_event(event))
+                        .arg(event)
                         .ignore();
                 }
                 other => {

@@ -170,6 +170,12 @@ async fn a_resume_naming_many_foreign_chats_costs_one_frame_per_kind() -> R {
     let messages: Vec<&Value> = frames.iter().filter(|f| f["type"] == "message").collect();
     assert_eq!(messages.len(), 1, "the chat it follows is resumed");
     assert_eq!(messages[0]["message"]["content"], "missed");
+    // Positions no chat can have are no error and send nothing twice.
+    for lie in [i64::MAX, -5] {
+        ws.send(json!({"type": "resume", "chats": {chat.clone(): lie}}))
+            .await?;
+        assert_eq!(ws.next().await?["type"], "resumed", "after {lie}");
+    }
     ws.close().await;
     Ok(())
 }

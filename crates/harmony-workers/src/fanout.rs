@@ -27,17 +27,22 @@ pub struct Fanout<C> {
 }
 
 /// The batch's messages in log order, placing what the log left unplaced. Duplicates drop out.
-pub(crate) async fn placed(
-    batch: &[LogDelivery],
+async fn placed(
+    entries: Vec<LogEntry>,
     sequencer: Option<&dyn Sequencer>,
 ) -> StoreResult<Vec<Message>> {
-    let unplaced: Vec<NewMessage> = batch
-        .iter()
-        .filter_map(|d| match &d.entry {
-            LogEntry::Unplaced(m) => Some(m.clone()),
-            LogEntry::Placed(_) => None,
-        })
-        .collect();
+    // Which entries were unplaced, in order, and the records to place (moved, not copied).
+    let mut unplaced: Vec<NewMessage> = Vec::new();
+    let mut slots: Vec<Option<Message>> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match entry {
+            LogEntry::Placed(m) => slots.push(Some(m)),
+            LogEntry::Unplaced(m) => {
+                unplaced.push(m);
+                slots.push(None);
+            }
+        }
+    }
     let mut placements = match (sequencer, unplaced.is_empty()) {
         (_, true) => Vec::new(),
         (Some(sequencer), false) => sequencer.sequence(&unplaced).await?,
@@ -48,11 +53,11 @@ pub(crate) async fn placed(
         }
     }
     .into_iter();
-    Ok(batch
-        .iter()
-        .filter_map(|d| match &d.entry {
-            LogEntry::Placed(m) => Some(m.clone()),
-            LogEntry::Unplaced(_) => match placements.next() {
+    Ok(slots
+        .into_iter()
+        .filter_map(|slot| match slot {
+            Some(m) => Some(m),
+            None => match placements.next() {
                 Some(Placement::Placed(m)) => Some(m),
                 _ => None,
             },
@@ -101,10 +106,10 @@ impl<C: LogConsumer + 'static> Fanout<C> {
         let gateways = self.gateways;
         let sequencer = self.sequencer;
         let apply = |batch: &[LogDelivery]| {
-            let batch = batch.to_vec();
+            let entries: Vec<LogEntry> = batch.iter().map(|d| d.entry.clone()).collect();
             let (gateways, sequencer) = (gateways.clone(), sequencer.clone());
             async move {
-                let messages = placed(&batch, sequencer.as_deref()).await?;
+                let messages = placed(entries, sequencer.as_deref()).await?;
                 let events = events(messages, sequencer.as_deref()).await?;
                 gateways.publish(&events).await
             }

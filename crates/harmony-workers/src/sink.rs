@@ -31,13 +31,13 @@ pub struct Sink<C> {
 }
 
 /// The batch's messages with their seqs, once every record is placed (or known a duplicate).
-async fn placed(batch: &[LogDelivery], sequencer: &dyn Sequencer) -> StoreResult<Vec<Message>> {
-    let mut out: Vec<Message> = Vec::with_capacity(batch.len());
+async fn placed(entries: Vec<LogEntry>, sequencer: &dyn Sequencer) -> StoreResult<Vec<Message>> {
+    let mut out: Vec<Message> = Vec::with_capacity(entries.len());
     let mut unplaced: Vec<NewMessage> = Vec::new();
-    for d in batch {
-        match &d.entry {
-            LogEntry::Placed(m) => out.push(m.clone()),
-            LogEntry::Unplaced(m) => unplaced.push(m.clone()),
+    for entry in entries {
+        match entry {
+            LogEntry::Placed(m) => out.push(m),
+            LogEntry::Unplaced(m) => unplaced.push(m),
         }
     }
     let deadline = tokio::time::Instant::now() + PLACEMENT_WAIT;
@@ -72,11 +72,11 @@ impl<C: LogConsumer + 'static> Sink<C> {
     pub async fn run(self, shutdown: CancellationToken) {
         let (history, sequencer, on_refused) = (self.history, self.sequencer, self.on_refused);
         let apply = |batch: &[LogDelivery]| {
-            let batch = batch.to_vec();
+            let entries: Vec<LogEntry> = batch.iter().map(|d| d.entry.clone()).collect();
             let (history, sequencer, on_refused) =
                 (history.clone(), sequencer.clone(), on_refused.clone());
             async move {
-                let messages = placed(&batch, sequencer.as_ref()).await?;
+                let messages = placed(entries, sequencer.as_ref()).await?;
                 let refused = history.upsert_messages(&messages).await?;
                 for id in &refused {
                     // Retrying cannot help: say it loudly, count it, go on.

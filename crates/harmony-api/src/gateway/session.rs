@@ -289,15 +289,21 @@ async fn serve(
             outbound = io.queue.next() => {
                 // A write that does not finish (the client stopped reading) is raced against
                 // the session's end and a deadline, so a stuck reader is closed and freed.
+                // The usual write completes at its first poll and costs neither a clock read
+                // nor another look at `ended`.
                 let written = {
                     let writing = async {
                         io.forward(state, &mut positions, outbound).await
                             && io.drain(state, &mut positions).await
                     };
-                    tokio::select! {
-                        biased;
-                        () = &mut ended => None,
-                        wrote = tokio::time::timeout(WRITE_DEADLINE, writing) => Some(wrote),
+                    tokio::pin!(writing);
+                    match futures_util::poll!(&mut writing) {
+                        std::task::Poll::Ready(wrote) => Some(Ok(wrote)),
+                        std::task::Poll::Pending => tokio::select! {
+                            biased;
+                            () = &mut ended => None,
+                            wrote = tokio::time::timeout(WRITE_DEADLINE, &mut writing) => Some(wrote),
+                        },
                     }
                 };
                 match written {
