@@ -416,13 +416,7 @@ async fn a_log_record_that_does_not_decode_is_parked_and_delivery_goes_on() -> R
     assert_eq!(live["message"]["id"], sent["id"]);
     assert_eq!(live["message"]["seq"], 1, "the poison took no seq");
     let metrics = eventually("the parked record to be counted", || async {
-        let text = api
-            .client
-            .get(api.url("/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
+        let text = api.metrics().await?;
         Ok(text
             .lines()
             .any(|l| {

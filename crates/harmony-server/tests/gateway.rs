@@ -286,13 +286,7 @@ async fn a_slow_client_is_closed_with_4008_and_resumes_without_loss() -> R {
         app.send(&ann, &chat, &big).await?;
         sent += 1;
         if sent % 200 == 0 {
-            let metrics = app
-                .client
-                .get(app.url("/metrics"))
-                .send()
-                .await?
-                .text()
-                .await?;
+            let metrics = app.metrics().await?;
             if metrics.contains("harmony_ws_closed_too_slow_total 1") {
                 break true;
             }
@@ -335,13 +329,7 @@ async fn delivery_reaches_every_session_of_every_member() -> R {
         assert_eq!(ws.next_of("message").await?["message"]["id"], sent["id"]);
     }
     let count = eventually("metrics to count deliveries", || async {
-        let metrics = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
+        let metrics = app.metrics().await?;
         Ok(metrics
             .lines()
             .find(|l| l.starts_with("harmony_messages_delivered_total"))

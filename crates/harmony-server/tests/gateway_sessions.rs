@@ -189,13 +189,7 @@ async fn a_client_that_stops_reading_is_closed_and_freed() -> R {
     // writes stop completing.
     let (stuck, _) = app.ws(&bob.access).await?;
     let sessions = || async {
-        let text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
+        let text = app.metrics().await?;
         let line = text
             .lines()
             .find(|l| l.starts_with("harmony_ws_sessions "))

@@ -94,13 +94,7 @@ async fn invented_http_methods_cannot_grow_the_metrics() -> R {
             .await?;
         assert!(reply.status().is_client_error(), "{}", reply.status());
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = app.metrics().await?;
     assert!(!metrics.contains("INVENTED"), "raw methods in the labels");
     assert!(metrics.contains("method=\"other\""), "counted as other");
     Ok(())

@@ -70,6 +70,17 @@ impl TestApp {
         })
     }
 
+    /// The node's `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> anyhow::Result<Reply> {
         self.call(Method::GET, path, Some(token), None).await
     }
