@@ -176,6 +176,17 @@ pub enum Placement {
     Duplicate { original: Message },
 }
 
+/// What placing a batch decided.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sequenced {
+    /// One per record, in the batch's order.
+    pub placements: Vec<Placement>,
+    /// `(chat, user, seq)`: the user was removed from the chat right before message `seq`. The
+    /// fan-out publishes the removal just before that message, so it is ordered with the chat's
+    /// messages on every gateway, whatever happened to the event that normally carries it.
+    pub removals: Vec<(ChatId, UserId, i64)>,
+}
+
 /// The cluster's per-chat order (PostgreSQL), for logs that do not number a chat's messages
 /// themselves (a Kafka partition holds many chats, and its offsets are not a chat's order).
 ///
@@ -187,8 +198,9 @@ pub enum Placement {
 pub trait Sequencer: Send + Sync {
     /// Places a batch of records in the order given (the log's). A record placed before (a
     /// replay) gets the same answer as the first time; one whose key was placed under another
-    /// id is a `Duplicate`. Answers are in the batch's order.
-    async fn sequence(&self, batch: &[NewMessage]) -> StoreResult<Vec<Placement>>;
+    /// id is a `Duplicate`. Placements are in the batch's order; the removals are those that
+    /// take effect right before one of the batch's messages (a replay gets them again).
+    async fn sequence(&self, batch: &[NewMessage]) -> StoreResult<Sequenced>;
     /// Where each record stands, without placing anything: `None` while the sequencer has not
     /// reached it (the sink waits for the fan-out this way).
     async fn placements(&self, batch: &[NewMessage]) -> StoreResult<Vec<Option<Placement>>>;
@@ -199,14 +211,6 @@ pub trait Sequencer: Send + Sync {
         author: UserId,
         key: &ClientMsgId,
     ) -> StoreResult<Option<Message>>;
-    /// Members removed right before a message of these spans (`(chat, first seq, last seq)`):
-    /// `(chat, user, seq)` for each removal that takes effect ahead of message `seq`. The fan-out
-    /// publishes them just before that message, so a removal is ordered with the chat's messages
-    /// on every gateway, whatever happened to the event that normally carries it.
-    async fn removals_before(
-        &self,
-        spans: &[(ChatId, i64, i64)],
-    ) -> StoreResult<Vec<(ChatId, UserId, i64)>>;
     /// Waits until the record is placed, at most `timeout`; `None` on timeout. An api node calls
     /// this after the log acknowledged a send, to answer with the message's seq.
     async fn wait_placed(

@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use harmony_core::model::{Message, NewMessage};
 use harmony_core::ports::{
-    Placement, RecentMessages, RecentSlice, Sequencer, StoreError, StoreResult,
+    Placement, RecentMessages, RecentSlice, Sequenced, Sequencer, StoreError, StoreResult,
 };
 use harmony_core::values::ClientMsgId;
 use harmony_core::{ChatId, MessageId, UserId};
@@ -126,6 +126,61 @@ async fn lookup(
             }),
         })
         .collect())
+}
+
+/// Members removed right before a message of these spans (`(chat, first seq, last seq)`), read
+/// in the placing transaction: per user and position the last change made there decides.
+async fn removals_in(
+    conn: &mut PgConnection,
+    spans: &[(ChatId, i64, i64)],
+) -> StoreResult<Vec<(ChatId, UserId, i64)>> {
+    if spans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let chats: Vec<uuid::Uuid> = spans.iter().map(|s| s.0 .0).collect();
+    let los: Vec<i64> = spans.iter().map(|s| s.1 - 1).collect();
+    let his: Vec<i64> = spans.iter().map(|s| s.2).collect();
+    let rows = sqlx::query(
+        "SELECT DISTINCT ON (c.chat_id, c.user_id, c.at_seq) c.chat_id, c.user_id, c.at_seq, c.removed \
+         FROM membership_changes c \
+         JOIN unnest($1::uuid[], $2::int8[], $3::int8[]) AS s (chat_id, lo, hi) \
+         ON c.chat_id = s.chat_id AND c.at_seq >= s.lo AND c.at_seq < s.hi \
+         ORDER BY c.chat_id, c.user_id, c.at_seq, c.id DESC",
+    )
+    .bind(&chats)
+    .bind(&los)
+    .bind(&his)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let removed: bool = r.try_get("removed").map_err(unavailable)?;
+        if removed {
+            out.push((
+                ChatId(r.try_get("chat_id").map_err(unavailable)?),
+                UserId(r.try_get("user_id").map_err(unavailable)?),
+                r.try_get::<i64, _>("at_seq").map_err(unavailable)? + 1,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// `(chat, first seq, last seq)` of the placed messages, per chat.
+fn spans(placements: &[Placement]) -> Vec<(ChatId, i64, i64)> {
+    let mut spans: Vec<(ChatId, i64, i64)> = Vec::new();
+    for p in placements {
+        let Placement::Placed(m) = p else { continue };
+        match spans.iter_mut().find(|s| s.0 == m.chat_id) {
+            Some(span) => {
+                span.1 = span.1.min(m.seq);
+                span.2 = span.2.max(m.seq);
+            }
+            None => spans.push((m.chat_id, m.seq, m.seq)),
+        }
+    }
+    spans
 }
 
 /// Locks the heads of the batch's chats (in one order, so two placers never deadlock), creating
@@ -259,9 +314,9 @@ impl PgSequencer {
 
 #[async_trait]
 impl Sequencer for PgSequencer {
-    async fn sequence(&self, batch: &[NewMessage]) -> StoreResult<Vec<Placement>> {
+    async fn sequence(&self, batch: &[NewMessage]) -> StoreResult<Sequenced> {
         if batch.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Sequenced::default());
         }
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let mut heads = lock_heads(&mut tx, batch).await?;
@@ -318,8 +373,12 @@ impl Sequencer for PgSequencer {
                 .await
                 .map_err(unavailable)?;
         }
+        let removals = removals_in(&mut tx, &spans(&out)).await?;
         tx.commit().await.map_err(unavailable)?;
-        Ok(out)
+        Ok(Sequenced {
+            placements: out,
+            removals,
+        })
     }
 
     async fn placements(&self, batch: &[NewMessage]) -> StoreResult<Vec<Option<Placement>>> {
@@ -346,44 +405,6 @@ impl Sequencer for PgSequencer {
         .as_ref()
         .map(placed_row)
         .transpose()
-    }
-
-    async fn removals_before(
-        &self,
-        spans: &[(ChatId, i64, i64)],
-    ) -> StoreResult<Vec<(ChatId, UserId, i64)>> {
-        if spans.is_empty() {
-            return Ok(Vec::new());
-        }
-        let chats: Vec<uuid::Uuid> = spans.iter().map(|s| s.0 .0).collect();
-        let los: Vec<i64> = spans.iter().map(|s| s.1 - 1).collect();
-        let his: Vec<i64> = spans.iter().map(|s| s.2).collect();
-        // Per user and position, the last change made there decides.
-        let rows = sqlx::query(
-            "SELECT DISTINCT ON (c.chat_id, c.user_id, c.at_seq) c.chat_id, c.user_id, c.at_seq, c.removed \
-             FROM membership_changes c \
-             JOIN unnest($1::uuid[], $2::int8[], $3::int8[]) AS s (chat_id, lo, hi) \
-             ON c.chat_id = s.chat_id AND c.at_seq >= s.lo AND c.at_seq < s.hi \
-             ORDER BY c.chat_id, c.user_id, c.at_seq, c.id DESC",
-        )
-        .bind(&chats)
-        .bind(&los)
-        .bind(&his)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        let mut out = Vec::new();
-        for r in &rows {
-            let removed: bool = r.try_get("removed").map_err(unavailable)?;
-            if removed {
-                out.push((
-                    ChatId(r.try_get("chat_id").map_err(unavailable)?),
-                    UserId(r.try_get("user_id").map_err(unavailable)?),
-                    r.try_get::<i64, _>("at_seq").map_err(unavailable)? + 1,
-                ));
-            }
-        }
-        Ok(out)
     }
 
     async fn wait_placed(

@@ -57,7 +57,7 @@ async fn the_sequencer_places_each_record_once_in_a_dense_order() -> anyhow::Res
         message(a, &ann, Some("k1"))?, // a retry in the same batch
         message(b, &ann, Some("k2"))?,
     ];
-    let placed = sequencer.sequence(&batch).await?;
+    let placed = sequencer.sequence(&batch).await?.placements;
     assert_eq!(seqs(&placed), [Some(1), Some(1), Some(2), None, Some(2)]);
     match &placed[3] {
         Placement::Duplicate { original } => assert_eq!(original.id, batch[0].id),
@@ -69,7 +69,7 @@ async fn the_sequencer_places_each_record_once_in_a_dense_order() -> anyhow::Res
     let mut replay = batch.clone();
     replay.push(message(a, &ann, Some("k1"))?);
     replay.push(message(a, &ann, None)?);
-    let again = sequencer.sequence(&replay).await?;
+    let again = sequencer.sequence(&replay).await?.placements;
     assert_eq!(
         seqs(&again),
         [Some(1), Some(1), Some(2), None, Some(2), None, Some(3)]
@@ -124,7 +124,7 @@ async fn two_placers_of_one_chat_never_repeat_or_skip_a_seq() -> anyhow::Result<
         tasks.push(tokio::spawn(async move {
             let mut placed = Vec::new();
             for batch in records.chunks(20) {
-                placed.extend(sequencer.sequence(batch).await?);
+                placed.extend(sequencer.sequence(batch).await?.placements);
             }
             anyhow::Ok(placed)
         }));
@@ -264,23 +264,27 @@ async fn a_removal_is_ordered_before_the_chats_next_message_unless_undone_there(
     state.remove_member(chat.id, bob.id).await?;
     state.remove_member(chat.id, cat.id).await?;
     state.add_member(chat.id, cat, Role::Member).await?;
-    sequencer
-        .sequence(&[
-            message(chat.id, &author, None)?,
-            message(chat.id, &author, None)?,
-        ])
-        .await?;
+    let after = [
+        message(chat.id, &author, None)?,
+        message(chat.id, &author, None)?,
+    ];
+    let sequenced = sequencer.sequence(&after).await?;
     assert_eq!(
-        sequencer.removals_before(&[(chat.id, 2, 3)]).await?,
+        sequenced.removals,
         [(chat.id, bob.id, 2)],
         "bob's removal goes right before message 2; cat is a member again there"
     );
+    assert_eq!(
+        sequencer.sequence(&after).await?.removals,
+        sequenced.removals,
+        "a replayed batch carries its removals again"
+    );
+    let later = sequencer
+        .sequence(&[message(chat.id, &author, None)?])
+        .await?;
     assert!(
-        sequencer
-            .removals_before(&[(chat.id, 3, 3)])
-            .await?
-            .is_empty(),
-        "nothing takes effect before message 3"
+        later.removals.is_empty(),
+        "nothing takes effect before message 4"
     );
     Ok(())
 }

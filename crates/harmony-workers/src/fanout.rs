@@ -10,9 +10,10 @@ use std::sync::Arc;
 use harmony_core::events::GatewayEvent;
 use harmony_core::model::{Message, NewMessage};
 use harmony_core::ports::{
-    GatewayPublisher, LogConsumer, LogDelivery, LogEntry, Placement, Sequencer, StoreResult,
+    GatewayPublisher, LogConsumer, LogDelivery, LogEntry, Placement, Sequenced, Sequencer,
+    StoreResult,
 };
-use harmony_core::ChatId;
+use harmony_core::{ChatId, UserId};
 use tokio_util::sync::CancellationToken;
 
 use crate::source::{consume, Log};
@@ -26,11 +27,12 @@ pub struct Fanout<C> {
     pub on_processed: OnProcessed,
 }
 
-/// The batch's messages in log order, placing what the log left unplaced. Duplicates drop out.
+/// The batch's messages in log order, placing what the log left unplaced (duplicates drop out),
+/// and the removals the sequencer ordered among them.
 async fn placed(
     entries: Vec<LogEntry>,
     sequencer: Option<&dyn Sequencer>,
-) -> StoreResult<Vec<Message>> {
+) -> StoreResult<(Vec<Message>, Vec<(ChatId, UserId, i64)>)> {
     // Which entries were unplaced, in order, and the records to place (moved, not copied).
     let mut unplaced: Vec<NewMessage> = Vec::new();
     let mut slots: Vec<Option<Message>> = Vec::with_capacity(entries.len());
@@ -43,17 +45,17 @@ async fn placed(
             }
         }
     }
-    let mut placements = match (sequencer, unplaced.is_empty()) {
-        (_, true) => Vec::new(),
+    let sequenced = match (sequencer, unplaced.is_empty()) {
+        (_, true) => Sequenced::default(),
         (Some(sequencer), false) => sequencer.sequence(&unplaced).await?,
         (None, false) => {
             return Err(harmony_core::ports::StoreError::Corrupt(
                 "unplaced log records but no sequencer".into(),
             ))
         }
-    }
-    .into_iter();
-    Ok(slots
+    };
+    let mut placements = sequenced.placements.into_iter();
+    let messages = slots
         .into_iter()
         .filter_map(|slot| match slot {
             Some(m) => Some(m),
@@ -62,29 +64,13 @@ async fn placed(
                 _ => None,
             },
         })
-        .collect())
+        .collect();
+    Ok((messages, sequenced.removals))
 }
 
 /// The gateway events of a batch: each message, preceded by the removals that take effect right
 /// before it (a removed member's sessions stop following the chat before the message arrives).
-pub(crate) async fn events(
-    messages: Vec<Message>,
-    sequencer: Option<&dyn Sequencer>,
-) -> StoreResult<Vec<GatewayEvent>> {
-    let mut spans: Vec<(ChatId, i64, i64)> = Vec::new();
-    for m in &messages {
-        match spans.iter_mut().find(|s| s.0 == m.chat_id) {
-            Some(span) => {
-                span.1 = span.1.min(m.seq);
-                span.2 = span.2.max(m.seq);
-            }
-            None => spans.push((m.chat_id, m.seq, m.seq)),
-        }
-    }
-    let removals = match sequencer {
-        Some(sequencer) => sequencer.removals_before(&spans).await?,
-        None => Vec::new(),
-    };
+fn events(messages: Vec<Message>, removals: &[(ChatId, UserId, i64)]) -> Vec<GatewayEvent> {
     let mut out = Vec::with_capacity(messages.len() + removals.len());
     for m in messages {
         for (chat, user, _) in removals
@@ -98,7 +84,7 @@ pub(crate) async fn events(
         }
         out.push(GatewayEvent::message(m));
     }
-    Ok(out)
+    out
 }
 
 impl<C: LogConsumer + 'static> Fanout<C> {
@@ -109,9 +95,8 @@ impl<C: LogConsumer + 'static> Fanout<C> {
             let entries: Vec<LogEntry> = batch.iter().map(|d| d.entry.clone()).collect();
             let (gateways, sequencer) = (gateways.clone(), sequencer.clone());
             async move {
-                let messages = placed(entries, sequencer.as_deref()).await?;
-                let events = events(messages, sequencer.as_deref()).await?;
-                gateways.publish(&events).await
+                let (messages, removals) = placed(entries, sequencer.as_deref()).await?;
+                gateways.publish(&events(messages, &removals)).await
             }
         };
         consume(
