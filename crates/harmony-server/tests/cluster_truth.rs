@@ -431,3 +431,34 @@ async fn a_log_record_that_does_not_decode_is_parked_and_delivery_goes_on() -> R
     ws.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_window_with_holes_like_an_old_snapshot_is_trusted_only_up_to_them() -> R {
+    let cluster = TestCluster::start().await?;
+    let api = cluster
+        .node("api,gateway,fanout,sink,projector,relay")
+        .await?;
+    let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
+    let chat = api.group(&ann, "g", &[&bob]).await?;
+    for i in 0..10 {
+        api.send(&ann, &chat, &format!("m{i}")).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // What a Redis restored from an older snapshot, then fed new messages, looks like: the
+    // window lost 3..=6 but holds the rest.
+    let removed = std::process::Command::new("redis-cli")
+        .args(["-u", &cluster.redis.url(), "ZREMRANGEBYSCORE"])
+        .arg(format!("harmony:window:{chat}"))
+        .args(["3", "6"])
+        .output()?;
+    assert_eq!(
+        String::from_utf8_lossy(&removed.stdout).trim(),
+        "4",
+        "{removed:?}"
+    );
+    let (mut ws, _) = api.ws(&bob.access).await?;
+    let resumed = resume(&mut ws, &chat, 0).await?;
+    assert_eq!(seqs(&resumed), (1..=10).collect::<Vec<_>>());
+    ws.close().await;
+    Ok(())
+}
