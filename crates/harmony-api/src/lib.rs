@@ -52,6 +52,8 @@ pub struct GatewaySettings {
     pub session_queue: usize,
     /// Whether this process runs the gateway role (serves `/api/v1/ws`).
     pub enabled: bool,
+    /// WebSockets one user may have open on this process; more are refused with 429.
+    pub max_sessions_per_user: usize,
 }
 
 /// Everything a handler may use: one shared [`AppParts`]. Every request clones the state, so a

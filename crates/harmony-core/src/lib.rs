@@ -14,6 +14,7 @@ pub mod model;
 pub mod ports;
 pub mod ratelimit;
 pub mod refresh;
+pub mod sessions;
 pub mod tiered;
 pub mod usecases;
 pub mod values;

@@ -71,7 +71,27 @@ pub trait SessionStore: Send + Sync {
     /// Marks the token rotated at `at` unless it already was; returns whether this call did it,
     /// so that of two racing refreshes exactly one wins.
     async fn mark_rotated(&self, hash: &[u8; 32], at: OffsetDateTime) -> StoreResult<bool>;
+    /// Revokes every token of the family and records when, on the store's clock, so that every
+    /// node refuses the family's access tokens (see [`SessionStore::revocations_since`]).
     async fn revoke_family(&self, family: uuid::Uuid) -> StoreResult<()>;
+    /// Families revoked at or after `since` (the store's clock), each with when.
+    async fn revocations_since(&self, since: OffsetDateTime) -> StoreResult<Vec<Revocation>>;
+    /// Forgets revocations made before `before`; returns how many.
+    async fn prune_revocations(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// The user's live sessions (families with a token that is neither revoked nor expired at
+    /// `now`), the oldest first.
+    async fn live_families(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<uuid::Uuid>>;
+}
+
+/// A revoked session (refresh-token family) and when it was revoked, on the store's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    pub family: uuid::Uuid,
+    pub at: OffsetDateTime,
 }
 
 #[async_trait]

@@ -15,6 +15,10 @@ pub(crate) const STATE: &[(i64, &str)] = &[
         2,
         include_str!("../../../migrations/postgres/state/0002_sequencer.sql"),
     ),
+    (
+        3,
+        include_str!("../../../migrations/postgres/state/0003_session_revocations.sql"),
+    ),
 ];
 pub(crate) const HISTORY: &[(i64, &str)] = &[
     (

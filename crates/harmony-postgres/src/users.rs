@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use harmony_core::events::DomainEvent;
 use harmony_core::model::{Account, User};
-use harmony_core::ports::{RefreshRecord, SessionStore, StoreError, StoreResult, UserStore};
+use harmony_core::ports::{
+    RefreshRecord, Revocation, SessionStore, StoreError, StoreResult, UserStore,
+};
 use harmony_core::values::{DisplayName, Username};
 use harmony_core::UserId;
 use sqlx::postgres::PgRow;
@@ -168,11 +170,54 @@ impl SessionStore for StateDb {
     }
 
     async fn revoke_family(&self, family: uuid::Uuid) -> StoreResult<()> {
-        sqlx::query("UPDATE refresh_tokens SET revoked = TRUE WHERE family = $1")
-            .bind(family)
+        // One statement: the tokens and the revocation every node reads go together.
+        sqlx::query(
+            "WITH tokens AS (UPDATE refresh_tokens SET revoked = TRUE WHERE family = $1) \
+             INSERT INTO session_revocations (family) VALUES ($1) ON CONFLICT (family) DO NOTHING",
+        )
+        .bind(family)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn revocations_since(&self, since: OffsetDateTime) -> StoreResult<Vec<Revocation>> {
+        let rows: Vec<(uuid::Uuid, OffsetDateTime)> = sqlx::query_as(
+            "SELECT family, revoked_at FROM session_revocations WHERE revoked_at >= $1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|(family, at)| Revocation { family, at })
+            .collect())
+    }
+
+    async fn prune_revocations(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM session_revocations WHERE revoked_at < $1")
+            .bind(before)
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
-        Ok(())
+        Ok(done.rows_affected())
+    }
+
+    async fn live_families(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<uuid::Uuid>> {
+        sqlx::query_scalar(
+            "SELECT family FROM refresh_tokens WHERE user_id = $1 AND NOT revoked \
+             AND expires_at > $2 GROUP BY family ORDER BY MIN(created_at), family",
+        )
+        .bind(user.0)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)
     }
 }

@@ -54,6 +54,8 @@ pub struct AuthConfig {
     pub refresh_token_ttl_days: u64,
     pub refresh_grace_secs: u64,
     pub jwt_secret: String,
+    pub max_sessions_per_user: u32,
+    pub revocation_poll_ms: u64,
 }
 
 impl fmt::Debug for AuthConfig {
@@ -62,6 +64,8 @@ impl fmt::Debug for AuthConfig {
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("refresh_token_ttl_days", &self.refresh_token_ttl_days)
             .field("refresh_grace_secs", &self.refresh_grace_secs)
+            .field("max_sessions_per_user", &self.max_sessions_per_user)
+            .field("revocation_poll_ms", &self.revocation_poll_ms)
             .field(
                 "jwt_secret",
                 &if self.jwt_secret.is_empty() {
@@ -90,6 +94,7 @@ pub struct LimitsConfig {
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
     pub session_queue: usize,
+    pub max_sessions_per_user: usize,
 }
 
 #[derive(Clone, Deserialize)]
@@ -295,6 +300,14 @@ impl Config {
         }
         if !(16..=1_000_000).contains(&self.gateway.session_queue) {
             bail!("gateway.session_queue must be 16 to 1000000");
+        }
+        if self.gateway.max_sessions_per_user == 0 || self.auth.max_sessions_per_user == 0 {
+            bail!(
+                "auth.max_sessions_per_user and gateway.max_sessions_per_user must be at least 1"
+            );
+        }
+        if !(10..=10_000).contains(&self.auth.revocation_poll_ms) {
+            bail!("auth.revocation_poll_ms must be 10 to 10000");
         }
         let roles = Roles::parse(&self.server.roles)?;
         let c = &self.cluster;

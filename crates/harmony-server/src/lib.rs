@@ -110,6 +110,7 @@ pub async fn serve(
         gateway: GatewaySettings {
             session_queue: config.gateway.session_queue,
             enabled: roles.gateway,
+            max_sessions_per_user: config.gateway.max_sessions_per_user,
         },
         ready: node.ready,
         shutdown: shutdown.clone(),
@@ -117,6 +118,16 @@ pub async fn serve(
     if roles.gateway {
         tokio::spawn(node.hub.clone().expire_sessions(shutdown.clone()));
     }
+    // One node is the only one that ends sessions; a cluster's nodes read each other's.
+    let revocation_poll = config
+        .cluster
+        .enabled()
+        .then(|| Duration::from_millis(config.auth.revocation_poll_ms));
+    tokio::spawn(harmony_api::auth::revocations::follow(
+        state.clone(),
+        revocation_poll,
+        shutdown.clone(),
+    ));
     let workers = TaskTracker::new();
     for task in node.tasks {
         workers.spawn(task);
@@ -188,6 +199,8 @@ fn policy(config: &Config) -> Policy {
         },
         refresh_ttl: Duration::from_secs(config.auth.refresh_token_ttl_days * 24 * 3600),
         refresh_grace: Duration::from_secs(config.auth.refresh_grace_secs),
+        access_ttl: Duration::from_secs(config.auth.access_token_ttl_secs),
+        max_sessions_per_user: config.auth.max_sessions_per_user,
         max_group_members: l.max_group_members,
     }
 }

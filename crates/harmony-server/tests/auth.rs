@@ -251,7 +251,8 @@ async fn forged_none_and_expired_tokens_are_refused() -> R {
     let ann = app.register("ann").await?;
     let now = time_now();
     let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-    let claims = json!({"sub": ann.id, "iat": now, "exp": now + 600, "typ": "access"});
+    let sid = ann.session();
+    let claims = json!({"sub": ann.id, "sid": sid, "iat": now, "exp": now + 600, "typ": "access"});
     let none = format!(
         "{}.{}.",
         b64(r#"{"alg":"none","typ":"JWT"}"#),
@@ -259,11 +260,15 @@ async fn forged_none_and_expired_tokens_are_refused() -> R {
     );
     let forged = sign(claims.clone(), b"some-other-key-some-other-key-!!");
     let expired = sign(
-        json!({"sub": ann.id, "iat": now - 7200, "exp": now - 3600, "typ": "access"}),
+        json!({"sub": ann.id, "sid": sid, "iat": now - 7200, "exp": now - 3600, "typ": "access"}),
         TEST_JWT_SECRET,
     );
     let wrong_typ = sign(
-        json!({"sub": ann.id, "iat": now, "exp": now + 600, "typ": "refresh"}),
+        json!({"sub": ann.id, "sid": sid, "iat": now, "exp": now + 600, "typ": "refresh"}),
+        TEST_JWT_SECRET,
+    );
+    let sessionless = sign(
+        json!({"sub": ann.id, "iat": now, "exp": now + 600, "typ": "access"}),
         TEST_JWT_SECRET,
     );
     let genuine = sign(claims, TEST_JWT_SECRET);
@@ -272,6 +277,7 @@ async fn forged_none_and_expired_tokens_are_refused() -> R {
         ("wrong key", forged),
         ("expired", expired),
         ("wrong typ", wrong_typ),
+        ("no session", sessionless),
         ("garbage", "x.y.z".into()),
     ] {
         let reply = app.get("/api/v1/users/me", &token).await?;

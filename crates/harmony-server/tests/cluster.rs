@@ -121,3 +121,44 @@ async fn a_member_removed_through_the_api_node_stops_receiving_on_a_gateway_node
     api.stop().await?;
     gateway.stop().await
 }
+
+#[tokio::test]
+async fn a_logout_on_one_node_ends_the_session_on_every_node_within_a_second() -> R {
+    let cluster = TestCluster::start().await?;
+    let api = cluster.node("api,fanout,sink,projector,relay").await?;
+    let other_api = cluster.node("api").await?;
+    let gateway = cluster.node("gateway").await?;
+    let ann = api.register("ann").await?;
+    let (mut ws, _) = gateway.ws(&ann.access).await?;
+    let me = "/api/v1/users/me";
+    assert_eq!(other_api.get(me, &ann.access).await?.status.as_u16(), 200);
+
+    let started = std::time::Instant::now();
+    let out = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/logout",
+            None,
+            Some(json!({"refresh_token": ann.refresh})),
+        )
+        .await?;
+    assert_eq!(out.status.as_u16(), 204);
+    assert_eq!(
+        ws.until_closed().await?,
+        harmony_testkit::ws::Ended::Closed(Some(4001)),
+        "the gateway node closed the session's WebSocket"
+    );
+    let closed_after = started.elapsed();
+    harmony_testkit::eventually("the other api node refuses the token", || async {
+        Ok((other_api.get(me, &ann.access).await?.status.as_u16() == 401).then_some(()))
+    })
+    .await?;
+    let refused_after = started.elapsed();
+    assert!(
+        closed_after < Duration::from_secs(1) && refused_after < Duration::from_secs(1),
+        "WebSocket closed after {closed_after:?}, token refused after {refused_after:?}"
+    );
+    api.stop().await?;
+    other_api.stop().await?;
+    gateway.stop().await
+}

@@ -122,7 +122,8 @@ async fn a_session_ends_when_its_access_token_expires() -> R {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
-    let claims = json!({"sub": ann.id, "iat": now, "exp": now + 2, "typ": "access"});
+    let claims =
+        json!({"sub": ann.id, "sid": ann.session(), "iat": now, "exp": now + 2, "typ": "access"});
     let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     let token = jsonwebtoken::encode(
         &header,

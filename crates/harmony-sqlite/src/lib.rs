@@ -40,6 +40,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../../migrations/sqlite/0003_messages_by_chat.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/sqlite/0004_session_revocations.sql"),
+    ),
 ];
 
 /// The single-node database. Cheap to clone; every clone shares the writer thread, the read

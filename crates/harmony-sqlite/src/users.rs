@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use harmony_core::events::DomainEvent;
 use harmony_core::model::{Account, User};
-use harmony_core::ports::{RefreshRecord, SessionStore, StoreError, StoreResult, UserStore};
+use harmony_core::ports::{
+    RefreshRecord, Revocation, SessionStore, StoreError, StoreResult, UserStore,
+};
 use harmony_core::values::{DisplayName, Username};
 use harmony_core::UserId;
 use rusqlite::Row;
@@ -181,14 +183,74 @@ impl SessionStore for Database {
     }
 
     async fn revoke_family(&self, family: uuid::Uuid) -> StoreResult<()> {
+        let at = ms(harmony_core::now());
         self.write(Wake::Nobody, move |conn| {
+            let family = family.to_string();
             exec(
                 conn,
                 "UPDATE refresh_tokens SET revoked = 1 WHERE family = ?",
-                [family.to_string()],
+                [&family],
+            )
+            .map_err(unavailable)?;
+            exec(
+                conn,
+                "INSERT INTO session_revocations (family, revoked_at) VALUES (?, ?) \
+                 ON CONFLICT (family) DO NOTHING",
+                (&family, at),
             )
             .map_err(unavailable)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn revocations_since(&self, since: OffsetDateTime) -> StoreResult<Vec<Revocation>> {
+        self.read(move |conn| {
+            rows(
+                conn,
+                "SELECT family, revoked_at FROM session_revocations WHERE revoked_at >= ?",
+                [ms(since)],
+                |row| {
+                    let family: String = col(row, "family")?;
+                    Ok(Revocation {
+                        family: parse("token family", &family)?,
+                        at: from_ms(col(row, "revoked_at")?)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    async fn prune_revocations(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        self.write(Wake::Nobody, move |conn| {
+            let gone = exec(
+                conn,
+                "DELETE FROM session_revocations WHERE revoked_at < ?",
+                [ms(before)],
+            )
+            .map_err(unavailable)?;
+            Ok(gone as u64)
+        })
+        .await
+    }
+
+    async fn live_families(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<uuid::Uuid>> {
+        self.write(Wake::Nobody, move |conn| {
+            rows(
+                conn,
+                "SELECT family FROM refresh_tokens WHERE user_id = ? AND revoked = 0 \
+                 AND expires_at > ? GROUP BY family ORDER BY MIN(created_at), family",
+                (user.to_string(), ms(now)),
+                |row| {
+                    let family: String = col(row, "family")?;
+                    parse("token family", &family)
+                },
+            )
         })
         .await
     }

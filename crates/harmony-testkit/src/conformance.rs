@@ -136,6 +136,51 @@ async fn sessions(s: &Stores, ann: &User) -> anyhow::Result<()> {
             == Some(now)
     );
     ensure!(s.sessions.insert_refresh(&record(2)).await?);
+    let later = RefreshRecord {
+        hash: [7; 32],
+        family: uuid::Uuid::new_v4(),
+        created_at: now + time::Duration::seconds(1),
+        ..record(7)
+    };
+    ensure!(s.sessions.insert_refresh(&later).await?);
+    let expired = RefreshRecord {
+        hash: [8; 32],
+        family: uuid::Uuid::new_v4(),
+        expires_at: now - time::Duration::seconds(1),
+        ..record(8)
+    };
+    ensure!(s.sessions.insert_refresh(&expired).await?);
+    ensure!(
+        s.sessions.live_families(ann.id, now).await? == vec![family, later.family],
+        "live sessions, the oldest first, without expired ones"
+    );
+    let before = harmony_core::now() - time::Duration::minutes(1);
+    s.sessions.revoke_family(family).await?;
+    ensure!(
+        s.sessions.live_families(ann.id, now).await? == vec![later.family],
+        "a revoked session is not live"
+    );
+    let seen = s.sessions.revocations_since(before).await?;
+    ensure!(
+        seen.iter().any(|r| r.family == family),
+        "the revocation is readable by every node: {seen:?}"
+    );
+    s.sessions.revoke_family(family).await?;
+    ensure!(
+        s.sessions.revocations_since(before).await?.len() == seen.len(),
+        "revoking twice records it once"
+    );
+    let future = harmony_core::now() + time::Duration::minutes(5);
+    ensure!(s.sessions.revocations_since(future).await?.is_empty());
+    ensure!(
+        s.sessions.prune_revocations(before).await? == 0,
+        "nothing that old"
+    );
+    ensure!(s.sessions.prune_revocations(future).await? >= 1);
+    ensure!(
+        s.sessions.revocations_since(before).await?.is_empty(),
+        "pruned"
+    );
     s.sessions.revoke_family(family).await?;
     ensure!(
         s.sessions

@@ -39,6 +39,26 @@ pub struct TestUser {
     pub refresh: String,
 }
 
+impl TestUser {
+    /// The login session (`sid`) its access token names, read without checking the signature.
+    pub fn session(&self) -> String {
+        use base64::Engine as _;
+        let claims = self
+            .access
+            .split('.')
+            .nth(1)
+            .and_then(|c| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+            })
+            .and_then(|c| serde_json::from_slice::<Value>(&c).ok());
+        claims
+            .and_then(|c| c["sid"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
 impl TestApp {
     /// Sends a request with an optional bearer token and JSON body.
     pub async fn call(

@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method};
 use harmony_core::UserId;
 use harmony_protocol::errors::ErrorCode;
 
+use super::tokens::Access;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -120,6 +121,8 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
 #[derive(Clone, Copy, Debug)]
 pub struct AuthUser {
     pub id: UserId,
+    /// The session (refresh-token family) the access token belongs to.
+    pub session: uuid::Uuid,
     /// Authenticated by cookie (the web UI) rather than a bearer token.
     pub via_cookie: bool,
     /// When the access token expires (Unix seconds): a WebSocket session ends then.
@@ -135,11 +138,12 @@ impl AuthUser {
         method: &Method,
     ) -> Result<Self, ApiError> {
         if let Some(token) = bearer(headers) {
-            let (id, expires_at) = state.tokens.verify(token).ok_or_else(invalid_token)?;
+            let access = verified(state, token)?;
             return Ok(Self {
-                id,
+                id: access.user,
+                session: access.session,
                 via_cookie: false,
-                expires_at,
+                expires_at: access.expires_at,
             });
         }
         let Some(token) = state.cookies.read(headers, CookieName::Access) else {
@@ -148,17 +152,30 @@ impl AuthUser {
                 "Sign in: send a bearer token or a session cookie",
             ));
         };
-        let (id, expires_at) = state.tokens.verify(token).ok_or_else(invalid_token)?;
+        let access = verified(state, token)?;
         let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe && !csrf_ok(&state.cookies, headers) {
             return Err(csrf_failed());
         }
         Ok(Self {
-            id,
+            id: access.user,
+            session: access.session,
             via_cookie: true,
-            expires_at,
+            expires_at: access.expires_at,
         })
     }
+}
+
+/// A valid access token of a session that was not ended.
+fn verified(state: &AppState, token: &str) -> Result<Access, ApiError> {
+    let access = state.tokens.verify(token).ok_or_else(invalid_token)?;
+    if state.use_cases.accounts.is_revoked(access.session) {
+        return Err(ApiError::unauthorized(
+            ErrorCode::InvalidToken,
+            "This session has ended: sign in again",
+        ));
+    }
+    Ok(access)
 }
 
 pub fn csrf_failed() -> ApiError {

@@ -4,6 +4,7 @@
 
 pub mod cookies;
 pub mod password;
+pub mod revocations;
 pub mod tokens;
 
 pub use cookies::{AuthUser, CookieSettings};

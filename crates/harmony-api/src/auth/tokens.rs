@@ -1,5 +1,6 @@
-//! Access tokens are HS256 JWTs with `sub`, `iat`, `exp` and `typ: "access"` all required and the
-//! algorithm pinned, so `alg: none` or a token of another type is refused. Refresh tokens are 256
+//! Access tokens are HS256 JWTs with `sub`, `sid` (the session: its refresh-token family),
+//! `iat`, `exp` and `typ: "access"` all required and the algorithm pinned, so `alg: none`, a token
+//! of another type or one that names no session is refused. Refresh tokens are 256
 //! random bits, base64url; only their SHA-256 is stored.
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ const ACCESS_TYP: &str = "access";
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
+    sid: uuid::Uuid,
     iat: i64,
     exp: i64,
     typ: String,
@@ -46,10 +48,11 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue(&self, user: UserId) -> String {
+    pub fn issue(&self, user: UserId, session: uuid::Uuid) -> String {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: user.to_string(),
+            sid: session,
             iat: now,
             exp: now + self.access_ttl.as_secs() as i64,
             typ: ACCESS_TYP.into(),
@@ -59,15 +62,29 @@ impl TokenKeys {
             .unwrap_or_default()
     }
 
-    /// The user a valid access token names, and when it expires (Unix seconds); `None` for
-    /// anything else.
-    pub fn verify(&self, token: &str) -> Option<(UserId, i64)> {
+    /// What a valid access token says; `None` for anything else. Whether its session was
+    /// ended is the caller's check.
+    pub fn verify(&self, token: &str) -> Option<Access> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
         if data.claims.typ != ACCESS_TYP {
             return None;
         }
-        Some((data.claims.sub.parse().ok()?, data.claims.exp))
+        Some(Access {
+            user: data.claims.sub.parse().ok()?,
+            session: data.claims.sid,
+            expires_at: data.claims.exp,
+        })
     }
+}
+
+/// A verified access token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub user: UserId,
+    /// The session (refresh-token family) it was issued for.
+    pub session: uuid::Uuid,
+    /// When it expires, Unix seconds.
+    pub expires_at: i64,
 }
 
 /// A freshly minted refresh token: the text the client keeps and the hash the store keeps.
@@ -117,17 +134,17 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let user = UserId::new();
-        assert_eq!(
-            keys().verify(&keys().issue(user)).map(|(u, _)| u),
-            Some(user)
-        );
+        let session = uuid::Uuid::new_v4();
+        let access = keys().verify(&keys().issue(user, session)).expect("valid");
+        assert_eq!((access.user, access.session), (user, session));
     }
 
     #[test]
     fn alg_none_and_other_keys_are_refused() {
         let user = UserId::new();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let claims = serde_json::json!({"sub": user.to_string(), "iat": now, "exp": now + 60, "typ": "access"});
+        let sid = uuid::Uuid::new_v4();
+        let claims = serde_json::json!({"sub": user.to_string(), "sid": sid, "iat": now, "exp": now + 60, "typ": "access"});
         assert_eq!(
             keys().verify(&forge(r#"{"alg":"none","typ":"JWT"}"#, claims, "")),
             None
@@ -136,7 +153,7 @@ mod tests {
             b"another-key-another-key-another!!",
             Duration::from_secs(900),
         );
-        assert_eq!(keys().verify(&other.issue(user)), None);
+        assert_eq!(keys().verify(&other.issue(user, sid)), None);
     }
 
     #[test]
@@ -148,17 +165,23 @@ mod tests {
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding)
                 .expect("signs")
         };
+        let sid = uuid::Uuid::new_v4();
         let expired = sign(
-            serde_json::json!({"sub": user.to_string(), "iat": now - 3600, "exp": now - 600, "typ": "access"}),
+            serde_json::json!({"sub": user.to_string(), "sid": sid, "iat": now - 3600, "exp": now - 600, "typ": "access"}),
         );
         assert_eq!(k.verify(&expired), None);
         let refresh_typ = sign(
-            serde_json::json!({"sub": user.to_string(), "iat": now, "exp": now + 60, "typ": "refresh"}),
+            serde_json::json!({"sub": user.to_string(), "sid": sid, "iat": now, "exp": now + 60, "typ": "refresh"}),
         );
         assert_eq!(k.verify(&refresh_typ), None);
-        let no_iat =
-            sign(serde_json::json!({"sub": user.to_string(), "exp": now + 60, "typ": "access"}));
+        let no_iat = sign(
+            serde_json::json!({"sub": user.to_string(), "sid": sid, "exp": now + 60, "typ": "access"}),
+        );
         assert_eq!(k.verify(&no_iat), None);
+        let no_session = sign(
+            serde_json::json!({"sub": user.to_string(), "iat": now, "exp": now + 60, "typ": "access"}),
+        );
+        assert_eq!(k.verify(&no_session), None, "a token from before sessions");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::queue::Queue;
+use crate::auth::AuthUser;
 use crate::metrics::Metrics;
 
 /// A frame on its way to sessions, shared by all of them: a session's queue holds a pointer
@@ -35,6 +36,8 @@ pub struct Frame {
 
 struct Entry {
     user: UserId,
+    /// The session (refresh-token family) its access token belongs to: ended with it.
+    session: uuid::Uuid,
     chats: HashSet<ChatId>,
     queue: Arc<Queue>,
     /// When the session's access token expires (Unix seconds).
@@ -163,6 +166,25 @@ impl Hub {
         ended
     }
 
+    /// Ends every WebSocket whose login session `over` says was ended (logout, reuse of a
+    /// rotated refresh token, the per-user cap); returns how many.
+    pub fn end_logins(&self, over: impl Fn(uuid::Uuid) -> bool) -> usize {
+        let state = self.read();
+        let mut ended = 0;
+        for entry in state.sessions.values() {
+            if over(entry.session) && !entry.ended.is_cancelled() {
+                entry.ended.cancel();
+                ended += 1;
+            }
+        }
+        ended
+    }
+
+    /// The user's WebSocket sessions on this process.
+    pub fn sessions_of_user(&self, user: UserId) -> usize {
+        self.read().by_user.get(&user).map_or(0, HashSet::len)
+    }
+
     /// Runs [`Hub::expire`] once a second until `stop` is cancelled. A session's token expiry is
     /// thus enforced within a second, at the cost of one timer for the process instead of one
     /// per session (each one about 110 bytes of an idle session's memory, and a timer-wheel entry).
@@ -195,16 +217,17 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds a session with no chats yet; membership events for its user reach it from now on,
-    /// through a queue of at most `capacity` frames. The session is ended once its access token
-    /// expires (`expires_at`, Unix seconds) or `parent` is cancelled.
+    /// Adds a session of `caller` with no chats yet; membership events for its user reach it
+    /// from now on, through a queue of at most `capacity` frames. The session is ended once its
+    /// access token expires, its login session ends ([`Hub::end_logins`]) or `parent` is
+    /// cancelled.
     pub fn register(
         &self,
-        user: UserId,
+        caller: &AuthUser,
         capacity: usize,
-        expires_at: i64,
         parent: &CancellationToken,
     ) -> Registration {
+        let (user, expires_at) = (caller.id, caller.expires_at);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let ended = parent.child_token();
         let queue = Arc::new(Queue::new(capacity));
@@ -213,6 +236,7 @@ impl Hub {
             id,
             Entry {
                 user,
+                session: caller.session,
                 chats: HashSet::new(),
                 queue: queue.clone(),
                 expires_at,
@@ -411,12 +435,43 @@ mod tests {
         assert!(!hub.barrier().await);
     }
 
+    fn caller(expires_at: i64) -> AuthUser {
+        AuthUser {
+            id: UserId::new(),
+            session: uuid::Uuid::new_v4(),
+            via_cookie: false,
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn an_ended_login_ends_its_websockets_only() {
+        let hub = Hub::new(Arc::new(Metrics::new()));
+        let shutdown = CancellationToken::new();
+        let phone = caller(100);
+        let laptop = AuthUser {
+            session: uuid::Uuid::new_v4(),
+            ..phone
+        };
+        let a = hub.register(&phone, 16, &shutdown);
+        let b = hub.register(&phone, 16, &shutdown);
+        let c = hub.register(&laptop, 16, &shutdown);
+        assert_eq!(hub.sessions_of_user(phone.id), 3);
+        assert_eq!(hub.end_logins(|s| s == phone.session), 2);
+        assert!(a.ended.is_cancelled() && b.ended.is_cancelled());
+        assert!(
+            !c.ended.is_cancelled(),
+            "another login of the same user goes on"
+        );
+        assert_eq!(hub.end_logins(|s| s == phone.session), 0, "counted once");
+    }
+
     #[test]
     fn expiry_ends_only_sessions_whose_token_expired() {
         let hub = Hub::new(Arc::new(Metrics::new()));
         let shutdown = CancellationToken::new();
-        let early = hub.register(UserId::new(), 16, 100, &shutdown);
-        let late = hub.register(UserId::new(), 16, 200, &shutdown);
+        let early = hub.register(&caller(100), 16, &shutdown);
+        let late = hub.register(&caller(200), 16, &shutdown);
         assert_eq!(hub.expire(99), 0);
         assert_eq!(hub.expire(100), 1, "expired at 100");
         assert!(early.ended.is_cancelled());

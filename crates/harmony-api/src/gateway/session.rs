@@ -1,6 +1,6 @@
 //! One WebSocket session: `ready` first, then live frames from the hub, client frames
-//! (`resume`, `ping`), and a clean close on overflow (4008), token expiry (4001) or shutdown
-//! (1001).
+//! (`resume`, `ping`), and a clean close on overflow (4008), token expiry or an ended login
+//! (4001) or shutdown (1001).
 //!
 //! The session subscribes to its chats *before* it reads where each chat stands, so every
 //! message after the position announced in `ready` reaches it live. Live frames carry those;
@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::hub::{Outbound, Registration};
 use super::queue::Queue;
 use super::resume::resume;
+use crate::auth::AuthUser;
 use crate::extract::json_depth;
 use crate::AppState;
 
@@ -136,8 +137,8 @@ impl Io<'_> {
     }
 }
 
-/// Runs a session until the client leaves, the server stops, the queue overflows or the access
-/// token expires (`expires_at`, Unix seconds).
+/// Runs a session until the client leaves, the server stops, the queue overflows, or the access
+/// token expires or its login session ends.
 ///
 /// Not an `async fn`: one would copy its arguments (the socket alone is 368 bytes) into its state
 /// a second time, and thousands of these futures are kept while their sessions idle.
@@ -149,15 +150,13 @@ pub fn run(
     mut socket: WebSocket,
     state: AppState,
     user: User,
-    expires_at: i64,
+    caller: AuthUser,
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {
-        let registration = state.hub.register(
-            user.id,
-            state.gateway.session_queue,
-            expires_at,
-            &state.shutdown,
-        );
+        let registration =
+            state
+                .hub
+                .register(&caller, state.gateway.session_queue, &state.shutdown);
         state.metrics.ws_sessions.inc();
         let session_id = crate::auth::tokens::random_token();
         tracing::debug!(user = %user.id, session = %session_id, "session opened");
@@ -178,7 +177,7 @@ pub fn run(
             Ok(positions) => {
                 let ends = Ends {
                     ended: &registration.ended,
-                    expires_at,
+                    caller: &caller,
                 };
                 let serving = Box::pin(serve(&mut io, &state, positions, ends));
                 serving.await
@@ -261,10 +260,10 @@ async fn start(
 }
 
 /// The reasons a session ends besides the client leaving: `ended` is cancelled for each of
-/// them, and `expires_at` tells token expiry from the queue's overflow.
+/// them, and `caller` tells token expiry or an ended login from the queue's overflow.
 struct Ends<'a> {
     ended: &'a CancellationToken,
-    expires_at: i64,
+    caller: &'a AuthUser,
 }
 
 async fn serve(
@@ -283,7 +282,7 @@ async fn serve(
         tokio::select! {
             biased;
             () = &mut ended => {
-                let ending = Box::pin(end(io.socket, state, ends.expires_at));
+                let ending = Box::pin(end(io.socket, state, ends.caller));
                 return ending.await;
             }
             outbound = io.queue.next() => {
@@ -310,7 +309,7 @@ async fn serve(
                     Some(Ok(true)) => {}
                     Some(Ok(false)) => return "client gone",
                     None => {
-                        let ending = Box::pin(end(io.socket, state, ends.expires_at));
+                        let ending = Box::pin(end(io.socket, state, ends.caller));
                         return ending.await;
                     }
                     Some(Err(_)) => {
@@ -331,7 +330,7 @@ async fn serve(
 }
 
 /// Closes the socket with the reason the hub ended the session for; returns that reason.
-async fn end(socket: &mut WebSocket, state: &AppState, expires_at: i64) -> &'static str {
+async fn end(socket: &mut WebSocket, state: &AppState, caller: &AuthUser) -> &'static str {
     if state.shutdown.is_cancelled() {
         close(
             socket,
@@ -341,7 +340,11 @@ async fn end(socket: &mut WebSocket, state: &AppState, expires_at: i64) -> &'sta
         .await;
         return "shutdown";
     }
-    if expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() {
+    if state.use_cases.accounts.is_revoked(caller.session) {
+        close(socket, CLOSE_UNAUTHORIZED, "session ended; sign in again").await;
+        return "login ended";
+    }
+    if caller.expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() {
         close(
             socket,
             CLOSE_UNAUTHORIZED,

@@ -35,11 +35,12 @@ enum Mode {
 async fn session_response(
     state: &AppState,
     user: &User,
+    session: uuid::Uuid,
     refresh: RefreshToken,
     status: StatusCode,
     mode: Mode,
 ) -> Response {
-    let access = state.tokens.issue(user.id);
+    let access = state.tokens.issue(user.id, session);
     let expires_in = state.tokens.access_ttl.as_secs();
     let Mode::Cookies { csrf } = mode else {
         let body = AuthResponse {
@@ -82,7 +83,7 @@ async fn start_session(
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let refresh = RefreshToken::generate();
-    state
+    let session = state
         .use_cases
         .accounts
         .start_session(user.id, refresh.hash)
@@ -92,7 +93,7 @@ async fn start_session(
     } else {
         Mode::Tokens
     };
-    Ok(session_response(state, user, refresh, status, mode).await)
+    Ok(session_response(state, user, session, refresh, status, mode).await)
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
@@ -180,7 +181,7 @@ pub async fn refresh(
 ) -> ApiResult<Response> {
     let (presented, cookie_mode) = presented_refresh(&state, &headers, &body)?;
     let successor = RefreshToken::generate();
-    let user = state
+    let (user, session) = state
         .use_cases
         .accounts
         .refresh(RefreshToken::hash_of(&presented), successor.hash)
@@ -194,7 +195,7 @@ pub async fn refresh(
     } else {
         Mode::Tokens
     };
-    Ok(session_response(&state, &user, successor, StatusCode::OK, mode).await)
+    Ok(session_response(&state, &user, session, successor, StatusCode::OK, mode).await)
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,

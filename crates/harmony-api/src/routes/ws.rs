@@ -38,6 +38,10 @@ pub async fn upgrade(
             "Origin not allowed",
         ));
     }
+    if state.hub.sessions_of_user(caller.id) >= state.gateway.max_sessions_per_user {
+        return Err(ApiError::rate_limited(std::time::Duration::from_secs(10))
+            .with_detail("Too many open WebSockets for this user on this node; close one first"));
+    }
     let upgrade = upgrade.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -62,5 +66,5 @@ pub async fn upgrade(
         .write_buffer_size(4 * 1024)
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES)
-        .on_upgrade(move |socket| session::run(socket, state, user, caller.expires_at)))
+        .on_upgrade(move |socket| session::run(socket, state, user, caller)))
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use super::{Policy, Ports, UserLookup};
 use crate::model::{Account, User};
-use crate::ports::{RefreshRecord, StoreError};
+use crate::ports::{RefreshRecord, Revocation, StoreError};
 use crate::refresh::{decide, RefreshDecision};
+use crate::sessions::RevokedSessions;
 use crate::values::{DisplayName, Password, Username};
 use crate::UserId;
 
@@ -33,15 +34,65 @@ pub struct Accounts {
     ports: Ports,
     policy: Arc<Policy>,
     users: UserLookup,
+    revoked: Arc<RevokedSessions>,
 }
 
 impl Accounts {
-    pub(super) fn new(ports: Ports, policy: Arc<Policy>, users: UserLookup) -> Self {
+    pub(super) fn new(
+        ports: Ports,
+        policy: Arc<Policy>,
+        users: UserLookup,
+        revoked: Arc<RevokedSessions>,
+    ) -> Self {
         Self {
             ports,
             policy,
             users,
+            revoked,
         }
+    }
+
+    /// The sessions this process knows to be ended.
+    pub fn revoked(&self) -> &Arc<RevokedSessions> {
+        &self.revoked
+    }
+
+    /// Whether the session (refresh-token family) an access token names was ended.
+    pub fn is_revoked(&self, session: uuid::Uuid) -> bool {
+        self.revoked.is_revoked(session)
+    }
+
+    /// Reads the revocations every node made since `since` (`None`: all that may still matter)
+    /// into this process's set; returns where the next read starts. Every so often it also
+    /// forgets the revocations no valid token can name any more, here and in the store.
+    pub async fn follow_revocations(
+        &self,
+        since: Option<time::OffsetDateTime>,
+        prune: bool,
+    ) -> Result<time::OffsetDateTime, AuthError> {
+        let now = crate::now();
+        if prune {
+            self.revoked.prune(now);
+            self.ports
+                .sessions
+                .prune_revocations(now - self.revoked.keep())
+                .await?;
+        }
+        Ok(self
+            .revoked
+            .poll(self.ports.sessions.as_ref(), since, now)
+            .await?)
+    }
+
+    /// Ends a session everywhere: its refresh tokens, then its access tokens on every node
+    /// (this one at once, the others when they next read the store).
+    async fn end_session(&self, family: uuid::Uuid) -> Result<(), AuthError> {
+        self.ports.sessions.revoke_family(family).await?;
+        self.revoked.insert(Revocation {
+            family,
+            at: crate::now(),
+        });
+        Ok(())
     }
 
     pub async fn register(
@@ -88,18 +139,38 @@ impl Accounts {
         }
     }
 
-    /// Starts a new refresh-token family for the user.
-    pub async fn start_session(&self, user: UserId, token_hash: [u8; 32]) -> Result<(), AuthError> {
-        self.insert_token(user, uuid::Uuid::new_v4(), token_hash)
-            .await
+    /// Starts a new session (refresh-token family) for the user and returns its id. Past
+    /// [`Policy::max_sessions_per_user`] live sessions, the oldest are ended.
+    pub async fn start_session(
+        &self,
+        user: UserId,
+        token_hash: [u8; 32],
+    ) -> Result<uuid::Uuid, AuthError> {
+        let family = uuid::Uuid::new_v4();
+        self.insert_token(user, family, token_hash).await?;
+        let live = self
+            .ports
+            .sessions
+            .live_families(user, crate::now())
+            .await?;
+        let cap = self.policy.max_sessions_per_user as usize;
+        for old in live
+            .iter()
+            .filter(|f| **f != family)
+            .take(live.len().saturating_sub(cap))
+        {
+            self.end_session(*old).await?;
+        }
+        Ok(family)
     }
 
-    /// Exchanges a refresh token for its successor (whose hash the caller made).
+    /// Exchanges a refresh token for its successor (whose hash the caller made); returns the
+    /// user and the session.
     pub async fn refresh(
         &self,
         presented: [u8; 32],
         successor: [u8; 32],
-    ) -> Result<User, AuthError> {
+    ) -> Result<(User, uuid::Uuid), AuthError> {
         let sessions = &self.ports.sessions;
         let record = sessions
             .refresh_by_hash(&presented)
@@ -109,7 +180,7 @@ impl Accounts {
         match decide(&record, now, self.policy.refresh_grace) {
             RefreshDecision::Refuse => return Err(AuthError::InvalidRefreshToken),
             RefreshDecision::Reuse => {
-                sessions.revoke_family(record.family).await?;
+                self.end_session(record.family).await?;
                 return Err(AuthError::RefreshTokenReused);
             }
             RefreshDecision::WithinGrace => {}
@@ -126,14 +197,14 @@ impl Accounts {
             .await?
             .ok_or(AuthError::InvalidRefreshToken)?;
         self.insert_token(user.id, record.family, successor).await?;
-        Ok(user)
+        Ok((user, record.family))
     }
 
     /// Ends the session the token belongs to (its whole family). Unknown tokens are ignored:
     /// logging out twice is not an error.
     pub async fn logout(&self, token_hash: [u8; 32]) -> Result<(), AuthError> {
         if let Some(record) = self.ports.sessions.refresh_by_hash(&token_hash).await? {
-            self.ports.sessions.revoke_family(record.family).await?;
+            self.end_session(record.family).await?;
         }
         Ok(())
     }

@@ -34,6 +34,11 @@ pub struct Policy {
     pub refresh_ttl: Duration,
     /// How long a rotated refresh token stays usable (racing tabs).
     pub refresh_grace: Duration,
+    /// How long an access token lives: how long a revoked session must be remembered.
+    pub access_ttl: Duration,
+    /// Live sessions (refresh-token families) a user may have; a new one past it ends the
+    /// oldest.
+    pub max_sessions_per_user: u32,
     /// Members a group may have.
     pub max_group_members: u32,
 }
@@ -51,6 +56,8 @@ impl Default for Policy {
             },
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_grace: Duration::from_secs(10),
+            access_ttl: Duration::from_secs(900),
+            max_sessions_per_user: 20,
             max_group_members: 1000,
         }
     }
@@ -82,6 +89,7 @@ pub struct UseCases {
 
 impl UseCases {
     pub fn new(ports: Ports, policy: Policy) -> Self {
+        let revoked = Arc::new(crate::sessions::RevokedSessions::new(policy.access_ttl));
         let policy = Arc::new(policy);
         let members = MembershipCheck {
             chats: ports.chats.clone(),
@@ -92,7 +100,7 @@ impl UseCases {
             cache: Arc::default(),
         };
         Self {
-            accounts: Accounts::new(ports.clone(), policy.clone(), users.clone()),
+            accounts: Accounts::new(ports.clone(), policy.clone(), users.clone(), revoked),
             friends: Friends::new(ports.clone()),
             chats: Chats::new(ports.clone(), policy.clone(), members.clone()),
             messages: Messages::new(ports, policy, members, users),
