@@ -165,11 +165,6 @@ impl From<ChatError> for ApiError {
         use StatusCode as S;
         match e {
             ChatError::ChatNotFound => Self::not_found(ErrorCode::ChatNotFound, "Chat not found"),
-            ChatError::NotAMember => Self::new(
-                S::FORBIDDEN,
-                ErrorCode::NotAMember,
-                "You are not a member of this chat",
-            ),
             ChatError::Forbidden => Self::new(
                 S::FORBIDDEN,
                 ErrorCode::Forbidden,

@@ -108,7 +108,7 @@ async fn a_member_removed_through_the_api_node_stops_receiving_on_a_gateway_node
             json!({"content": "x"}),
         )
         .await?;
-    assert_eq!(refused.code(), Some("not_a_member"));
+    assert_eq!(refused.code(), Some("chat_not_found"));
     let api_ws = api
         .ws_refused(&[("authorization", format!("Bearer {}", bob.access))])
         .await?;

@@ -205,13 +205,13 @@ async fn a_removed_member_stops_receiving_and_is_refused() -> R {
     let path = format!("/api/v1/chats/{chat}/messages");
     assert_eq!(
         app.get(&path, &bob.access).await?.code(),
-        Some("not_a_member")
+        Some("chat_not_found")
     );
     assert_eq!(
         app.post(&path, &bob.access, json!({"content": "x"}))
             .await?
             .code(),
-        Some("not_a_member")
+        Some("chat_not_found")
     );
     // Nor does the session that followed the chat resume it (it stopped following it).
     resume_is_refused(&mut ws, &chat).await?;

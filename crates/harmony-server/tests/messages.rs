@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use harmony_testkit::{eventually, TestApp};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 type R = anyhow::Result<()>;
@@ -127,28 +127,69 @@ async fn history_pages_cover_every_message_once_in_order() -> R {
 }
 
 #[tokio::test]
-async fn outsiders_can_neither_read_nor_send() -> R {
+async fn to_a_stranger_every_chat_route_answers_as_if_the_chat_did_not_exist() -> R {
     let app = TestApp::spawn().await?;
     let (ann, eve) = (app.register("ann").await?, app.register("eve").await?);
     let chat = app.group(&ann, "g", &[]).await?;
-    let path = format!("/api/v1/chats/{chat}/messages");
-    let send = app
-        .post(&path, &eve.access, json!({"content": "let me in"}))
-        .await?;
+    app.send(&ann, &chat, "private").await?;
+    let never = "00000000-0000-4000-8000-000000000000";
+    let routes = |id: &str| {
+        let base = format!("/api/v1/chats/{id}");
+        [
+            (Method::GET, base.clone(), None),
+            (Method::PATCH, base.clone(), Some(json!({"name": "mine"}))),
+            (Method::DELETE, base.clone(), None),
+            (Method::GET, format!("{base}/members"), None),
+            (
+                Method::POST,
+                format!("{base}/members"),
+                Some(json!({"user_id": ann.id})),
+            ),
+            (Method::DELETE, format!("{base}/members/{}", ann.id), None),
+            (Method::GET, format!("{base}/messages"), None),
+            (
+                Method::POST,
+                format!("{base}/messages"),
+                Some(json!({"content": "let me in"})),
+            ),
+            (
+                Method::POST,
+                format!("{base}/read"),
+                Some(json!({"seq": 1})),
+            ),
+        ]
+    };
+    for ((method, real, body), (_, fake, fake_body)) in routes(&chat).into_iter().zip(routes(never))
+    {
+        let answer = app
+            .call(method.clone(), &real, Some(&eve.access), body)
+            .await?;
+        let nothing = app
+            .call(method.clone(), &fake, Some(&eve.access), fake_body)
+            .await?;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (StatusCode::NOT_FOUND, Some("chat_not_found")),
+            "{method} {real}"
+        );
+        assert_eq!(
+            (answer.status, answer.str("/title"), answer.str("/detail")),
+            (
+                nothing.status,
+                nothing.str("/title"),
+                nothing.str("/detail")
+            ),
+            "{method}: a chat one is not in looks like one that never was"
+        );
+    }
+    let history = app.all_history(&ann, &chat).await?;
+    assert_eq!(history.len(), 1, "nothing changed: {history:?}");
     assert_eq!(
-        (send.status, send.code()),
-        (StatusCode::FORBIDDEN, Some("not_a_member"))
+        app.get(&format!("/api/v1/chats/{chat}"), &ann.access)
+            .await?
+            .str("/name"),
+        "g"
     );
-    let read = app.get(&path, &eve.access).await?;
-    assert_eq!(read.code(), Some("not_a_member"));
-    let nowhere = app
-        .post(
-            "/api/v1/chats/00000000-0000-4000-8000-000000000000/messages",
-            &eve.access,
-            json!({"content": "x"}),
-        )
-        .await?;
-    assert_eq!(nowhere.code(), Some("chat_not_found"));
     app.stop().await
 }
 

@@ -16,9 +16,6 @@ pub enum ChatError {
     /// The chat does not exist, or the caller is not in it (the two look the same).
     #[error("chat not found")]
     ChatNotFound,
-    /// The chat exists but the caller is not a member.
-    #[error("not a member")]
-    NotAMember,
     #[error("the caller's role does not allow this")]
     Forbidden,
     #[error("user not found")]
@@ -203,15 +200,13 @@ impl Chats {
             .ok_or(ChatError::ChatNotFound)
     }
 
-    /// The caller's role, or why they have none.
+    /// The caller's role. To anyone else the chat does not exist: a stranger cannot tell a chat
+    /// they are not in from one that never was.
     pub async fn require_member(&self, actor: UserId, chat: ChatId) -> Result<Role, ChatError> {
-        if let Some(role) = self.members.role(chat, actor).await? {
-            return Ok(role);
-        }
-        match self.ports.chats.chat(chat).await? {
-            Some(_) => Err(ChatError::NotAMember),
-            None => Err(ChatError::ChatNotFound),
-        }
+        self.members
+            .role(chat, actor)
+            .await?
+            .ok_or(ChatError::ChatNotFound)
     }
 
     pub async fn rename(

@@ -36,12 +36,10 @@ impl Messages {
         }
     }
 
+    /// Members only; to anyone else the chat does not exist (see `Chats::require_member`).
     async fn require_member(&self, actor: UserId, chat: ChatId) -> Result<(), ChatError> {
-        if self.members.role(chat, actor).await?.is_some() {
-            return Ok(());
-        }
-        match self.ports.chats.chat(chat).await? {
-            Some(_) => Err(ChatError::NotAMember),
+        match self.members.role(chat, actor).await? {
+            Some(_) => Ok(()),
             None => Err(ChatError::ChatNotFound),
         }
     }
