@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use auth::{CookieSettings, TokenKeys};
-pub use gateway::Hub;
+pub use gateway::{Hub, Keepalive};
 pub use metrics::Metrics;
 
 use crate::error::ApiError;
@@ -54,6 +54,8 @@ pub struct GatewaySettings {
     pub enabled: bool,
     /// WebSockets one user may have open on this process; more are refused with 429.
     pub max_sessions_per_user: usize,
+    /// Server pings and the silence after which a session is closed.
+    pub keepalive: gateway::Keepalive,
 }
 
 /// Everything a handler may use: one shared [`AppParts`]. Every request clones the state, so a

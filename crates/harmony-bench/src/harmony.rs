@@ -17,6 +17,10 @@ pub fn bench_env() -> Vec<(String, String)> {
         ("HARMONY_LIMITS__SEND_PER_SECOND", "10000000"),
         ("HARMONY_GATEWAY__SESSION_QUEUE", "65536"),
         ("HARMONY_LIMITS__MAX_GROUP_MEMBERS", "100000"),
+        // Scenarios hold many connections per user, and S1's holders never read (so they never
+        // answer a ping): neither cap nor idle timeout may close them mid-measurement.
+        ("HARMONY_GATEWAY__MAX_SESSIONS_PER_USER", "1000000"),
+        ("HARMONY_GATEWAY__IDLE_TIMEOUT_SECS", "86400"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

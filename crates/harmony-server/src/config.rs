@@ -95,6 +95,8 @@ pub struct LimitsConfig {
 pub struct GatewayConfig {
     pub session_queue: usize,
     pub max_sessions_per_user: usize,
+    pub ping_interval_secs: u64,
+    pub idle_timeout_secs: u64,
 }
 
 #[derive(Clone, Deserialize)]
@@ -304,6 +306,16 @@ impl Config {
         if self.gateway.max_sessions_per_user == 0 || self.auth.max_sessions_per_user == 0 {
             bail!(
                 "auth.max_sessions_per_user and gateway.max_sessions_per_user must be at least 1"
+            );
+        }
+        let g = &self.gateway;
+        if !(1..=3600).contains(&g.ping_interval_secs)
+            || g.idle_timeout_secs < 2 * g.ping_interval_secs
+            || g.idle_timeout_secs > 86_400
+        {
+            bail!(
+                "gateway.ping_interval_secs must be 1 to 3600 and gateway.idle_timeout_secs at \
+                 least twice it (and at most 86400)"
             );
         }
         if !(10..=10_000).contains(&self.auth.revocation_poll_ms) {

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use harmony_api::{
-    AppParts, AppState, CookieSettings, GatewaySettings, HttpLimits, Hub, Metrics, ReadyCheck,
-    TokenKeys,
+    AppParts, AppState, CookieSettings, GatewaySettings, HttpLimits, Hub, Keepalive, Metrics,
+    ReadyCheck, TokenKeys,
 };
 use harmony_core::ports::RateRule;
 use harmony_core::usecases::{Policy, Ports, UseCases};
@@ -94,6 +94,10 @@ pub async fn serve(
     } else {
         single::assemble(&assembly).await?
     };
+    let keepalive = Keepalive {
+        ping_every_secs: config.gateway.ping_interval_secs,
+        idle_after_secs: config.gateway.idle_timeout_secs as i64,
+    };
     let state = AppState::new(AppParts {
         use_cases: UseCases::new(node.ports, policy(&config)),
         tokens: TokenKeys::new(
@@ -111,12 +115,13 @@ pub async fn serve(
             session_queue: config.gateway.session_queue,
             enabled: roles.gateway,
             max_sessions_per_user: config.gateway.max_sessions_per_user,
+            keepalive,
         },
         ready: node.ready,
         shutdown: shutdown.clone(),
     });
     if roles.gateway {
-        tokio::spawn(node.hub.clone().expire_sessions(shutdown.clone()));
+        tokio::spawn(node.hub.clone().sweep_sessions(keepalive, shutdown.clone()));
     }
     // One node is the only one that ends sessions; a cluster's nodes read each other's.
     let revocation_poll = config

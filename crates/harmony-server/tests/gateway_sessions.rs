@@ -218,3 +218,41 @@ async fn a_client_that_stops_reading_is_closed_and_freed() -> R {
     drop(stuck);
     app.stop().await
 }
+
+#[tokio::test]
+async fn a_client_silent_through_its_pings_is_closed_and_one_that_answers_stays() -> R {
+    let app = TestApp::spawn_with(|c| {
+        c.gateway.ping_interval_secs = 1;
+        c.gateway.idle_timeout_secs = 3;
+    })
+    .await?;
+    let (ann, bob) = (app.register("ann").await?, app.register("bob").await?);
+    // Ann's client reads (so it answers pings, as browsers do) but never sends a frame.
+    let (mut alive, _) = app.ws(&ann.access).await?;
+    // Bob's client connects and then neither reads nor writes: a vanished peer whose TCP
+    // connection looks open, with nothing to send it.
+    let (silent, _) = app.ws(&bob.access).await?;
+    let open = || async {
+        let text = app.metrics().await?;
+        anyhow::Ok(
+            text.lines()
+                .find(|l| l.starts_with("harmony_ws_sessions "))
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    assert_eq!(open().await?, "harmony_ws_sessions 2");
+    // Reading through 5 s (past the 3 s timeout) answers the pings; nothing else arrives.
+    alive
+        .expect_silence(std::time::Duration::from_secs(5), &[])
+        .await?;
+    assert_eq!(
+        open().await?,
+        "harmony_ws_sessions 1",
+        "the silent one was closed, the answering one kept"
+    );
+    alive.send(json!({"type": "ping"})).await?;
+    assert_eq!(alive.next().await?["type"], "pong");
+    drop(silent);
+    app.stop().await
+}

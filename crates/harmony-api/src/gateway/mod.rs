@@ -6,4 +6,4 @@ mod queue;
 mod resume;
 pub mod session;
 
-pub use hub::Hub;
+pub use hub::{Hub, Keepalive};

@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
@@ -25,6 +26,9 @@ pub struct Queue {
     /// The session's task, when it waits for a frame.
     waiting: AtomicWaker,
     capacity: usize,
+    /// When the client last sent anything (a frame, a pong), Unix seconds: the hub's sweep
+    /// closes a session that stayed silent through its pings.
+    heard: AtomicI64,
 }
 
 impl Queue {
@@ -34,7 +38,18 @@ impl Queue {
             frames: Mutex::new(VecDeque::new()),
             waiting: AtomicWaker::new(),
             capacity,
+            heard: AtomicI64::new(time::OffsetDateTime::now_utc().unix_timestamp()),
         }
+    }
+
+    /// Notes that the client was heard at `now` (Unix seconds).
+    pub fn hear(&self, now: i64) {
+        self.heard.store(now, Ordering::Relaxed);
+    }
+
+    /// When the client was last heard (Unix seconds).
+    pub fn last_heard(&self) -> i64 {
+        self.heard.load(Ordering::Relaxed)
     }
 
     /// Queues a frame and wakes the session; false when the queue is full (the frame is not
@@ -97,6 +112,7 @@ mod tests {
         Arc::new(Frame {
             message: Some((harmony_core::ChatId::new(), seq)),
             json: Utf8Bytes::from(seq.to_string()),
+            ping: false,
         })
     }
 

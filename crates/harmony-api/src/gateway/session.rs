@@ -113,11 +113,13 @@ impl Io<'_> {
             }
             state.metrics.messages_delivered.inc();
         }
+        let frame = if out.ping {
+            WsMessage::Ping(axum::body::Bytes::new())
+        } else {
+            WsMessage::Text(out.json.clone())
+        };
         // Buffered only: `drain` flushes once for everything queued (one write, not one per frame).
-        self.socket
-            .feed(WsMessage::Text(out.json.clone()))
-            .await
-            .is_ok()
+        self.socket.feed(frame).await.is_ok()
     }
 
     /// Forwards everything queued right now (at most `DRAIN_MAX` frames), then flushes them in
@@ -282,7 +284,7 @@ async fn serve(
         tokio::select! {
             biased;
             () = &mut ended => {
-                let ending = Box::pin(end(io.socket, state, ends.caller));
+                let ending = Box::pin(end(io.socket, io.queue, state, ends.caller));
                 return ending.await;
             }
             outbound = io.queue.next() => {
@@ -309,7 +311,7 @@ async fn serve(
                     Some(Ok(true)) => {}
                     Some(Ok(false)) => return "client gone",
                     None => {
-                        let ending = Box::pin(end(io.socket, state, ends.caller));
+                        let ending = Box::pin(end(io.socket, io.queue, state, ends.caller));
                         return ending.await;
                     }
                     Some(Err(_)) => {
@@ -330,7 +332,12 @@ async fn serve(
 }
 
 /// Closes the socket with the reason the hub ended the session for; returns that reason.
-async fn end(socket: &mut WebSocket, state: &AppState, caller: &AuthUser) -> &'static str {
+async fn end(
+    socket: &mut WebSocket,
+    queue: &Queue,
+    state: &AppState,
+    caller: &AuthUser,
+) -> &'static str {
     if state.shutdown.is_cancelled() {
         close(
             socket,
@@ -353,6 +360,16 @@ async fn end(socket: &mut WebSocket, state: &AppState, caller: &AuthUser) -> &'s
         .await;
         return "token expired";
     }
+    let silent = time::OffsetDateTime::now_utc().unix_timestamp() - queue.last_heard();
+    if silent >= state.gateway.keepalive.idle_after_secs {
+        close(
+            socket,
+            CLOSE_TOO_SLOW,
+            "no answer to pings; reconnect and resume",
+        )
+        .await;
+        return "silent";
+    }
     close(socket, CLOSE_TOO_SLOW, "too slow; reconnect and resume").await;
     "too slow"
 }
@@ -364,6 +381,10 @@ async fn receive(
     positions: &mut Positions,
     incoming: Option<Result<WsMessage, axum::Error>>,
 ) -> Result<(), &'static str> {
+    if matches!(incoming, Some(Ok(_))) {
+        io.queue
+            .hear(time::OffsetDateTime::now_utc().unix_timestamp());
+    }
     let answered = match incoming {
         Some(Ok(WsMessage::Text(text))) => handle(io, state, positions, text.as_str()).await,
         Some(Ok(WsMessage::Binary(_))) => {
