@@ -196,7 +196,7 @@ impl Hub {
             } else if now - entry.queue.last_heard() >= keepalive.idle_after_secs {
                 entry.ended.cancel();
                 swept.idle += 1;
-            } else if (id + tick) % keepalive.ping_every_secs.max(1) == 0 {
+            } else if (id + tick).is_multiple_of(keepalive.ping_every_secs.max(1)) {
                 if entry.queue.push(self.ping.clone()) {
                     swept.pinged += 1;
                 } else {
