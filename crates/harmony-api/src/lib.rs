@@ -6,6 +6,7 @@
 //! receives what the fan-out and the projector publish and pushes it to live sessions.
 
 pub mod auth;
+pub mod client;
 mod csp;
 pub mod error;
 pub mod extract;
@@ -88,6 +89,8 @@ pub struct AppParts {
     pub metrics: Arc<Metrics>,
     pub gateway: GatewaySettings,
     pub ready: ReadyCheck,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: client::TrustedProxies,
     /// Cancelled when the process stops: sessions close with "reconnect and resume".
     pub shutdown: CancellationToken,
 }

@@ -46,31 +46,73 @@ impl TokenBucket {
     }
 }
 
-/// Buckets kept in this process: right for one node; a cluster shares them in Redis.
-#[derive(Default)]
+/// Buckets kept in this process: right for one node; a cluster shares them in Redis (and falls
+/// back to these while Redis is away).
 pub struct InProcessRateLimiter {
-    buckets: Mutex<HashMap<String, (TokenBucket, RateRule)>>,
+    buckets: Mutex<Buckets>,
 }
 
-/// Past this many keys, full buckets (which carry no information) are dropped.
+struct Buckets {
+    map: HashMap<String, (TokenBucket, RateRule)>,
+    /// The size at which full buckets (which carry no information) are next dropped: twice
+    /// what the last pruning kept, so pruning costs O(1) per check however many keys are live.
+    prune_at: usize,
+}
+
+/// The fewest keys at which pruning starts.
 const PRUNE_AT: usize = 10_000;
 
-#[async_trait]
-impl RateLimiter for InProcessRateLimiter {
-    async fn check(&self, key: &str, rule: RateRule) -> Result<(), Duration> {
+impl Default for InProcessRateLimiter {
+    fn default() -> Self {
+        Self {
+            buckets: Mutex::new(Buckets {
+                map: HashMap::new(),
+                prune_at: PRUNE_AT,
+            }),
+        }
+    }
+}
+
+impl InProcessRateLimiter {
+    /// Takes a token from `key`'s bucket (synchronous: nothing here waits).
+    pub fn take(&self, key: &str, rule: RateRule) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self
             .buckets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() >= PRUNE_AT {
-            buckets.retain(|_, (bucket, rule)| !bucket.is_full(*rule, now));
+        if buckets.map.len() >= buckets.prune_at {
+            buckets
+                .map
+                .retain(|_, (bucket, rule)| !bucket.is_full(*rule, now));
+            buckets.prune_at = (buckets.map.len() * 2).max(PRUNE_AT);
         }
         let (bucket, stored_rule) = buckets
+            .map
             .entry(key.to_owned())
             .or_insert_with(|| (TokenBucket::full(rule, now), rule));
         *stored_rule = rule;
         bucket.take(rule, now)
+    }
+
+    /// Keys held now, for tests.
+    pub fn len(&self) -> usize {
+        self.buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl RateLimiter for InProcessRateLimiter {
+    async fn check(&self, key: &str, rule: RateRule) -> Result<(), Duration> {
+        self.take(key, rule)
     }
 }
 
@@ -109,6 +151,31 @@ mod tests {
             assert!(bucket.take(RULE, later).is_ok());
         }
         assert!(bucket.take(RULE, later).is_err());
+    }
+
+    #[test]
+    fn many_live_keys_are_pruned_rarely_and_full_ones_dropped() {
+        let limiter = InProcessRateLimiter::default();
+        let slow = RateRule {
+            burst: 2,
+            per_second: 0.001,
+        };
+        // 15,000 keys that each hold information (a token taken, refill takes 1,000 s).
+        for i in 0..15_000 {
+            assert!(limiter.take(&format!("live{i}"), slow).is_ok());
+        }
+        assert_eq!(limiter.len(), 15_000, "nothing full to drop");
+        let prune_at = limiter
+            .buckets
+            .lock()
+            .map(|b| b.prune_at)
+            .unwrap_or_default();
+        assert_eq!(
+            prune_at, 20_000,
+            "the next pruning waits for twice what was kept"
+        );
+        assert!(limiter.take("live0", slow).is_ok(), "burst of 2");
+        assert!(limiter.take("live0", slow).is_err(), "kept its state");
     }
 
     #[tokio::test]

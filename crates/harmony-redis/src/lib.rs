@@ -88,8 +88,26 @@ impl Keys {
 /// A connection that reconnects by itself; commands fail while Redis is away.
 pub async fn connect(url: &str) -> StoreResult<ConnectionManager> {
     let client = redis::Client::open(url).map_err(unavailable)?;
-    client.get_connection_manager().await.map_err(unavailable)
+    // Without timeouts a command sent while Redis is away waits for it to come back: a login
+    // or a send would hang on a cache. With them it fails in bounded time and the caller falls
+    // back (the truth in PostgreSQL, the node's own rate-limit buckets).
+    // The reconnection's own retries are short too: every command waits on them, and the
+    // library's default backoff (a factor of 100 on a one-second delay) waits minutes.
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(REDIS_CONNECT_TIMEOUT)
+        .set_response_timeout(REDIS_RESPONSE_TIMEOUT)
+        .set_number_of_retries(1)
+        .set_max_delay(500);
+    client
+        .get_connection_manager_with_config(config)
+        .await
+        .map_err(unavailable)
 }
+
+/// How long connecting to Redis may take.
+const REDIS_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long one Redis command may take; every command Harmony sends is O(1) or a short range.
+const REDIS_RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub(crate) fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("redis: {e}"))

@@ -1,9 +1,12 @@
-//! Token-bucket rate limits in Redis, one script per check, shared by every api node.
+//! Token-bucket rate limits in Redis, one script per check, shared by every api node. While
+//! Redis cannot be reached, each node limits with buckets of its own: per node rather than per
+//! cluster, but never not at all.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use harmony_core::ports::{RateLimiter, RateRule};
+use harmony_core::ratelimit::InProcessRateLimiter;
 use redis::aio::ConnectionManager;
 use redis::Script;
 
@@ -29,7 +32,15 @@ pub struct RedisRateLimiter {
     conn: ConnectionManager,
     keys: Keys,
     script: Script,
+    /// Used while Redis is away.
+    fallback: InProcessRateLimiter,
+    /// After a failure, Redis is left alone until then: each try would cost the caller a
+    /// reconnection attempt (about 1.5 s), and a send or login must not wait on a cache.
+    resting_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long the limiter keeps to its own buckets after Redis failed once.
+const REST: Duration = Duration::from_secs(5);
 
 impl RedisRateLimiter {
     pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
@@ -37,15 +48,31 @@ impl RedisRateLimiter {
             conn,
             keys,
             script: Script::new(TAKE),
+            fallback: InProcessRateLimiter::default(),
+            resting_until: std::sync::Mutex::new(None),
         }
+    }
+}
+
+impl RedisRateLimiter {
+    fn rest(&self) -> std::sync::MutexGuard<'_, Option<std::time::Instant>> {
+        self.resting_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
-    /// When Redis cannot be reached the action is allowed: limits protect the service, they
-    /// must not take it down with them. The failure is logged.
+    /// When Redis cannot be reached, this node's own buckets decide: limits must neither take
+    /// the service down with Redis nor vanish with it. The failure is logged.
     async fn check(&self, key: &str, rule: RateRule) -> Result<(), Duration> {
+        let resting = |until: &mut Option<std::time::Instant>| {
+            until.is_some_and(|t| std::time::Instant::now() < t)
+        };
+        if resting(&mut self.rest()) {
+            return self.fallback.take(key, rule);
+        }
         let mut conn = self.conn.clone();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -62,8 +89,9 @@ impl RateLimiter for RedisRateLimiter {
             Ok(0) => Ok(()),
             Ok(ms) => Err(Duration::from_millis(ms)),
             Err(e) => {
-                tracing::warn!(error = %e, "rate limiter unreachable; allowing");
-                Ok(())
+                tracing::warn!(error = %e, "Redis rate limiter unreachable; limiting per node");
+                *self.rest() = Some(std::time::Instant::now() + REST);
+                self.fallback.take(key, rule)
             }
         }
     }

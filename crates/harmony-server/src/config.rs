@@ -31,6 +31,7 @@ pub struct ServerConfig {
     pub public_origin: String,
     pub shutdown_grace_secs: u64,
     pub roles: String,
+    pub trusted_proxies: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -85,6 +86,10 @@ pub struct LimitsConfig {
     pub max_group_members: u32,
     pub login_burst: u32,
     pub login_per_minute: f64,
+    pub login_address_burst: u32,
+    pub login_address_per_minute: f64,
+    pub register_burst: u32,
+    pub register_per_hour: f64,
     pub send_burst: u32,
     pub send_per_second: f64,
     pub password_queue: usize,
@@ -286,14 +291,21 @@ impl Config {
         if a.refresh_token_ttl_days == 0 || a.refresh_token_ttl_days > 365 {
             bail!("auth.refresh_token_ttl_days must be 1 to 365");
         }
+        if let Err(e) = harmony_api::client::TrustedProxies::parse(&self.server.trusted_proxies) {
+            bail!("server.trusted_proxies: {e}");
+        }
         let l = &self.limits;
         if l.max_body_bytes < 1024 || l.max_body_bytes > 16 * 1024 * 1024 {
             bail!("limits.max_body_bytes must be 1 KiB to 16 MiB");
         }
         if l.login_burst == 0
             || l.send_burst == 0
+            || l.login_address_burst == 0
+            || l.register_burst == 0
             || l.login_per_minute <= 0.0
             || l.send_per_second <= 0.0
+            || l.login_address_per_minute <= 0.0
+            || l.register_per_hour <= 0.0
         {
             bail!("rate limits must be positive");
         }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use harmony_api::client::TrustedProxies;
 use harmony_api::{
     AppParts, AppState, CookieSettings, GatewaySettings, HttpLimits, Hub, Keepalive, Metrics,
     ReadyCheck, TokenKeys,
@@ -118,6 +119,8 @@ pub async fn serve(
             keepalive,
         },
         ready: node.ready,
+        trusted_proxies: TrustedProxies::parse(&config.server.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?,
         shutdown: shutdown.clone(),
     });
     if roles.gateway {
@@ -178,6 +181,7 @@ async fn serve_http(
     };
     let app = harmony_api::router(state, &limits);
     let stopping = shutdown.clone();
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stopping.cancelled().await });
     let served = std::future::IntoFuture::into_future(server);
@@ -197,6 +201,14 @@ fn policy(config: &Config) -> Policy {
         login_rule: RateRule {
             burst: l.login_burst,
             per_second: l.login_per_minute / 60.0,
+        },
+        login_address_rule: RateRule {
+            burst: l.login_address_burst,
+            per_second: l.login_address_per_minute / 60.0,
+        },
+        register_rule: RateRule {
+            burst: l.register_burst,
+            per_second: l.register_per_hour / 3600.0,
         },
         send_rule: RateRule {
             burst: l.send_burst,

@@ -303,7 +303,7 @@ fn time_now() -> i64 {
 }
 
 #[tokio::test]
-async fn login_attempts_are_rate_limited_per_account() -> R {
+async fn login_attempts_are_rate_limited_per_account_and_address() -> R {
     let app = TestApp::spawn_with(|c| {
         c.limits.login_burst = 3;
         c.limits.login_per_minute = 1.0;

@@ -93,6 +93,8 @@ impl TestApp {
             )
             .env("HARMONY_LIMITS__SEND_BURST", "100000")
             .env("HARMONY_LIMITS__SEND_PER_SECOND", "100000")
+            .env("HARMONY_LIMITS__REGISTER_BURST", "100000")
+            .env("HARMONY_LIMITS__LOGIN_ADDRESS_BURST", "100000")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -198,6 +200,8 @@ pub fn test_config(data_dir: PathBuf) -> anyhow::Result<Config> {
     config.limits.send_burst = 100_000;
     config.limits.send_per_second = 100_000.0;
     config.limits.login_burst = 1000;
+    config.limits.login_address_burst = 100_000;
+    config.limits.register_burst = 100_000;
     config.server.shutdown_grace_secs = 5;
     Ok(config)
 }

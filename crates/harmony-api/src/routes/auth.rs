@@ -13,6 +13,7 @@ use super::Fields;
 use crate::auth::cookies::{csrf_failed, csrf_ok, CookieName, SESSION_MODE_HEADER};
 use crate::auth::tokens::random_token;
 use crate::auth::RefreshToken;
+use crate::client::ClientAddr;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_json, ApiJson};
 use crate::AppState;
@@ -100,6 +101,7 @@ async fn start_session(
     responses((status = 201, body = AuthResponse), (status = 409, description = "username_taken", body = harmony_protocol::errors::Problem)))]
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(from): ClientAddr,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> ApiResult<Response> {
@@ -118,7 +120,7 @@ pub async fn register(
     let user = state
         .use_cases
         .accounts
-        .register(username, password, display_name)
+        .register(username, password, display_name, from)
         .await?;
     tracing::info!(user = %user.id, username = %user.username, "registered");
     start_session(&state, &user, StatusCode::CREATED, &headers).await
@@ -129,6 +131,7 @@ pub async fn register(
               (status = 429, description = "rate_limited", body = harmony_protocol::errors::Problem)))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(from): ClientAddr,
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
@@ -141,7 +144,11 @@ pub async fn login(
     };
     let username = Username::parse(&body.username).map_err(|_| invalid())?;
     let password = Password::parse(&body.password).map_err(|_| invalid())?;
-    let user = state.use_cases.accounts.login(username, password).await?;
+    let user = state
+        .use_cases
+        .accounts
+        .login(username, password, from)
+        .await?;
     start_session(&state, &user, StatusCode::OK, &headers).await
 }
 

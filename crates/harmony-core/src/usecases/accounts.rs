@@ -1,6 +1,7 @@
 //! Accounts and sessions: registration, login, refresh-token rotation with reuse detection.
 //! Token bytes are made and hashed at the edge; only hashes come in here.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,12 +96,18 @@ impl Accounts {
         Ok(())
     }
 
+    /// Creates an account; registrations are limited per address (`from`, when known).
     pub async fn register(
         &self,
         username: Username,
         password: Password,
         display_name: Option<DisplayName>,
+        from: Option<IpAddr>,
     ) -> Result<User, AuthError> {
+        if let Some(from) = from {
+            let key = format!("register@{}", address_key(from));
+            self.limit(&key, self.policy.register_rule).await?;
+        }
         let password_hash = self.ports.hasher.hash(password).await?;
         let display_name =
             display_name.unwrap_or_else(|| DisplayName::from_trusted(username.as_str().to_owned()));
@@ -121,15 +128,23 @@ impl Accounts {
         }
     }
 
-    /// Checks the password; attempts are limited per account, so guessing one account's password
-    /// is slow whatever the number of addresses it comes from.
-    pub async fn login(&self, username: Username, password: Password) -> Result<User, AuthError> {
-        let key = format!("login:{username}");
-        self.ports
-            .limiter
-            .check(&key, self.policy.login_rule)
-            .await
-            .map_err(AuthError::RateLimited)?;
+    /// Checks the password. Attempts are limited per account and address, so a stranger's
+    /// wrong guesses lock out only the stranger, and per address across accounts, so one
+    /// address cannot try a password on every account.
+    pub async fn login(
+        &self,
+        username: Username,
+        password: Password,
+        from: Option<IpAddr>,
+    ) -> Result<User, AuthError> {
+        let address = from.map_or_else(|| "unknown".to_owned(), address_key);
+        self.limit(&format!("login@{address}"), self.policy.login_address_rule)
+            .await?;
+        self.limit(
+            &format!("login:{username}@{address}"),
+            self.policy.login_rule,
+        )
+        .await?;
         let account = self.ports.users.account_by_username(&username).await?;
         let hash = account.as_ref().map(|a| a.password_hash.clone());
         let valid = self.ports.hasher.verify(password, hash).await?;
@@ -137,6 +152,14 @@ impl Accounts {
             Some(account) if valid => Ok(account.user),
             _ => Err(AuthError::InvalidCredentials),
         }
+    }
+
+    async fn limit(&self, key: &str, rule: crate::ports::RateRule) -> Result<(), AuthError> {
+        self.ports
+            .limiter
+            .check(key, rule)
+            .await
+            .map_err(AuthError::RateLimited)
     }
 
     /// Starts a new session (refresh-token family) for the user and returns its id. Past
@@ -244,5 +267,34 @@ impl Accounts {
         } else {
             Err(AuthError::InvalidRefreshToken)
         }
+    }
+}
+
+/// The part of an address one party controls: an IPv4 address, or an IPv6 /64 (one subscriber
+/// commonly holds a whole /64, so counting single IPv6 addresses would limit nothing).
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn addresses_are_counted_per_ipv4_address_and_ipv6_64() {
+        let key = |s: &str| address_key(s.parse().expect("an address"));
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
     }
 }

@@ -26,8 +26,13 @@ use crate::{ChatId, UserId};
 /// Limits and lifetimes the use cases enforce; every one comes from configuration.
 #[derive(Clone, Debug)]
 pub struct Policy {
-    /// Login attempts per account.
+    /// Login attempts per account and address: a stranger who guesses wrong locks out only
+    /// themselves, not the owner signing in from elsewhere.
     pub login_rule: RateRule,
+    /// Login attempts per address, whatever the accounts (guessing across many accounts).
+    pub login_address_rule: RateRule,
+    /// Registrations per address.
+    pub register_rule: RateRule,
     /// Messages sent per user.
     pub send_rule: RateRule,
     /// How long a refresh token lives.
@@ -49,6 +54,14 @@ impl Default for Policy {
             login_rule: RateRule {
                 burst: 10,
                 per_second: 0.1,
+            },
+            login_address_rule: RateRule {
+                burst: 50,
+                per_second: 0.5,
+            },
+            register_rule: RateRule {
+                burst: 10,
+                per_second: 10.0 / 3600.0,
             },
             send_rule: RateRule {
                 burst: 60,
