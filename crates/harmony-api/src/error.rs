@@ -25,6 +25,12 @@ impl ApiError {
         }
     }
 
+    /// Adds `Retry-After` to the answer.
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.problem = self.problem.with_detail(detail);
         self

@@ -44,6 +44,10 @@ pub type ReadyCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>>
 pub struct HttpLimits {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How long a request may take, reading its body included; past it the answer is 503.
+    pub request_timeout: Duration,
+    /// Whether `/metrics` is served here (false: on a listener of its own, `metrics_router`).
+    pub metrics: bool,
 }
 
 /// Limits of the WebSocket gateway.
@@ -129,22 +133,54 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/ws", get(routes::ws::upgrade))
         .route("/openapi.json", get(s::openapi))
         .method_not_allowed_fallback(s::method_not_allowed);
-    Router::new()
+    let site = Router::new()
         .nest("/api/v1", api)
         .route("/", get(routes::web::index))
         .route("/docs", get(s::docs))
         .route("/healthz", get(s::healthz))
-        .route("/readyz", get(s::readyz))
-        .route("/metrics", get(s::metrics))
-        .fallback(routes::web::fallback)
+        .route("/readyz", get(s::readyz));
+    let site = if limits.metrics {
+        site.route("/metrics", get(s::metrics))
+    } else {
+        site
+    };
+    let timeout = limits.request_timeout;
+    site.fallback(routes::web::fallback)
         .method_not_allowed_fallback(s::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            deadline(timeout, request, next)
+        }))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
             ApiError::internal().into_response()
         }))
         .with_state(state)
+}
+
+/// Only `/metrics`, for a listener of its own (`server.metrics_listen`): kept off the public
+/// address, since it tells anyone how busy the server is.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(routes::system::metrics))
+        .with_state(state)
+}
+
+/// Ends a request that takes longer than `timeout` (a body trickled in, a store that hangs)
+/// with 503 and Retry-After. An upgraded WebSocket is not a request any more: its handshake
+/// answers at once.
+async fn deadline(timeout: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            harmony_protocol::errors::ErrorCode::Unavailable,
+            "The request took too long",
+        )
+        .with_retry_after(Duration::from_secs(1))
+        .into_response(),
+    }
 }
 
 /// Headers on every answer: no MIME sniffing, no referrer leaving the origin, never framed

@@ -32,6 +32,10 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     pub roles: String,
     pub trusted_proxies: String,
+    pub max_connections: usize,
+    pub header_read_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub metrics_listen: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -290,6 +294,24 @@ impl Config {
         }
         if a.refresh_token_ttl_days == 0 || a.refresh_token_ttl_days > 365 {
             bail!("auth.refresh_token_ttl_days must be 1 to 365");
+        }
+        let s = &self.server;
+        if s.max_connections < 16 {
+            bail!("server.max_connections must be at least 16");
+        }
+        if !(1..=600).contains(&s.header_read_timeout_secs)
+            || !(1..=3600).contains(&s.request_timeout_secs)
+        {
+            bail!(
+                "server.header_read_timeout_secs must be 1 to 600 and \
+                 server.request_timeout_secs 1 to 3600"
+            );
+        }
+        if !s.metrics_listen.is_empty() && s.metrics_listen.parse::<SocketAddr>().is_err() {
+            bail!(
+                "server.metrics_listen must be an address and port, not {:?}",
+                s.metrics_listen
+            );
         }
         if let Err(e) = harmony_api::client::TrustedProxies::parse(&self.server.trusted_proxies) {
             bail!("server.trusted_proxies: {e}");

@@ -9,6 +9,7 @@
 
 mod cluster;
 pub mod config;
+mod http;
 mod keys;
 mod single;
 pub mod telemetry;
@@ -168,7 +169,8 @@ pub async fn serve(
     result
 }
 
-/// Serves HTTP until `shutdown`, letting in-flight requests finish within `grace`.
+/// Serves HTTP until `shutdown`, letting in-flight requests finish within `grace`; `/metrics`
+/// on its own address when one is configured.
 async fn serve_http(
     state: AppState,
     config: &Config,
@@ -176,23 +178,44 @@ async fn serve_http(
     shutdown: CancellationToken,
     grace: Duration,
 ) -> anyhow::Result<()> {
+    let s = &config.server;
+    let metrics_apart = !s.metrics_listen.is_empty();
     let limits = HttpLimits {
         max_body_bytes: config.limits.max_body_bytes,
+        request_timeout: Duration::from_secs(s.request_timeout_secs),
+        metrics: !metrics_apart,
+    };
+    let listening = http::Listening {
+        max_connections: s.max_connections,
+        header_read_timeout: Duration::from_secs(s.header_read_timeout_secs),
+    };
+    let metrics = if metrics_apart {
+        let addr = &s.metrics_listen;
+        let metrics_listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding server.metrics_listen {addr}"))?;
+        tracing::info!(addr = %metrics_listener.local_addr()?, "metrics are served apart");
+        let router = harmony_api::metrics_router(state.clone());
+        let few = http::Listening {
+            max_connections: 64,
+            ..listening
+        };
+        Some(tokio::spawn(http::serve(
+            metrics_listener,
+            router,
+            few,
+            shutdown.clone(),
+            grace,
+        )))
+    } else {
+        None
     };
     let app = harmony_api::router(state, &limits);
-    let stopping = shutdown.clone();
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stopping.cancelled().await });
-    let served = std::future::IntoFuture::into_future(server);
-    tokio::pin!(served);
-    tokio::select! {
-        r = &mut served => r.context("HTTP server failed"),
-        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("requests still running after the grace period; stopping anyway");
-            Ok(())
-        }
+    http::serve(listener, app, listening, shutdown, grace).await;
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
     }
+    Ok(())
 }
 
 fn policy(config: &Config) -> Policy {
