@@ -11,9 +11,27 @@ export type MessagePages = InfiniteData<Page, unknown>;
 export function useChats() {
   return useQuery({
     queryKey: ["chats"],
-    queryFn: () => call(api.GET("/api/v1/chats")),
+    queryFn: allChats,
     select: (chats) => [...chats].sort((a, b) => activity(b) - activity(a)),
   });
+}
+
+/** Every page of the chat list: the server links each page to the next (`Link: rel="next"`). */
+async function allChats(): Promise<ChatListItem[]> {
+  const all: ChatListItem[] = [];
+  let cursor: string | undefined;
+  do {
+    const result = api.GET("/api/v1/chats", { params: { query: { cursor } } });
+    const { response } = await result;
+    all.push(...(await call(result)));
+    cursor = nextCursor(response.headers.get("link"));
+  } while (cursor);
+  return all;
+}
+
+function nextCursor(link: string | null): string | undefined {
+  const next = link?.match(/<([^>]*)>;\s*rel="next"/)?.[1];
+  return next ? (new URL(next, location.origin).searchParams.get("cursor") ?? undefined) : undefined;
 }
 
 function activity(c: ChatListItem): number {

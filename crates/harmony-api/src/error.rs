@@ -201,6 +201,14 @@ impl From<ChatError> for ApiError {
                 "The cursor is not a message of this chat",
             ),
             ChatError::RateLimited(wait) => Self::rate_limited(wait),
+            ChatError::ContactNotAllowed(user) => Self::new(
+                S::FORBIDDEN,
+                ErrorCode::ContactNotAllowed,
+                "This user accepts chats only from friends and people who share a chat with them",
+            )
+            .with_detail(format!(
+                "send {user} a friend request first; they can add you once they accept"
+            )),
             ChatError::Invalid(e) => e.into(),
             ChatError::Store(e) => e.into(),
         }

@@ -94,6 +94,11 @@ pub struct LimitsConfig {
     pub login_address_per_minute: f64,
     pub register_burst: u32,
     pub register_per_hour: f64,
+    pub chat_create_burst: u32,
+    pub chat_create_per_hour: f64,
+    pub member_add_burst: u32,
+    pub member_add_per_hour: f64,
+    pub contact: String,
     pub send_burst: u32,
     pub send_per_second: f64,
     pub password_queue: usize,
@@ -328,8 +333,15 @@ impl Config {
             || l.send_per_second <= 0.0
             || l.login_address_per_minute <= 0.0
             || l.register_per_hour <= 0.0
+            || l.chat_create_burst == 0
+            || l.member_add_burst == 0
+            || l.chat_create_per_hour <= 0.0
+            || l.member_add_per_hour <= 0.0
         {
             bail!("rate limits must be positive");
+        }
+        if let Err(e) = l.contact.parse::<harmony_core::usecases::Contact>() {
+            bail!("limits.contact: {e}");
         }
         if l.max_group_members < 2 {
             bail!("limits.max_group_members must be at least 2");

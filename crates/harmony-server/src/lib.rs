@@ -242,5 +242,15 @@ fn policy(config: &Config) -> Policy {
         access_ttl: Duration::from_secs(config.auth.access_token_ttl_secs),
         max_sessions_per_user: config.auth.max_sessions_per_user,
         max_group_members: l.max_group_members,
+        chat_create_rule: RateRule {
+            burst: l.chat_create_burst,
+            per_second: l.chat_create_per_hour / 3600.0,
+        },
+        member_add_rule: RateRule {
+            burst: l.member_add_burst,
+            per_second: l.member_add_per_hour / 3600.0,
+        },
+        // Checked when the configuration was loaded.
+        contact: l.contact.parse().unwrap_or_default(),
     }
 }

@@ -95,6 +95,9 @@ impl TestApp {
             .env("HARMONY_LIMITS__SEND_PER_SECOND", "100000")
             .env("HARMONY_LIMITS__REGISTER_BURST", "100000")
             .env("HARMONY_LIMITS__LOGIN_ADDRESS_BURST", "100000")
+            .env("HARMONY_LIMITS__CONTACT", "anyone")
+            .env("HARMONY_LIMITS__CHAT_CREATE_BURST", "100000")
+            .env("HARMONY_LIMITS__MEMBER_ADD_BURST", "100000")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -202,6 +205,10 @@ pub fn test_config(data_dir: PathBuf) -> anyhow::Result<Config> {
     config.limits.login_burst = 1000;
     config.limits.login_address_burst = 100_000;
     config.limits.register_burst = 100_000;
+    // Tests put strangers into chats freely; the consent rules have tests of their own.
+    config.limits.contact = "anyone".into();
+    config.limits.chat_create_burst = 100_000;
+    config.limits.member_add_burst = 100_000;
     config.server.shutdown_grace_secs = 5;
     Ok(config)
 }

@@ -75,6 +75,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description The caller's chats, the most recently active first. When more follow, the answer has a `Link: </api/v1/chats?cursor=...&limit=...>; rel="next"` header. */
         get: operations["list_chats"];
         put?: never;
         post: operations["create_chat"];
@@ -382,7 +383,7 @@ export interface components {
          * @description Every error code the API can answer with. Codes are part of contract v1: never renamed.
          * @enum {string}
          */
-        ErrorCode: "validation_failed" | "malformed_request" | "payload_too_large" | "unsupported_media_type" | "unauthorized" | "invalid_token" | "invalid_credentials" | "invalid_refresh_token" | "refresh_token_reused" | "csrf_failed" | "forbidden" | "not_a_member" | "not_found" | "chat_not_found" | "user_not_found" | "member_not_found" | "friend_request_not_found" | "username_taken" | "already_member" | "already_friends" | "not_friends" | "friend_request_pending" | "friend_request_not_pending" | "self_friend_request" | "owner_cannot_leave" | "direct_chat_fixed" | "invalid_cursor" | "rate_limited" | "unavailable" | "internal" | "bad_frame";
+        ErrorCode: "validation_failed" | "malformed_request" | "payload_too_large" | "unsupported_media_type" | "unauthorized" | "invalid_token" | "invalid_credentials" | "invalid_refresh_token" | "refresh_token_reused" | "csrf_failed" | "forbidden" | "not_a_member" | "not_found" | "chat_not_found" | "user_not_found" | "member_not_found" | "friend_request_not_found" | "username_taken" | "already_member" | "already_friends" | "not_friends" | "friend_request_pending" | "friend_request_not_pending" | "self_friend_request" | "owner_cannot_leave" | "direct_chat_fixed" | "contact_not_allowed" | "invalid_cursor" | "rate_limited" | "unavailable" | "internal" | "bad_frame";
         /** @description One invalid field. */
         FieldError: {
             field: string;
@@ -660,7 +661,12 @@ export interface operations {
     };
     list_chats: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Chats per page, 1..=200 (default 200). */
+                limit?: number;
+                /** @description Where the previous page ended: the `cursor` of its `Link: <...>; rel="next"` header. */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -669,10 +675,20 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The next page, when there is one */
+                    link?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ChatListItem"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };

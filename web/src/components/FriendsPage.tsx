@@ -2,7 +2,7 @@ import { useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError, call, type FriendRequest, type User } from "../api/client";
 import { navigate } from "../router";
-import { Avatar, Button } from "./ui";
+import { Avatar, Button, Handle } from "./ui";
 
 export function FriendsPage({ me }: { me: User }) {
   const queryClient = useQueryClient();
@@ -61,18 +61,18 @@ export function FriendsPage({ me }: { me: User }) {
       </div>
       <Requests title="Incoming requests" items={requests.data?.incoming} render={(r) => (
         <>
-          <span className="flex-1">{r.from.display_name}</span>
+          <span className="flex-1">{r.from.display_name}<Handle username={r.from.username} /></span>
           <Button onClick={() => void answer(r, true)}>Accept</Button>
           <Button variant="ghost" onClick={() => void answer(r, false)}>Decline</Button>
         </>
       )} />
-      <Requests title="Sent requests" items={requests.data?.outgoing} render={(r) => <span className="flex-1">{r.to.display_name} — pending</span>} />
+      <Requests title="Sent requests" items={requests.data?.outgoing} render={(r) => <span className="flex-1">{r.to.display_name}<Handle username={r.to.username} /> — pending</span>} />
       <div>
         <h3 className="mb-2 font-semibold">Your friends</h3>
         <ul className="flex max-w-md flex-col gap-1" data-testid="friends">
           {friends.data?.map((f) => (
             <li key={f.id} className="flex items-center gap-2">
-              <Avatar name={f.display_name} /><span className="flex-1">{f.display_name}</span>
+              <Avatar name={f.display_name} /><span className="flex-1">{f.display_name}<Handle username={f.username} /></span>
               <Button onClick={() => void message(f)}>Message</Button>
               <Button variant="danger" onClick={() => void run(() => call(api.DELETE("/api/v1/friends/{user_id}", { params: { path: { user_id: f.id } } })), "Removed.")}>Remove</Button>
             </li>

@@ -2,7 +2,7 @@ import { useState, type FormEvent } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError, call, type Chat, type User } from "../api/client";
 import { navigate } from "../router";
-import { Avatar, Button } from "./ui";
+import { Avatar, Button, Handle } from "./ui";
 
 export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onClose: () => void }) {
   const queryClient = useQueryClient();
@@ -41,7 +41,7 @@ export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onCl
         {members.data?.map((m) => (
           <li key={m.user.id} className="flex items-center gap-2">
             <Avatar name={m.user.display_name} />
-            <span className="min-w-0 flex-1 truncate">{m.user.display_name}<span className="ml-1 text-xs text-zinc-500">{m.role}</span></span>
+            <span className="min-w-0 flex-1 truncate">{m.user.display_name}<Handle username={m.user.username} /><span className="ml-1 text-xs text-zinc-500">{m.role}</span></span>
             {canManage && m.user.id !== me.id && m.role !== "owner" && (
               <Button variant="danger" aria-label={`Remove ${m.user.display_name}`} onClick={() => void run(() => remove(m.user.id))}>Remove</Button>
             )}

@@ -4,7 +4,7 @@ import type { Message, User } from "../api/client";
 import { flatten, type MessagePages } from "../data";
 import { usePending, type Pending } from "../pending";
 import { deliver } from "../send";
-import { Avatar } from "./ui";
+import { Avatar, Handle } from "./ui";
 
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
 const time = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
@@ -64,7 +64,8 @@ function Row({ message, previous, mine }: { message: Message; previous?: Message
         <div className="min-w-0 flex-1">
           {!grouped && (
             <p className="text-sm">
-              <span className={`font-semibold ${mine ? "text-indigo-700 dark:text-indigo-300" : ""}`}>{message.author.display_name}</span>{" "}
+              <span className={`font-semibold ${mine ? "text-indigo-700 dark:text-indigo-300" : ""}`}>{message.author.display_name}</span>
+              <Handle username={message.author.username} />{" "}
               <time dateTime={message.created_at} className="text-xs text-zinc-500">{time.format(at)}</time>
             </p>
           )}

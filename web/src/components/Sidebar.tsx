@@ -4,7 +4,7 @@ import { api, call, type ChatListItem, type User } from "../api/client";
 import { useChats } from "../data";
 import { navigate } from "../router";
 import { signOut } from "../session";
-import { Avatar, Badge, Button } from "./ui";
+import { Avatar, Badge, Button, Handle } from "./ui";
 
 export function Sidebar({ me, activeChat }: { me: User; activeChat: string | null }) {
   const chats = useChats();
@@ -91,7 +91,7 @@ function NewGroup({ onDone }: { onDone: () => void }) {
       <fieldset className="flex flex-col gap-1 text-sm">
         <legend className="font-medium">Members</legend>
         {friends.data?.map((f) => (
-          <label key={f.id} className="flex items-center gap-2"><input type="checkbox" name="member" value={f.id} />{f.display_name}</label>
+          <label key={f.id} className="flex items-center gap-2"><input type="checkbox" name="member" value={f.id} />{f.display_name}<Handle username={f.username} /></label>
         ))}
         {friends.data?.length === 0 && <span className="text-zinc-500">Add friends to invite them.</span>}
       </fieldset>

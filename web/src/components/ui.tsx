@@ -30,6 +30,12 @@ export function Avatar({ name }: { name: string }) {
   );
 }
 
+/** The @username beside a display name: display names are free text, so two people (or an
+ *  impostor) may share one; the username is unique. */
+export function Handle({ username }: { username: string }) {
+  return <span className="ml-1 text-xs font-normal text-zinc-500">@{username}</span>;
+}
+
 export function Badge({ count, label }: { count: number; label: string }) {
   if (count <= 0) return null;
   return (

@@ -2,9 +2,10 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::Json;
 use harmony_core::model::ChatKind;
-use harmony_core::usecases::NewChat;
+use harmony_core::usecases::{ChatCursor, NewChat};
 use harmony_core::values::{ChatName, ValidationError};
 use harmony_core::{ChatId, UserId};
 use harmony_protocol::dto::{
@@ -15,7 +16,7 @@ use harmony_protocol::errors::{ErrorCode, Problem};
 use super::{body_id, path_id, Fields};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::AppState;
 
 pub(crate) fn chat_not_found() -> ApiError {
@@ -67,13 +68,56 @@ pub async fn create(
     Ok((status, Json(ChatDto::from(&chat))))
 }
 
-#[utoipa::path(operation_id = "list_chats", get, path = "/api/v1/chats", tag = "chats", responses((status = 200, body = [ChatListItem])), security(("bearer" = [])))]
+/// Chats per page of `GET /chats`, at most and by default.
+pub const CHAT_PAGE_MAX: usize = 200;
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChatListQuery {
+    /// Chats per page, 1..=200 (default 200).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<usize>,
+    /// Where the previous page ended: the `cursor` of its `Link: <...>; rel="next"` header.
+    #[param(max_length = 64, pattern = "^[0-9]+\\.[0-9a-fA-F-]{36}$")]
+    cursor: Option<String>,
+}
+
+#[utoipa::path(operation_id = "list_chats", get, path = "/api/v1/chats", tag = "chats", params(ChatListQuery),
+    description = "The caller's chats, the most recently active first. When more follow, the answer has a \
+                   `Link: </api/v1/chats?cursor=...&limit=...>; rel=\"next\"` header.",
+    responses((status = 200, body = [ChatListItem],
+               headers(("link" = String, description = "The next page, when there is one"))),
+              (status = 400, body = Problem)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: AuthUser,
-) -> ApiResult<Json<Vec<ChatListItem>>> {
-    let chats = state.use_cases.chats.list(caller.id).await?;
-    Ok(Json(chats.iter().map(ChatListItem::from).collect()))
+    ApiQuery(query): ApiQuery<ChatListQuery>,
+) -> ApiResult<axum::response::Response> {
+    let limit = query.limit.unwrap_or(CHAT_PAGE_MAX);
+    if !(1..=CHAT_PAGE_MAX).contains(&limit) {
+        return Err(ValidationError::new("limit", "must be 1 to 200").into());
+    }
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(str::parse::<ChatCursor>)
+        .transpose()?;
+    let (chats, next) = state
+        .use_cases
+        .chats
+        .list(caller.id, limit, cursor.as_ref())
+        .await?;
+    let body: Vec<ChatListItem> = chats.iter().map(ChatListItem::from).collect();
+    let mut response = Json(body).into_response();
+    if let Some(next) = next {
+        let link = format!("</api/v1/chats?cursor={next}&limit={limit}>; rel=\"next\"");
+        if let Ok(value) = axum::http::HeaderValue::from_str(&link) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 #[utoipa::path(operation_id = "get_chat", get, path = "/api/v1/chats/{id}", tag = "chats", params(("id" = String, Path)),

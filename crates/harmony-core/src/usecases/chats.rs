@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use super::contact;
 use super::{MembershipCheck, Policy, Ports};
 use crate::model::{Chat, ChatKind, ChatSummary, Member, Role, User};
 use crate::ports::StoreError;
@@ -30,8 +31,11 @@ pub enum ChatError {
     DirectChatFixed,
     #[error("the history cursor is not a message of this chat")]
     InvalidCursor,
-    #[error("too many messages")]
+    #[error("too many requests")]
     RateLimited(std::time::Duration),
+    /// The user does not accept chats from the caller (see `contact`).
+    #[error("user {0} does not accept chats from the caller")]
+    ContactNotAllowed(UserId),
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error(transparent)]
@@ -60,6 +64,14 @@ impl Chats {
             policy,
             members,
         }
+    }
+
+    async fn limit(&self, key: String, rule: crate::ports::RateRule) -> Result<(), ChatError> {
+        self.ports
+            .limiter
+            .check(&key, rule)
+            .await
+            .map_err(ChatError::RateLimited)
     }
 
     /// Creates a group owned by the caller, or finds-or-creates the direct chat of two users.
@@ -91,7 +103,10 @@ impl Chats {
                 return Ok((existing, false));
             }
         }
+        self.limit(format!("chat-create:{actor}"), self.policy.chat_create_rule)
+            .await?;
         let users = self.load_users(&ids).await?;
+        contact::check(&self.ports, self.policy.contact, actor, &ids).await?;
         let now = crate::now();
         let chat = Chat {
             id: ChatId::new(),
@@ -147,7 +162,14 @@ impl Chats {
 
     /// The caller's chats with their newest message and unread count, most recently active
     /// first.
-    pub async fn list(&self, actor: UserId) -> Result<Vec<ChatSummary>, ChatError> {
+    /// The caller's chats, the most recently active first, `limit` at a time from `after` (the
+    /// cursor of the last chat of the previous page); also the cursor of the next page, if any.
+    pub async fn list(
+        &self,
+        actor: UserId,
+        limit: usize,
+        after: Option<&ChatCursor>,
+    ) -> Result<(Vec<ChatSummary>, Option<ChatCursor>), ChatError> {
         let memberships = self.ports.chats.memberships(actor).await?;
         let markers: Vec<(ChatId, i64)> = memberships
             .iter()
@@ -163,13 +185,16 @@ impl Chats {
                 unread_count: a.unread_count,
             })
             .collect();
-        let active_at = |s: &ChatSummary| {
-            s.last_message
-                .as_ref()
-                .map_or(s.chat.created_at, |m| m.created_at)
-        };
-        summaries.sort_by_key(|s| std::cmp::Reverse(active_at(s)));
-        Ok(summaries)
+        summaries.sort_by_key(|s| std::cmp::Reverse(ChatCursor::of(s)));
+        let start = after.map_or(0, |after| {
+            summaries.partition_point(|s| ChatCursor::of(s) >= *after)
+        });
+        let mut page: Vec<ChatSummary> = summaries.drain(start..).take(limit + 1).collect();
+        let next = (page.len() > limit).then(|| {
+            page.truncate(limit);
+            page.last().map(ChatCursor::of)
+        });
+        Ok((page, next.flatten()))
     }
 
     /// The ids of the caller's chats, for a gateway session to subscribe to.
@@ -272,12 +297,15 @@ impl Chats {
         if current.member_count >= self.policy.max_group_members {
             return Err(ValidationError::new("user_id", "the chat is full").into());
         }
+        self.limit(format!("member-add:{actor}"), self.policy.member_add_rule)
+            .await?;
         let user = self
             .ports
             .users
             .user(user)
             .await?
             .ok_or(ChatError::UserNotFound)?;
+        contact::check(&self.ports, self.policy.contact, actor, &[user.id]).await?;
         let member = match self.ports.chats.add_member(chat, &user, Role::Member).await {
             Err(StoreError::Conflict(_)) => return Err(ChatError::AlreadyMember),
             other => other?,
@@ -334,5 +362,45 @@ impl Chats {
         let last = self.ports.recent.last_seqs(&[chat]).await?;
         let seq = seq.min(last.get(&chat).copied().unwrap_or(0));
         Ok(self.ports.chats.set_read_marker(chat, actor, seq).await?)
+    }
+}
+
+/// Where a page of the chat list ends: the last chat's activity (its newest message, or its
+/// creation) and id. Chats are listed by activity, newest first, ties by id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ChatCursor {
+    active_ms: i64,
+    chat: ChatId,
+}
+
+impl ChatCursor {
+    fn of(summary: &ChatSummary) -> Self {
+        let at = summary
+            .last_message
+            .as_ref()
+            .map_or(summary.chat.created_at, |m| m.created_at);
+        Self {
+            active_ms: (at.unix_timestamp_nanos() / 1_000_000) as i64,
+            chat: summary.chat.id,
+        }
+    }
+}
+
+impl std::fmt::Display for ChatCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.active_ms, self.chat)
+    }
+}
+
+impl std::str::FromStr for ChatCursor {
+    type Err = ValidationError;
+
+    fn from_str(raw: &str) -> Result<Self, ValidationError> {
+        let bad = || ValidationError::new("cursor", "not a chat list cursor");
+        let (ms, chat) = raw.split_once('.').ok_or_else(bad)?;
+        Ok(Self {
+            active_ms: ms.parse().map_err(|_| bad())?,
+            chat: chat.parse().map_err(|_| bad())?,
+        })
     }
 }

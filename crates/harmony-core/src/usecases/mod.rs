@@ -4,6 +4,7 @@
 
 mod accounts;
 mod chats;
+mod contact;
 mod friends;
 mod messages;
 
@@ -11,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use accounts::{Accounts, AuthError};
-pub use chats::{ChatError, Chats, NewChat};
+pub use chats::{ChatCursor, ChatError, Chats, NewChat};
+pub use contact::Contact;
 pub use friends::{FriendError, Friends};
 pub use messages::{keep_contiguous, Messages, HISTORY_PAGE_MAX};
 
@@ -46,6 +48,12 @@ pub struct Policy {
     pub max_sessions_per_user: u32,
     /// Members a group may have.
     pub max_group_members: u32,
+    /// Chats (groups, and direct chats not yet existing) a user may create.
+    pub chat_create_rule: RateRule,
+    /// Members a user may add to groups.
+    pub member_add_rule: RateRule,
+    /// Whom a user may bring into a chat with them.
+    pub contact: Contact,
 }
 
 impl Default for Policy {
@@ -72,6 +80,15 @@ impl Default for Policy {
             access_ttl: Duration::from_secs(900),
             max_sessions_per_user: 20,
             max_group_members: 1000,
+            chat_create_rule: RateRule {
+                burst: 20,
+                per_second: 60.0 / 3600.0,
+            },
+            member_add_rule: RateRule {
+                burst: 100,
+                per_second: 600.0 / 3600.0,
+            },
+            contact: Contact::default(),
         }
     }
 }
