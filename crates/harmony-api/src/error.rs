@@ -220,8 +220,10 @@ impl From<FriendError> for ApiError {
         use StatusCode as S;
         match e {
             FriendError::UserNotFound => Self::not_found(ErrorCode::UserNotFound, "User not found"),
+            // A well-formed request that conflicts with who the caller is: 409, like the other
+            // friendship conflicts (the body was fine).
             FriendError::SelfRequest => Self::new(
-                S::BAD_REQUEST,
+                S::CONFLICT,
                 ErrorCode::SelfFriendRequest,
                 "You cannot befriend yourself",
             ),

@@ -34,7 +34,13 @@ macro_rules! uuid_id {
 
         impl FromStr for $name {
             type Err = uuid::Error;
+            /// Only the hyphenated form (as ids are written out): the braced, URN and simple
+            /// forms are refused, so one id has one spelling (`patterns::UUID`).
             fn from_str(s: &str) -> Result<Self, Self::Err> {
+                if s.len() != 36 {
+                    // The parser's own error for a string of the wrong length.
+                    return uuid::Uuid::parse_str("").map(Self);
+                }
                 uuid::Uuid::parse_str(s).map(Self)
             }
         }
@@ -96,6 +102,20 @@ mod tests {
         let message = MessageId::new();
         assert_eq!(message.to_string().parse::<MessageId>().ok(), Some(message));
         assert!("not-a-uuid".parse::<ChatId>().is_err());
+        let simple = user.0.simple().to_string();
+        let braced = user.0.braced().to_string();
+        let urn = user.0.urn().to_string();
+        for other_spelling in [simple, braced, urn] {
+            assert!(
+                other_spelling.parse::<UserId>().is_err(),
+                "{other_spelling}"
+            );
+        }
+        assert!(user
+            .to_string()
+            .to_uppercase()
+            .parse::<UserId>()
+            .is_ok_and(|u| u == user));
         assert!("not-a-ulid".parse::<MessageId>().is_err());
     }
 }

@@ -154,11 +154,12 @@ fn name_text(
             "must not contain characters that reorder or hide text",
         ));
     }
-    if text
-        .chars()
-        .all(|c| c.is_whitespace() || c == '\u{200C}' || c == '\u{200D}')
-    {
-        return Err(ValidationError::new(field, reason));
+    // A joiner first would make a name of joiners alone look like nothing at all.
+    if text.starts_with(['\u{200C}', '\u{200D}']) {
+        return Err(ValidationError::new(
+            field,
+            "must start with a visible character",
+        ));
     }
     Ok(text)
 }
@@ -241,6 +242,88 @@ impl ClientMsgId {
     }
 }
 
+/// The rules of the values above as regular expressions, for the OpenAPI document: a client
+/// (or a fuzzer) can tell from them exactly which inputs are accepted. The syntax is the common
+/// subset of ECMA-262, Python's `re` and Rust's `regex`; a test checks each against its parser.
+/// Lone surrogates, which JSON text may spell (`"\ud800"`) but no string holds, are refused as
+/// malformed JSON before any of these rules.
+pub mod patterns {
+    /// Whitespace that trimming removes (Unicode `White_Space`).
+    macro_rules! ws {
+        () => {
+            r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+        };
+    }
+    /// Characters that reorder or hide text (see `hides_or_reorders`).
+    macro_rules! hidden {
+        () => {
+            r"\xad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0"
+        };
+    }
+    /// A username as sent: 3..32 of `[a-z0-9_.-]` (capitals are lowered), whitespace around.
+    pub const USERNAME: &str = concat!("^[", ws!(), "]*[A-Za-z0-9_.-]{3,32}[", ws!(), "]*$");
+
+    /// A password: 8..128 characters.
+    pub const PASSWORD: &str = r"^[\s\S]{8,128}$";
+
+    /// Message content: 1..4000 characters after trimming, no control character but newline
+    /// and tab.
+    pub const CONTENT: &str = concat!(
+        "^[",
+        ws!(),
+        "]*",
+        r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000",
+        "]",
+        r"(?:[^\x00-\x08\x0b-\x1f\x7f-\x9f",
+        "]{0,3998}",
+        r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000",
+        "])?",
+        "[",
+        ws!(),
+        "]*$"
+    );
+
+    /// A name of at most `max` characters after trimming: one line, nothing that reorders or
+    /// hides text, starting with a visible character (not a zero-width joiner).
+    macro_rules! name {
+        ($middle:literal) => {
+            concat!(
+                "^[",
+                ws!(),
+                "]*",
+                r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200f\u2028\u2029\u202a-\u202f\u205f\u3000",
+                hidden!(),
+                "]",
+                r"(?:[^\x00-\x1f\x7f-\x9f",
+                hidden!(),
+                "]{0,",
+                $middle,
+                "}",
+                r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200b\u2028\u2029\u202a-\u202f\u205f\u3000",
+                hidden!(),
+                "])?",
+                "[",
+                ws!(),
+                "]*$"
+            )
+        };
+    }
+    /// A display name: 1..64 characters after trimming.
+    pub const DISPLAY_NAME: &str = name!("62");
+    /// A group chat's name: 1..100 characters after trimming.
+    pub const CHAT_NAME: &str = name!("98");
+
+    /// A client's idempotency key: 1..64 visible ASCII characters.
+    pub const CLIENT_MSG_ID: &str = r"^[\x21-\x7e]{1,64}$";
+
+    /// A user, chat or friend request id: a hyphenated UUID.
+    pub const UUID: &str =
+        "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+    /// A message id: a ULID (Crockford base32, 26 characters).
+    pub const ULID: &str = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,7 +394,67 @@ mod tests {
         assert!(ClientMsgId::parse(&"a".repeat(65)).is_err());
     }
 
+    /// Characters where the rules have edges: whitespace that is trimmed or not, controls,
+    /// joiners, characters that hide or reorder text, and ordinary ones.
+    const EDGES: &[char] = &[
+        'a', 'Z', '0', '_', '.', '-', 'é', '😀', ' ', '\t', '\n', '\r', '\u{0b}', '\u{0c}',
+        '\u{1c}', '\u{1}', '\u{7f}', '\u{85}', '\u{a0}', '\u{ad}', '\u{1680}', '\u{2000}',
+        '\u{200b}', '\u{200c}', '\u{200d}', '\u{200e}', '\u{2028}', '\u{202e}', '\u{202f}',
+        '\u{2066}', '\u{3000}', '\u{3164}', '\u{feff}', '!', '~',
+    ];
+
+    /// Strings of `EDGES`, mostly short, some long (the bounds are 32, 64, 100 and 4,000).
+    fn edgy() -> impl Strategy<Value = String> {
+        let short = prop::collection::vec(prop::sample::select(EDGES), 0..12);
+        let long = (
+            prop::collection::vec(prop::sample::select(EDGES), 0..4),
+            prop::sample::select(
+                &[
+                    30usize, 31, 32, 33, 61, 62, 63, 64, 65, 98, 99, 100, 101, 3998, 3999, 4000,
+                    4001,
+                ][..],
+            ),
+            prop::collection::vec(prop::sample::select(EDGES), 0..4),
+        )
+            .prop_map(|(head, n, tail)| {
+                let mut v = head;
+                v.extend(std::iter::repeat_n('x', n));
+                v.extend(tail);
+                v
+            });
+        prop_oneof![3 => short, 1 => long].prop_map(|v| v.into_iter().collect())
+    }
+
+    fn regex(pattern: &str) -> regex::Regex {
+        regex::Regex::new(pattern).expect("a valid pattern")
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The patterns the OpenAPI document publishes accept exactly what the parsers accept.
+        #[test]
+        fn published_patterns_agree_with_the_parsers(raw in edgy()) {
+            use patterns as p;
+            static COMPILED: std::sync::LazyLock<Vec<regex::Regex>> = std::sync::LazyLock::new(|| {
+                [p::USERNAME, p::PASSWORD, p::CONTENT, p::DISPLAY_NAME, p::CHAT_NAME, p::CLIENT_MSG_ID]
+                    .into_iter()
+                    .map(regex)
+                    .collect()
+            });
+            let parsed = [
+                Username::parse(&raw).is_ok(),
+                Password::parse(&raw).is_ok(),
+                MessageContent::parse(&raw).is_ok(),
+                DisplayName::parse(&raw).is_ok(),
+                ChatName::parse(&raw).is_ok(),
+                ClientMsgId::parse(&raw).is_ok(),
+            ];
+            for (re, parsed) in COMPILED.iter().zip(parsed) {
+                prop_assert_eq!(re.is_match(&raw), parsed, "{:?} against {}", raw, re.as_str());
+            }
+        }
+
         #[test]
         fn parsed_usernames_always_reparse_to_themselves(raw in "\\PC{0,40}") {
             if let Ok(name) = Username::parse(&raw) {

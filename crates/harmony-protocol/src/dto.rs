@@ -250,5 +250,21 @@ pub struct MessagePage {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReadMarkerRequest {
+    /// Accepted as any JSON number with an integral value (`12` or `12.0`), as JSON Schema's
+    /// `integer` defines it.
+    #[serde(deserialize_with = "integral")]
     pub seq: i64,
+}
+
+/// An `i64` from a JSON number whose value is integral, whatever its spelling.
+fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    use serde::de::Error;
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+        _ => Err(D::Error::custom(format!("{n} is not a 64-bit integer"))),
+    }
 }

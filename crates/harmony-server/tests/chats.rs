@@ -82,7 +82,10 @@ async fn friend_requests_accept_decline_and_unfriend() -> R {
             json!({"username": "ann"}),
         )
         .await?;
-    assert_eq!(selfish.code(), Some("self_friend_request"));
+    assert_eq!(
+        (selfish.status.as_u16(), selfish.code()),
+        (409, Some("self_friend_request"))
+    );
     let ghost = app
         .post(
             "/api/v1/friends/requests",

@@ -24,7 +24,7 @@ pub(crate) fn chat_not_found() -> ApiError {
 }
 
 /// Members one create request may name.
-const MAX_MEMBER_IDS: usize = 1000;
+pub(crate) const MAX_MEMBER_IDS: usize = 999;
 
 #[utoipa::path(operation_id = "create_chat", post, path = "/api/v1/chats", tag = "chats", request_body = CreateChatRequest,
     responses((status = 201, description = "Created", body = ChatDto), (status = 200, description = "The existing direct chat", body = ChatDto),
@@ -78,7 +78,9 @@ pub struct ChatListQuery {
     #[param(minimum = 1, maximum = 200)]
     limit: Option<usize>,
     /// Where the previous page ended: the `cursor` of its `Link: <...>; rel="next"` header.
-    #[param(max_length = 64, pattern = "^[0-9]+\\.[0-9a-fA-F-]{36}$")]
+    #[param(
+        pattern = "^[0-9]{1,18}\\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     cursor: Option<String>,
 }
 

@@ -74,6 +74,7 @@ pub struct HistoryQuery {
     /// Messages newer than this message id.
     after: Option<String>,
     /// Page size, 1..=100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 

@@ -49,6 +49,7 @@ pub struct SearchQuery {
     /// A username prefix.
     search: String,
     /// At most this many (1..50, default 20).
+    #[param(minimum = 1, maximum = 50)]
     limit: Option<u32>,
 }
 
@@ -59,7 +60,10 @@ pub async fn search(
     _caller: AuthUser,
     ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> ApiResult<Json<Vec<UserDto>>> {
-    let limit = query.limit.unwrap_or(20).clamp(1, 50);
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=50).contains(&limit) {
+        return Err(harmony_core::values::ValidationError::new("limit", "must be 1 to 50").into());
+    }
     let users = state
         .use_cases
         .accounts
