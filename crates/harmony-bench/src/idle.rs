@@ -30,10 +30,10 @@ pub struct Step {
 }
 
 /// Holds `count` connections from child processes until dropped.
-struct Holders(Vec<Child>);
+pub(crate) struct Holders(Vec<Child>);
 
 impl Holders {
-    async fn open(
+    pub(crate) async fn open(
         target: &Target,
         count: usize,
         sources: u8,
@@ -71,7 +71,7 @@ impl Holders {
         Ok(Self(children))
     }
 
-    async fn close(self) -> anyhow::Result<()> {
+    pub(crate) async fn close(self) -> anyhow::Result<()> {
         for mut child in self.0 {
             drop(child.stdin.take());
             let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;

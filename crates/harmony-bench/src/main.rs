@@ -25,6 +25,9 @@
 //! broadcast server), socket.io (Socket.IO with @socket.io/redis-adapter on a private Redis),
 //! bare-tokio (a bare tokio WebSocket broadcast server: the machine's own limit).
 //!
+//! `harmony-bench stuck [--harmony PATH] [--conns N]` measures clients that stop reading: the
+//! server's memory while N of them are stuck and after it closed them.
+//!
 //! Usage: harmony-bench [--quick | --full] [--harmony PATH] [--only s1,s2,...]
 //!                      [--peers node-ws,socket.io,bare-tokio | none] [--users N] [--rounds N]
 //!                      [--sources N] [--out DIR] [--s1-steps N,N] [--s2-conns N,N]
@@ -53,6 +56,7 @@ mod readers;
 mod report;
 mod rest;
 mod run;
+mod stuck;
 
 use std::path::PathBuf;
 
@@ -252,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("serve-peer") => return peers::serve_peer().await,
         Some("hold") => return idle::hold(&args[1..]).await,
+        Some("stuck") => return stuck::run(&args[1..]).await,
         _ => {}
     }
     let plan = plan(&args)?;
