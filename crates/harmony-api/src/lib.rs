@@ -108,6 +108,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/auth/refresh", post(a::refresh))
         .route("/auth/logout", post(a::logout))
         .route("/users/me", get(u::me))
+        .route("/users/me/password", post(u::change_password))
         .route("/users/{id}", get(u::get))
         .route("/users", get(u::search))
         .route(

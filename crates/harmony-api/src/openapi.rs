@@ -32,7 +32,7 @@ impl Modify for BearerAuth {
     modifiers(&BearerAuth),
     paths(
         routes::auth::register, routes::auth::login, routes::auth::refresh, routes::auth::logout,
-        routes::users::me, routes::users::get, routes::users::search,
+        routes::users::me, routes::users::change_password, routes::users::get, routes::users::search,
         routes::friends::send_request, routes::friends::list_requests, routes::friends::accept,
         routes::friends::decline, routes::friends::list, routes::friends::remove,
         routes::chats::create, routes::chats::list, routes::chats::get, routes::chats::rename,
@@ -63,6 +63,7 @@ pub fn document_json() -> &'static str {
 const RATE_LIMITED: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/register"),
     ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/users/me/password"),
     ("post", "/api/v1/chats"),
     ("post", "/api/v1/chats/{id}/members"),
     ("post", "/api/v1/chats/{id}/messages"),
@@ -207,7 +208,8 @@ fn constrain(doc: &mut serde_json::Value) {
     let nullable = |schema: serde_json::Value| json!({ "oneOf": [schema, { "type": "null" }] });
     let text = |pattern: &str| json!({ "type": "string", "pattern": pattern });
     let id = json!({ "type": "string", "format": "uuid", "pattern": p::UUID });
-    let fields: [(&str, &str, serde_json::Value); 12] = [
+    let fields: [(&str, &str, serde_json::Value); 13] = [
+        ("ChangePasswordRequest", "new_password", text(p::PASSWORD)),
         ("RegisterRequest", "username", text(p::USERNAME)),
         ("RegisterRequest", "password", text(p::PASSWORD)),
         (

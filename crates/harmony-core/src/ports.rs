@@ -47,6 +47,8 @@ pub trait UserStore: Send + Sync {
     async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
     /// Users whose name starts with `prefix` (already lower-cased), by name, at most `limit`.
     async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>>;
+    /// Replaces the user's password hash; false when there is no such user.
+    async fn set_password_hash(&self, user: UserId, hash: &str) -> StoreResult<bool>;
 }
 
 /// One refresh token as stored: only its SHA-256 hash is kept.

@@ -21,6 +21,13 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+/// The body of a password change: the current password proves it is the owner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
 /// The body of refresh and logout. Cookie sessions leave it empty: the token is in the cookie.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RefreshRequest {

@@ -76,6 +76,11 @@ impl UserStore for RedisProfiles {
         Ok(user)
     }
 
+    /// The hash is never cached: straight to the store.
+    async fn set_password_hash(&self, user: UserId, hash: &str) -> StoreResult<bool> {
+        self.store.set_password_hash(user, hash).await
+    }
+
     async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
         self.store.search_users(prefix, limit).await
     }

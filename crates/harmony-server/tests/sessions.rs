@@ -1,7 +1,7 @@
 //! Login sessions end for real, through the front door: logout and reuse of a rotated refresh
 //! token refuse that session's access tokens at once and close its WebSockets (4001); a user's
-//! sessions and WebSockets are capped. The cluster's version (a logout on one node seen by the
-//! others) is in `cluster.rs`.
+//! sessions and WebSockets are capped; a password change ends every other session. The
+//! cluster's version (a logout on one node seen by the others) is in `cluster.rs`.
 
 use std::time::{Duration, Instant};
 
@@ -152,5 +152,82 @@ async fn a_user_may_keep_only_so_many_websockets_open_on_a_node() -> R {
         Ok(app.ws(&ann.access).await.is_ok().then_some(()))
     })
     .await?;
+    app.stop().await
+}
+
+#[tokio::test]
+async fn a_password_change_ends_every_other_session_and_keeps_this_one() -> R {
+    let app = TestApp::spawn().await?;
+    let laptop = app.register("ann").await?;
+    let phone = login(&app, &laptop).await?;
+    let (mut phone_ws, _) = app.ws(&phone.access).await?;
+    let (mut laptop_ws, _) = app.ws(&laptop.access).await?;
+    let path = "/api/v1/users/me/password";
+
+    let wrong = app
+        .post(
+            path,
+            &laptop.access,
+            json!({"current_password": "not-it-at-all", "new_password": "a-new-password"}),
+        )
+        .await?;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (StatusCode::FORBIDDEN, Some("invalid_credentials"))
+    );
+    let short = app
+        .post(
+            path,
+            &laptop.access,
+            json!({"current_password": "password-ann", "new_password": "short"}),
+        )
+        .await?;
+    assert_eq!(short.code(), Some("validation_failed"));
+
+    let started = Instant::now();
+    let changed = app
+        .post(
+            path,
+            &laptop.access,
+            json!({"current_password": "password-ann", "new_password": "a-new-password"}),
+        )
+        .await?;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{changed:?}");
+    assert_eq!(phone_ws.until_closed().await?, Ended::Closed(Some(4001)));
+    assert!(started.elapsed() < ENDS_WITHIN);
+    assert_eq!(
+        app.get("/api/v1/users/me", &phone.access).await?.status,
+        StatusCode::UNAUTHORIZED,
+        "the other session ended"
+    );
+    assert_eq!(
+        auth_call(&app, "/api/v1/auth/refresh", &phone.refresh).await?,
+        StatusCode::UNAUTHORIZED
+    );
+    // This session goes on, and only the new password signs in.
+    laptop_ws.send(json!({"type": "ping"})).await?;
+    assert_eq!(laptop_ws.next().await?["type"], "pong");
+    assert_eq!(
+        app.get("/api/v1/users/me", &laptop.access).await?.status,
+        StatusCode::OK
+    );
+    let old = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "ann", "password": "password-ann"})),
+        )
+        .await?;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    let new = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "ann", "password": "a-new-password"})),
+        )
+        .await?;
+    assert_eq!(new.status, StatusCode::OK);
     app.stop().await
 }

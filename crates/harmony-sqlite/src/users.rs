@@ -89,6 +89,20 @@ impl UserStore for Database {
         .await
     }
 
+    async fn set_password_hash(&self, user: UserId, hash: &str) -> StoreResult<bool> {
+        let hash = hash.to_owned();
+        self.write(Wake::Nobody, move |conn| {
+            let changed = exec(
+                conn,
+                "UPDATE users SET password_hash = ? WHERE id = ?",
+                (hash, user.to_string()),
+            )
+            .map_err(unavailable)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
     async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
         let prefix = prefix.to_owned();
         self.read(move |conn| {

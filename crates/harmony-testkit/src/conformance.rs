@@ -100,6 +100,17 @@ async fn accounts(s: &Stores) -> anyhow::Result<[User; 3]> {
         s.users.search_users("a", 1).await?.len() == 1,
         "search honours its limit"
     );
+    ensure!(s.users.set_password_hash(cat.id, "hash-new").await?);
+    let changed = s
+        .users
+        .account_by_username(&Username::parse("ann_cat")?)
+        .await?
+        .map(|a| a.password_hash);
+    ensure!(changed.as_deref() == Some("hash-new"), "{changed:?}");
+    ensure!(
+        !s.users.set_password_hash(UserId::new(), "x").await?,
+        "no such user"
+    );
     Ok([ann, bob, cat])
 }
 

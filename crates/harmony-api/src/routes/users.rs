@@ -1,16 +1,20 @@
 //! `/users`: the caller's profile, public profiles, and search by username prefix.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
+use harmony_core::usecases::AuthError;
+use harmony_core::values::{Password, ValidationError};
 use harmony_core::UserId;
-use harmony_protocol::dto::UserDto;
+use harmony_protocol::dto::{ChangePasswordRequest, UserDto};
 use harmony_protocol::errors::ErrorCode;
 use serde::Deserialize;
 
 use super::path_id;
 use crate::auth::AuthUser;
+use crate::client::ClientAddr;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::AppState;
 
 fn user_not_found() -> ApiError {
@@ -24,6 +28,41 @@ pub async fn me(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Js
     let user =
         user.ok_or_else(|| ApiError::unauthorized(ErrorCode::InvalidToken, "Unknown user"))?;
     Ok(Json(UserDto::from(&user)))
+}
+
+#[utoipa::path(post, path = "/api/v1/users/me/password", tag = "users", request_body = ChangePasswordRequest,
+    description = "Changes the caller's password and ends every other session of theirs (their access \
+                   tokens are refused and their WebSockets closed at once); this session goes on.",
+    responses((status = 204, description = "Changed"),
+              (status = 403, description = "invalid_credentials: the current password is wrong", body = harmony_protocol::errors::Problem)),
+    security(("bearer" = [])))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ClientAddr(from): ClientAddr,
+    ApiJson(body): ApiJson<ChangePasswordRequest>,
+) -> ApiResult<StatusCode> {
+    let wrong = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::InvalidCredentials,
+            "The current password is wrong",
+        )
+    };
+    let new = Password::parse(&body.new_password)
+        .map_err(|e| ApiError::from(ValidationError::new("new_password", e.reason)))?;
+    let current = Password::parse(&body.current_password).map_err(|_| wrong())?;
+    let ended = match state
+        .use_cases
+        .accounts
+        .change_password(caller.id, caller.session, current, new, from)
+        .await
+    {
+        Err(AuthError::InvalidCredentials) => return Err(wrong()),
+        other => other?,
+    };
+    tracing::info!(user = %caller.id, sessions_ended = ended, "password changed");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(operation_id = "get_user", get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
@@ -62,7 +101,7 @@ pub async fn search(
 ) -> ApiResult<Json<Vec<UserDto>>> {
     let limit = query.limit.unwrap_or(20);
     if !(1..=50).contains(&limit) {
-        return Err(harmony_core::values::ValidationError::new("limit", "must be 1 to 50").into());
+        return Err(ValidationError::new("limit", "must be 1 to 50").into());
     }
     let users = state
         .use_cases

@@ -232,6 +232,48 @@ impl Accounts {
         Ok(())
     }
 
+    /// Changes the password of the caller, who proves the current one (limited like a login),
+    /// and ends every other session of theirs: whoever held them must sign in with the new one.
+    /// The caller's own session (`keep`) goes on. Returns how many sessions were ended.
+    pub async fn change_password(
+        &self,
+        user: UserId,
+        keep: uuid::Uuid,
+        current: Password,
+        new: Password,
+        from: Option<IpAddr>,
+    ) -> Result<usize, AuthError> {
+        let who = self
+            .users
+            .get(user)
+            .await?
+            .ok_or(AuthError::InvalidCredentials)?;
+        let address = from.map_or_else(|| "unknown".to_owned(), address_key);
+        let key = format!("login:{}@{address}", who.username);
+        self.limit(&key, self.policy.login_rule).await?;
+        let account = self.ports.users.account_by_username(&who.username).await?;
+        let hash = account.map(|a| a.password_hash);
+        if !self.ports.hasher.verify(current, hash).await? {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let new_hash = self.ports.hasher.hash(new).await?;
+        if !self.ports.users.set_password_hash(user, &new_hash).await? {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let others: Vec<uuid::Uuid> = self
+            .ports
+            .sessions
+            .live_families(user, crate::now())
+            .await?
+            .into_iter()
+            .filter(|f| *f != keep)
+            .collect();
+        for family in &others {
+            self.end_session(*family).await?;
+        }
+        Ok(others.len())
+    }
+
     pub async fn user(&self, id: UserId) -> Result<Option<User>, AuthError> {
         Ok(self.users.get(id).await?)
     }
