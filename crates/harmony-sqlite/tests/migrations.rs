@@ -85,6 +85,6 @@ async fn history_written_before_the_clustered_messages_table_reads_the_same_afte
     let version: i64 = conn.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
         r.get(0)
     })?;
-    assert_eq!(version, 3);
+    assert!(version >= 3, "every migration ran, this one too: {version}");
     Ok(())
 }
