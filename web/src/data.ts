@@ -1,5 +1,5 @@
 // Server state: queries for chats and messages, and how live frames update them.
-import { useEffect } from "react";
+import { useEffect, useState } from "react";
 import { useInfiniteQuery, useQuery, useQueryClient, type InfiniteData, type QueryClient } from "@tanstack/react-query";
 import { api, call, type ChatListItem, type Message, type ServerFrame } from "./api/client";
 import { live } from "./live";
@@ -122,9 +122,53 @@ export function useLiveSync(meId: string | undefined, activeChat: string | null)
           }
           break;
         }
+        case "friend_request":
+          void queryClient.invalidateQueries({ queryKey: ["friend-requests"] });
+          if (frame.request.status === "accepted") void queryClient.invalidateQueries({ queryKey: ["friends"] });
+          break;
+        case "friend_removed":
+          void queryClient.invalidateQueries({ queryKey: ["friends"] });
+          break;
+        case "read":
+          // Read on another session of ours: that chat's badge clears here too.
+          queryClient.setQueryData<ChatListItem[]>(["chats"], (chats) =>
+            chats?.map((c) => (c.id === frame.chat_id && (c.last_message?.seq ?? 0) <= frame.seq ? { ...c, unread_count: 0 } : c)),
+          );
+          break;
         default:
           break;
       }
     });
   }, [meId, activeChat, queryClient]);
+}
+
+/** Who is typing in a chat now (user ids), from `typing` frames that expire unless renewed;
+ *  a message from someone ends theirs. */
+export function useTyping(chatId: string, meId: string | undefined): string[] {
+  const [typing, setTyping] = useState<Map<string, number>>(new Map());
+  useEffect(() => {
+    setTyping(new Map());
+    const off = live.onFrame((frame) => {
+      if (frame.type === "typing" && frame.chat_id === chatId && frame.user_id !== meId) {
+        const until = Date.now() + Number(frame.expires_in_ms);
+        setTyping((t) => new Map(t).set(frame.user_id, until));
+      } else if (frame.type === "message" && frame.chat_id === chatId) {
+        setTyping((t) => {
+          if (!t.has(frame.message.author.id)) return t;
+          const next = new Map(t);
+          next.delete(frame.message.author.id);
+          return next;
+        });
+      }
+    });
+    const tick = window.setInterval(() => {
+      const now = Date.now();
+      setTyping((t) => ([...t.values()].some((until) => until <= now) ? new Map([...t].filter(([, until]) => until > now)) : t));
+    }, 1000);
+    return () => {
+      off();
+      window.clearInterval(tick);
+    };
+  }, [chatId, meId]);
+  return [...typing.keys()];
 }

@@ -15,6 +15,8 @@ class Live {
   private statusListeners = new Set<(s: Status) => void>();
   /** The newest seq the UI holds per chat: the position resume asks from. */
   private lastSeq = new Map<string, number>();
+  /** When this tab last said it was typing, per chat. */
+  private lastTyping = new Map<string, number>();
   status: Status = "offline";
 
   constructor() {
@@ -49,6 +51,19 @@ class Live {
   onStatus(listener: (s: Status) => void): () => void {
     this.statusListeners.add(listener);
     return () => this.statusListeners.delete(listener);
+  }
+
+  /** Tells the chat's members that the user is typing; at most once every 3 s per chat. */
+  typing(chatId: string): void {
+    const now = Date.now();
+    if (now - (this.lastTyping.get(chatId) ?? 0) < 3000) return;
+    this.lastTyping.set(chatId, now);
+    this.send({ type: "typing", chat_id: chatId });
+  }
+
+  /** A message went out: the next keystroke is a new bout of typing, told at once. */
+  typingDone(chatId: string): void {
+    this.lastTyping.delete(chatId);
   }
 
   /** Records that the UI holds a chat's messages up to `seq` (from history or live). */

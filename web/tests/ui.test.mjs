@@ -91,6 +91,8 @@ async function befriend(a, aName, b, bName) {
   await a.page.getByLabel("Find people").fill(bName);
   await a.page.getByRole("button", { name: "Add friend" }).click();
   await a.page.getByText(`Request sent to ${bName}.`).waitFor();
+  // The request arrives live (a frame, no polling): a badge on the Friends button.
+  await b.page.getByLabel("1 friend requests waiting").waitFor();
   await b.page.getByRole("button", { name: "Friends" }).click();
   await b.page.getByRole("button", { name: "Accept" }).click();
   await b.page.getByTestId("friends").getByText(aName).waitFor();
@@ -127,6 +129,9 @@ test("two people befriend each other and chat live both ways", async () => {
   await ann.page.getByRole("button", { name: "Send" }).click();
   await messages(bob.page, "hello bob!").waitFor();
   assert.equal(await messages(bob.page, "hello bob!").count(), 1);
+  // Bob starts a reply: Ann sees him typing.
+  await bob.page.getByLabel("Message", { exact: true }).fill("let me think");
+  await ann.page.getByTestId("typing").getByText("bob is typing…").waitFor();
   await ann.page.screenshot({ path: `${SHOTS}chat.png` });
   const phone = await bob.context.newPage();
   await phone.setViewportSize({ width: 390, height: 760 });

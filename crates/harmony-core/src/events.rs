@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ids::{ChatId, UserId};
-use crate::model::{Chat, Message, Role, User};
+use crate::model::{Chat, FriendRequest, Message, Role, User};
 
 /// Version of every payload below; bumped when a payload changes incompatibly.
 pub const EVENT_VERSION: i32 = 1;
@@ -117,6 +117,30 @@ pub enum GatewayEvent {
         chat_id: ChatId,
         member_ids: Vec<UserId>,
     },
+    /// A member is typing in a chat: shown to the chat's connected members for a few seconds
+    /// unless renewed; never stored.
+    Typing {
+        chat_id: ChatId,
+        user_id: UserId,
+    },
+    /// Something for one user's own sessions (on every gateway), and no one else's.
+    ForUser {
+        user_id: UserId,
+        notice: UserNotice,
+    },
+}
+
+/// What a user's own sessions are told live. Best effort: a client that missed one finds the same
+/// state on its next read (friend requests, the chat list).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UserNotice {
+    /// A friend request to or from the user was sent, accepted or declined (its `status` says).
+    FriendRequest { request: FriendRequest },
+    /// A friendship of the user with `user_id` ended.
+    FriendRemoved { user_id: UserId },
+    /// The user read a chat up to `seq`, on one of their sessions.
+    Read { chat_id: ChatId, seq: i64 },
 }
 
 impl GatewayEvent {
@@ -128,13 +152,16 @@ impl GatewayEvent {
         }
     }
 
-    pub fn chat_id(&self) -> ChatId {
+    /// The chat whose sessions the event goes to; `None` for one user's own notices.
+    pub fn chat_id(&self) -> Option<ChatId> {
         match self {
-            Self::Message { message, .. } => message.chat_id,
+            Self::Message { message, .. } => Some(message.chat_id),
             Self::MemberAdded { chat_id, .. }
             | Self::MemberRemoved { chat_id, .. }
-            | Self::ChatDeleted { chat_id, .. } => *chat_id,
-            Self::ChatUpdated { chat } => chat.id,
+            | Self::ChatDeleted { chat_id, .. }
+            | Self::Typing { chat_id, .. } => Some(*chat_id),
+            Self::ChatUpdated { chat } => Some(chat.id),
+            Self::ForUser { .. } => None,
         }
     }
 }

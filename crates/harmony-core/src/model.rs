@@ -202,12 +202,13 @@ impl FriendRequestStatus {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FriendRequest {
     pub id: FriendRequestId,
     pub from: User,
     pub to: User,
     pub status: FriendRequestStatus,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

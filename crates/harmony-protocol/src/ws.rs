@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::dto::{ChatDto, MessageDto, UserDto};
-use harmony_core::events::GatewayEvent;
+use crate::dto::{ChatDto, FriendRequestDto, MessageDto, UserDto};
+use harmony_core::events::{GatewayEvent, UserNotice};
 
 /// Close code sent to a session whose queue overflowed: reconnect and resume.
 pub const CLOSE_TOO_SLOW: u16 = 4008;
@@ -18,6 +18,8 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub const CLOSE_UNAVAILABLE: u16 = 1011;
 /// Close code sent when the session's credentials expired or were revoked.
 pub const CLOSE_UNAUTHORIZED: u16 = 4001;
+/// How long a `typing` frame is shown unless renewed.
+pub const TYPING_SHOWN_MS: u64 = 6_000;
 /// Largest text frame a client may send.
 pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
 
@@ -60,6 +62,26 @@ pub enum ServerFrame {
     ChatDeleted {
         chat_id: String,
     },
+    /// A member is typing in the chat; show it for `expires_in_ms` unless another `typing`
+    /// renews it (a message from that member ends it too).
+    Typing {
+        chat_id: String,
+        user_id: String,
+        expires_in_ms: u64,
+    },
+    /// A friend request to or from the caller was sent, accepted or declined (`status` says).
+    FriendRequest {
+        request: FriendRequestDto,
+    },
+    /// The caller's friendship with `user_id` ended.
+    FriendRemoved {
+        user_id: String,
+    },
+    /// The caller read the chat up to `seq` on another session: clear its unread count there.
+    Read {
+        chat_id: String,
+        seq: i64,
+    },
     /// Every missed message asked for by `resume` was sent.
     Resumed,
     Pong,
@@ -97,6 +119,23 @@ impl From<&GatewayEvent> for ServerFrame {
             GatewayEvent::ChatDeleted { chat_id, .. } => Self::ChatDeleted {
                 chat_id: chat_id.to_string(),
             },
+            GatewayEvent::Typing { chat_id, user_id } => Self::Typing {
+                chat_id: chat_id.to_string(),
+                user_id: user_id.to_string(),
+                expires_in_ms: TYPING_SHOWN_MS,
+            },
+            GatewayEvent::ForUser { notice, .. } => match notice {
+                UserNotice::FriendRequest { request } => Self::FriendRequest {
+                    request: request.into(),
+                },
+                UserNotice::FriendRemoved { user_id } => Self::FriendRemoved {
+                    user_id: user_id.to_string(),
+                },
+                UserNotice::Read { chat_id, seq } => Self::Read {
+                    chat_id: chat_id.to_string(),
+                    seq: *seq,
+                },
+            },
         }
     }
 }
@@ -111,6 +150,11 @@ pub enum ClientFrame {
         chats: BTreeMap<String, i64>,
     },
     Ping,
+    /// The user is typing in `chat_id` (send it again every few seconds while they are). Past a
+    /// burst of 3, one a second counts; a chat the session does not follow gets an error.
+    Typing {
+        chat_id: String,
+    },
 }
 
 #[cfg(test)]

@@ -86,3 +86,17 @@ impl GatewayPublisher for RedisFanout {
         }
     }
 }
+
+/// Live notices (typing, a user's own notices) on the same control channel: best effort, so a
+/// failure is logged here and not passed on to the request that caused it.
+pub struct RedisNotices(pub std::sync::Arc<RedisFanout>);
+
+#[async_trait]
+impl GatewayPublisher for RedisNotices {
+    async fn publish(&self, events: &[GatewayEvent]) -> StoreResult<()> {
+        if let Err(e) = self.0.publish(events).await {
+            tracing::warn!(error = %e, notices = events.len(), "live notices not published");
+        }
+        Ok(())
+    }
+}

@@ -23,7 +23,7 @@ mod subscriber;
 mod window;
 
 pub use cache::RedisMembershipCache;
-pub use fanout::RedisFanout;
+pub use fanout::{RedisFanout, RedisNotices};
 pub use profiles::RedisProfiles;
 pub use ratelimit::RedisRateLimiter;
 pub use subscriber::{GatewaySubscriber, Interest};

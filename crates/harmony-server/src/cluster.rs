@@ -18,8 +18,8 @@ use harmony_kafka::{
 };
 use harmony_postgres::{HistoryDb, StateDb, WalOutbox};
 use harmony_redis::{
-    GatewaySubscriber, Keys, RedisFanout, RedisMembershipCache, RedisProfiles, RedisRateLimiter,
-    RedisWindow,
+    GatewaySubscriber, Keys, RedisFanout, RedisMembershipCache, RedisNotices, RedisProfiles,
+    RedisRateLimiter, RedisWindow,
 };
 use harmony_workers::{fanout::Fanout, projector::Projector, relay::Relay, sink::Sink};
 use tokio::sync::mpsc;
@@ -90,8 +90,8 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
         keys.clone(),
         MEMBERSHIP_TTL,
     ));
-    let fanout: Arc<dyn GatewayPublisher> =
-        Arc::new(RedisFanout::new(redis.clone(), keys.clone(), c.window_size));
+    let redis_fanout = Arc::new(RedisFanout::new(redis.clone(), keys.clone(), c.window_size));
+    let fanout: Arc<dyn GatewayPublisher> = redis_fanout.clone();
     let ports = Ports {
         // Every send looks up its author: through the profile cache, not PostgreSQL.
         users: profiles,
@@ -106,6 +106,7 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
         hasher: Arc::new(harmony_api::auth::Argon2Hasher::new(
             a.config.limits.password_queue,
         )?),
+        notices: Arc::new(RedisNotices(redis_fanout)),
     };
 
     let stop = a.workers_stop.clone();

@@ -49,6 +49,8 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
         hasher: Arc::new(harmony_api::auth::Argon2Hasher::new(
             a.config.limits.password_queue,
         )?),
+        // One process: its own hub is every session there is.
+        notices: hub.clone(),
     };
     let stop = a.workers_stop.clone();
     let tasks: Vec<Task> = vec![

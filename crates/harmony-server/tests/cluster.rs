@@ -162,3 +162,44 @@ async fn a_logout_on_one_node_ends_the_session_on_every_node_within_a_second() -
     other_api.stop().await?;
     gateway.stop().await
 }
+
+#[tokio::test]
+async fn typing_and_a_users_own_notices_cross_nodes() -> R {
+    let cluster = TestCluster::start().await?;
+    let api = cluster.node("api,fanout,sink,projector,relay").await?;
+    let gateway_a = cluster.node("gateway").await?;
+    let gateway_b = cluster.node("gateway").await?;
+    let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
+    let chat = api.group(&ann, "g", &[&bob]).await?;
+    let (mut ann_ws, _) = gateway_a.ws(&ann.access).await?;
+    let (mut bob_ws, _) = gateway_b.ws(&bob.access).await?;
+    let (mut ann_phone, _) = gateway_b.ws(&ann.access).await?;
+
+    ann_ws
+        .send(json!({"type": "typing", "chat_id": chat}))
+        .await?;
+    let typing = bob_ws.next_of("typing").await?;
+    assert_eq!(typing["user_id"], ann.id.as_str());
+
+    let request = api
+        .post(
+            "/api/v1/friends/requests",
+            &bob.access,
+            json!({"username": "ann"}),
+        )
+        .await?;
+    let live = ann_ws.next_of("friend_request").await?;
+    assert_eq!(live["request"]["id"], request.str("/id").as_str());
+
+    api.post(
+        &format!("/api/v1/chats/{chat}/read"),
+        &ann.access,
+        json!({"seq": 0}),
+    )
+    .await?;
+    let read = ann_phone.next_of("read").await?;
+    assert_eq!(read["chat_id"], chat.as_str());
+    api.stop().await?;
+    gateway_a.stop().await?;
+    gateway_b.stop().await
+}

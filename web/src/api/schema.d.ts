@@ -395,6 +395,10 @@ export interface components {
         } | {
             /** @enum {string} */
             type: "ping";
+        } | {
+            chat_id: string;
+            /** @enum {string} */
+            type: "typing";
         };
         CreateChatRequest: {
             /**
@@ -540,6 +544,27 @@ export interface components {
             chat_id: string;
             /** @enum {string} */
             type: "chat_deleted";
+        } | {
+            chat_id: string;
+            /** Format: int64 */
+            expires_in_ms: number;
+            /** @enum {string} */
+            type: "typing";
+            user_id: string;
+        } | {
+            request: components["schemas"]["FriendRequestDto"];
+            /** @enum {string} */
+            type: "friend_request";
+        } | {
+            /** @enum {string} */
+            type: "friend_removed";
+            user_id: string;
+        } | {
+            chat_id: string;
+            /** Format: int64 */
+            seq: number;
+            /** @enum {string} */
+            type: "read";
         } | {
             /** @enum {string} */
             type: "resumed";

@@ -1,13 +1,31 @@
 import { useEffect, useRef, useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, call, type ChatListItem, type User } from "../api/client";
-import { flatten, useMessages } from "../data";
+import { flatten, useMessages, useTyping } from "../data";
 import { navigate } from "../router";
 import { Composer } from "./Composer";
 import { MembersPanel } from "./MembersPanel";
 import { MessageList } from "./MessageList";
 import { useChatTitle } from "./Sidebar";
 import { Button } from "./ui";
+
+/** "ann is typing…", "ann and bob are typing…", or "Several people are typing…". */
+function TypingLine({ chatId, me }: { chatId: string; me: User }) {
+  const typing = useTyping(chatId, me.id);
+  const members = useQuery({
+    queryKey: ["members", chatId],
+    queryFn: () => call(api.GET("/api/v1/chats/{id}/members", { params: { path: { id: chatId } } })),
+    enabled: typing.length > 0,
+    staleTime: 60_000,
+  });
+  const name = (id: string) => members.data?.find((m) => m.user.id === id)?.user.display_name ?? "Someone";
+  const text =
+    typing.length === 0 ? "" :
+    typing.length === 1 ? `${name(typing[0])} is typing…` :
+    typing.length === 2 ? `${name(typing[0])} and ${name(typing[1])} are typing…` :
+    "Several people are typing…";
+  return <p aria-live="polite" data-testid="typing" className="h-5 px-4 text-xs text-zinc-500">{text}</p>;
+}
 
 export function ChatView({ chatId, me }: { chatId: string; me: User }) {
   const chat = useQuery({
@@ -38,6 +56,7 @@ export function ChatView({ chatId, me }: { chatId: string; me: User }) {
           <Button variant="ghost" aria-expanded={showMembers} onClick={() => setShowMembers((s) => !s)}>Members</Button>
         </header>
         <MessageList chatId={chatId} me={me} query={messages} />
+        <TypingLine chatId={chatId} me={me} />
         <Composer chatId={chatId} />
       </div>
       {showMembers && chat.data && <MembersPanel chat={chat.data} me={me} onClose={() => setShowMembers(false)} />}

@@ -1,5 +1,6 @@
 import { useState, type FormEvent, type KeyboardEvent } from "react";
 import { useQueryClient } from "@tanstack/react-query";
+import { live } from "../live";
 import { send } from "../send";
 import { Button } from "./ui";
 
@@ -12,6 +13,7 @@ export function Composer({ chatId }: { chatId: string }) {
     const content = text.trim();
     if (!content) return;
     send(queryClient, chatId, content);
+    live.typingDone(chatId);
     setText("");
   }
 
@@ -22,7 +24,10 @@ export function Composer({ chatId }: { chatId: string }) {
   return (
     <form onSubmit={submit} className="flex items-end gap-2 border-t border-zinc-200 p-3 dark:border-zinc-800">
       <label htmlFor="composer" className="sr-only">Message</label>
-      <textarea id="composer" rows={1} value={text} onChange={(e) => setText(e.target.value)} onKeyDown={onKey}
+      <textarea id="composer" rows={1} value={text} onChange={(e) => {
+          setText(e.target.value);
+          if (e.target.value.trim()) live.typing(chatId);
+        }} onKeyDown={onKey}
         placeholder="Write a message" title="Enter sends; Shift+Enter starts a new line"
         className="max-h-40 min-h-10 flex-1 resize-y rounded-md border border-zinc-300 bg-white px-3 py-2 dark:border-zinc-700 dark:bg-zinc-900" />
       <Button type="submit" disabled={!text.trim()}>Send</Button>

@@ -7,7 +7,7 @@ import { Avatar, Button, Handle } from "./ui";
 export function FriendsPage({ me }: { me: User }) {
   const queryClient = useQueryClient();
   const friends = useQuery({ queryKey: ["friends"], queryFn: () => call(api.GET("/api/v1/friends")) });
-  const requests = useQuery({ queryKey: ["friend-requests"], queryFn: () => call(api.GET("/api/v1/friends/requests")), refetchInterval: 5000 });
+  const requests = useQuery({ queryKey: ["friend-requests"], queryFn: () => call(api.GET("/api/v1/friends/requests")) });
   const [search, setSearch] = useState("");
   const [notice, setNotice] = useState("");
   const found = useQuery({

@@ -10,6 +10,9 @@ export function Sidebar({ me, activeChat }: { me: User; activeChat: string | nul
   const chats = useChats();
   const queryClient = useQueryClient();
   const [creating, setCreating] = useState(false);
+  // Kept current by `friend_request` frames: no polling.
+  const requests = useQuery({ queryKey: ["friend-requests"], queryFn: () => call(api.GET("/api/v1/friends/requests")) });
+  const incoming = requests.data?.incoming.length ?? 0;
   return (
     <aside aria-label="Chats" className="flex w-full flex-col border-r border-zinc-200 dark:border-zinc-800">
       <header className="flex items-center gap-2 border-b border-zinc-200 p-3 dark:border-zinc-800">
@@ -19,7 +22,9 @@ export function Sidebar({ me, activeChat }: { me: User; activeChat: string | nul
         <Button variant="ghost" onClick={() => void signOut(queryClient)}>Sign out</Button>
       </header>
       <nav className="flex gap-1 p-2">
-        <Button variant="ghost" onClick={() => navigate("/friends")}>Friends</Button>
+        <Button variant="ghost" onClick={() => navigate("/friends")}>
+          Friends <Badge count={incoming} label={`${incoming} friend requests waiting`} />
+        </Button>
         <Button variant="ghost" onClick={() => setCreating((c) => !c)} aria-expanded={creating}>New group</Button>
       </nav>
       {creating && <NewGroup onDone={() => setCreating(false)} />}

@@ -351,13 +351,17 @@ impl Hub {
             return;
         };
         for id in ids {
-            let Some(entry) = state.sessions.get(id) else {
-                continue;
-            };
-            if !entry.queue.push(outbound.clone()) && !entry.ended.is_cancelled() {
-                self.metrics.ws_closed_too_slow.inc();
-                entry.ended.cancel();
+            if let Some(entry) = state.sessions.get(id) {
+                self.push(entry, outbound);
             }
+        }
+    }
+
+    /// Queues a frame for one session; a full queue ends it (4008).
+    fn push(&self, entry: &Entry, outbound: &Outbound) {
+        if !entry.queue.push(outbound.clone()) && !entry.ended.is_cancelled() {
+            self.metrics.ws_closed_too_slow.inc();
+            entry.ended.cancel();
         }
     }
 
@@ -370,9 +374,8 @@ impl Hub {
                 return;
             }
         };
-        let chat = event.chat_id();
         let message = match event {
-            GatewayEvent::Message { message, .. } => Some((chat, message.seq)),
+            GatewayEvent::Message { message, .. } => Some((message.chat_id, message.seq)),
             _ => None,
         };
         let outbound = Arc::new(Frame {
@@ -380,10 +383,25 @@ impl Hub {
             json,
             ping: false,
         });
+        if let GatewayEvent::ForUser { user_id, .. } = event {
+            let state = self.read();
+            for id in state.by_user.get(user_id).into_iter().flatten() {
+                if let Some(entry) = state.sessions.get(id) {
+                    self.push(entry, &outbound);
+                }
+            }
+            return;
+        }
+        let Some(chat) = event.chat_id() else {
+            return;
+        };
         match event {
-            GatewayEvent::Message { .. } | GatewayEvent::ChatUpdated { .. } => {
+            GatewayEvent::Message { .. }
+            | GatewayEvent::ChatUpdated { .. }
+            | GatewayEvent::Typing { .. } => {
                 self.deliver(&self.read(), chat, &outbound);
             }
+            GatewayEvent::ForUser { .. } => {}
             GatewayEvent::MemberAdded { user, .. } => {
                 let mut state = self.write();
                 *state.epochs.entry(user.id).or_default() += 1;

@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use harmony_core::model::User;
+use harmony_core::ports::RateRule;
+use harmony_core::ratelimit::TokenBucket;
 use harmony_core::ChatId;
 use harmony_protocol::dto::UserDto;
 use harmony_protocol::ws::{
@@ -34,6 +36,12 @@ const DRAIN_MAX: usize = 64;
 const WRITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long a close frame may take to go out; after that the connection is simply dropped.
 const CLOSE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
+/// The `typing` frames a session passes on: a few at once (a new bout right after a send), then
+/// one a second.
+const TYPING_RULE: RateRule = RateRule {
+    burst: 3,
+    per_second: 1.0,
+};
 /// How often a session re-reads its chats when membership changes while it subscribes.
 const SUBSCRIBE_ATTEMPTS: usize = 5;
 
@@ -45,6 +53,8 @@ pub(super) struct Positions {
     pub(super) sent: HashMap<ChatId, (i64, i64)>,
     /// How far below `lo` a `resume` already went, so a repeated one sends nothing twice.
     pub(super) resumed: HashMap<ChatId, i64>,
+    /// `typing` frames this session may still pass on (`TYPING_RULE`); made on the first one.
+    typing: Option<TokenBucket>,
 }
 
 impl Positions {
@@ -52,6 +62,7 @@ impl Positions {
         Self {
             sent: heads.iter().map(|(c, h)| (*c, (h + 1, *h))).collect(),
             resumed: HashMap::new(),
+            typing: None,
         }
     }
 
@@ -84,6 +95,8 @@ impl Positions {
 pub(super) struct Io<'a> {
     /// The session's id in the hub.
     pub(super) id: u64,
+    /// Whose session it is.
+    pub(super) user: harmony_core::UserId,
     pub(super) socket: &'a mut WebSocket,
     pub(super) queue: &'a Queue,
 }
@@ -164,6 +177,7 @@ pub fn run(
         tracing::debug!(user = %user.id, session = %session_id, "session opened");
         let mut io = Io {
             id: registration.id,
+            user: user.id,
             socket: &mut socket,
             queue: &registration.queue,
         };
@@ -411,6 +425,29 @@ async fn handle(io: &mut Io<'_>, state: &AppState, positions: &mut Positions, te
     }
     match serde_json::from_str::<ClientFrame>(text) {
         Ok(ClientFrame::Ping) => io.send(&ServerFrame::Pong).await,
+        Ok(ClientFrame::Typing { chat_id }) => {
+            let followed = chat_id
+                .parse::<ChatId>()
+                .ok()
+                .filter(|chat| state.hub.follows(io.id, *chat));
+            let Some(chat) = followed else {
+                return io
+                    .send(&error_frame(
+                        "chat_not_found",
+                        "this session has no such chat",
+                    ))
+                    .await;
+            };
+            // Past the rule, more adds nothing a reader could see: dropped quietly.
+            let now = std::time::Instant::now();
+            let bucket = positions
+                .typing
+                .get_or_insert_with(|| TokenBucket::full(TYPING_RULE, now));
+            if bucket.take(TYPING_RULE, now).is_ok() {
+                state.use_cases.chats.typing(io.user, chat).await;
+            }
+            true
+        }
         Ok(ClientFrame::Resume { chats }) => {
             let resuming = Box::pin(resume(io, state, positions, &chats));
             resuming.await

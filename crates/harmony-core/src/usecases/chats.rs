@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::contact;
 use super::{MembershipCheck, Policy, Ports};
+use crate::events::{GatewayEvent, UserNotice};
 use crate::model::{Chat, ChatKind, ChatSummary, Member, Role, User};
 use crate::ports::StoreError;
 use crate::values::{ChatName, ValidationError};
@@ -361,7 +362,24 @@ impl Chats {
         self.require_member(actor, chat).await?;
         let last = self.ports.recent.last_seqs(&[chat]).await?;
         let seq = seq.min(last.get(&chat).copied().unwrap_or(0));
-        Ok(self.ports.chats.set_read_marker(chat, actor, seq).await?)
+        self.ports.chats.set_read_marker(chat, actor, seq).await?;
+        // The user's other sessions clear the chat's unread badge.
+        let read = GatewayEvent::ForUser {
+            user_id: actor,
+            notice: UserNotice::Read { chat_id: chat, seq },
+        };
+        self.ports.notify(&[read]).await;
+        Ok(())
+    }
+
+    /// Tells the chat's connected members that `actor` is typing. The caller checked that the
+    /// actor follows the chat (a gateway session knows its chats without a lookup).
+    pub async fn typing(&self, actor: UserId, chat: ChatId) {
+        let typing = GatewayEvent::Typing {
+            chat_id: chat,
+            user_id: actor,
+        };
+        self.ports.notify(&[typing]).await;
     }
 }
 

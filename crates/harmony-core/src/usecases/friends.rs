@@ -1,6 +1,7 @@
 //! Friends: requests by username, accepted or declined by the addressee, and removal.
 
 use super::Ports;
+use crate::events::{GatewayEvent, UserNotice};
 use crate::model::{FriendRequest, FriendRequestStatus, User};
 use crate::ports::StoreError;
 use crate::values::Username;
@@ -68,7 +69,10 @@ impl Friends {
             created_at: crate::now(),
         };
         match self.ports.friends.create_friend_request(&request).await {
-            Ok(()) => Ok(request),
+            Ok(()) => {
+                self.tell_both(&request).await;
+                Ok(request)
+            }
             Err(StoreError::Conflict(_)) => Err(FriendError::RequestPending),
             Err(e) => Err(e.into()),
         }
@@ -110,7 +114,22 @@ impl Friends {
             return Err(FriendError::RequestNotPending);
         }
         request.status = status;
+        self.tell_both(&request).await;
         Ok(request)
+    }
+
+    /// Both sides of a request see it live: the recipient's incoming list, the sender's
+    /// outgoing one, on every session.
+    async fn tell_both(&self, request: &FriendRequest) {
+        let notice = |user_id| GatewayEvent::ForUser {
+            user_id,
+            notice: UserNotice::FriendRequest {
+                request: request.clone(),
+            },
+        };
+        self.ports
+            .notify(&[notice(request.to.id), notice(request.from.id)])
+            .await;
     }
 
     pub async fn list(&self, actor: UserId) -> Result<Vec<User>, FriendError> {
@@ -119,6 +138,13 @@ impl Friends {
 
     pub async fn remove(&self, actor: UserId, other: UserId) -> Result<(), FriendError> {
         if self.ports.friends.remove_friendship(actor, other).await? {
+            let notice = |user_id, other| GatewayEvent::ForUser {
+                user_id,
+                notice: UserNotice::FriendRemoved { user_id: other },
+            };
+            self.ports
+                .notify(&[notice(actor, other), notice(other, actor)])
+                .await;
             Ok(())
         } else {
             Err(FriendError::NotFriends)

@@ -20,8 +20,8 @@ pub use messages::{keep_contiguous, Messages, HISTORY_PAGE_MAX};
 use crate::cache::UserCache;
 use crate::model::{Role, User};
 use crate::ports::{
-    ChatStore, FriendStore, HistoryStore, MembershipCache, MessageLog, PasswordHasher, RateLimiter,
-    RateRule, RecentMessages, SessionStore, StoreResult, UserStore,
+    ChatStore, FriendStore, GatewayPublisher, HistoryStore, MembershipCache, MessageLog,
+    PasswordHasher, RateLimiter, RateRule, RecentMessages, SessionStore, StoreResult, UserStore,
 };
 use crate::{ChatId, UserId};
 
@@ -106,6 +106,17 @@ pub struct Ports {
     pub membership_cache: Arc<dyn MembershipCache>,
     pub limiter: Arc<dyn RateLimiter>,
     pub hasher: Arc<dyn PasswordHasher>,
+    /// Live notices to sessions on every gateway (typing, a user's own notices): best effort,
+    /// never stored. One node: its hub; a cluster: Redis.
+    pub notices: Arc<dyn GatewayPublisher>,
+}
+
+impl Ports {
+    /// Tells live sessions. Best effort: a notice that cannot go out is dropped (the adapter
+    /// logs it) and a client finds the same state on its next read.
+    pub(crate) async fn notify(&self, events: &[crate::events::GatewayEvent]) {
+        let _ = self.notices.publish(events).await;
+    }
 }
 
 /// The use cases, built once per process and shared by every handler.
