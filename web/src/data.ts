@@ -126,6 +126,10 @@ export function useLiveSync(meId: string | undefined, activeChat: string | null)
           void queryClient.invalidateQueries({ queryKey: ["friend-requests"] });
           if (frame.request.status === "accepted") void queryClient.invalidateQueries({ queryKey: ["friends"] });
           break;
+        case "added_to_chat":
+          // The chat list shows it at once; `member_added` follows for the subscription.
+          void queryClient.invalidateQueries({ queryKey: ["chats"] });
+          break;
         case "friend_removed":
           void queryClient.invalidateQueries({ queryKey: ["friends"] });
           break;

@@ -141,6 +141,10 @@ pub enum UserNotice {
     FriendRemoved { user_id: UserId },
     /// The user read a chat up to `seq`, on one of their sessions.
     Read { chat_id: ChatId, seq: i64 },
+    /// Someone (`by`) put the user into a chat: a new group, a new direct chat, or an existing
+    /// group. The user's sessions also get `member_added` once the event is projected; this one
+    /// carries the chat, so a client can show it at once.
+    AddedToChat { chat: Chat, by: UserId },
 }
 
 impl GatewayEvent {

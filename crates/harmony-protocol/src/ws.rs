@@ -77,6 +77,11 @@ pub enum ServerFrame {
     FriendRemoved {
         user_id: String,
     },
+    /// Someone (`by`) put the caller into `chat`: show it at once (`member_added` follows).
+    AddedToChat {
+        chat: ChatDto,
+        by: String,
+    },
     /// The caller read the chat up to `seq` on another session: clear its unread count there.
     Read {
         chat_id: String,
@@ -134,6 +139,10 @@ impl From<&GatewayEvent> for ServerFrame {
                 UserNotice::Read { chat_id, seq } => Self::Read {
                     chat_id: chat_id.to_string(),
                     seq: *seq,
+                },
+                UserNotice::AddedToChat { chat, by } => Self::AddedToChat {
+                    chat: chat.into(),
+                    by: by.to_string(),
                 },
             },
         }

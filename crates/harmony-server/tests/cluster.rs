@@ -199,6 +199,17 @@ async fn typing_and_a_users_own_notices_cross_nodes() -> R {
     .await?;
     let read = ann_phone.next_of("read").await?;
     assert_eq!(read["chat_id"], chat.as_str());
+
+    let cat = api.register("cat").await?;
+    let (mut cat_ws, _) = gateway_a.ws(&cat.access).await?;
+    api.post(
+        &format!("/api/v1/chats/{chat}/members"),
+        &ann.access,
+        json!({"user_id": cat.id}),
+    )
+    .await?;
+    let added = cat_ws.next_of("added_to_chat").await?;
+    assert_eq!(added["chat"]["id"], chat.as_str());
     api.stop().await?;
     gateway_a.stop().await?;
     gateway_b.stop().await

@@ -1,8 +1,8 @@
 //! Live notices through the front door, on one node: typing reaches the chat's connected
 //! members only, a burst of 3 and then one a second per session, and is refused for a chat the
 //! session does not have; friend requests, their answers and removed friendships reach both
-//! people's sessions; reading on one session tells the user's others. The cluster's version is
-//! in `cluster.rs`.
+//! people's sessions; reading on one session tells the user's others; being put into a chat
+//! arrives with the chat. The cluster's version is in `cluster.rs`.
 
 use std::time::Duration;
 
@@ -145,6 +145,42 @@ async fn reading_on_one_session_clears_the_chat_on_the_users_others() -> R {
     // Only ann's sessions are told.
     bob_ws
         .expect_silence(Duration::from_millis(300), &["message"])
+        .await?;
+    app.stop().await
+}
+
+#[tokio::test]
+async fn being_put_into_a_chat_arrives_with_the_chat() -> R {
+    let app = TestApp::spawn().await?;
+    let [ann, bob, cat] = [
+        app.register("ann").await?,
+        app.register("bob").await?,
+        app.register("cat").await?,
+    ];
+    let (mut bob_ws, _) = app.ws(&bob.access).await?;
+    let (mut cat_ws, _) = app.ws(&cat.access).await?;
+    let (mut ann_ws, _) = app.ws(&ann.access).await?;
+
+    let chat = app.group(&ann, "plans", &[&bob]).await?;
+    let added = next_of(&mut bob_ws, "added_to_chat").await?;
+    assert_eq!(added["chat"]["id"], chat.as_str());
+    assert_eq!(added["chat"]["name"], "plans");
+    assert_eq!(added["by"], ann.id.as_str());
+
+    let reply = app
+        .post(
+            &format!("/api/v1/chats/{chat}/members"),
+            &ann.access,
+            json!({"user_id": cat.id}),
+        )
+        .await?;
+    assert_eq!(reply.status.as_u16(), 201);
+    let added = next_of(&mut cat_ws, "added_to_chat").await?;
+    assert_eq!(added["chat"]["id"], chat.as_str());
+    assert_eq!(added["chat"]["member_count"], 3);
+    // The one who did it is not told.
+    ann_ws
+        .expect_silence(Duration::from_millis(300), &["member_added"])
         .await?;
     app.stop().await
 }

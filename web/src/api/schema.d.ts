@@ -560,6 +560,11 @@ export interface components {
             type: "friend_removed";
             user_id: string;
         } | {
+            by: string;
+            chat: components["schemas"]["ChatDto"];
+            /** @enum {string} */
+            type: "added_to_chat";
+        } | {
             chat_id: string;
             /** Format: int64 */
             seq: number;

@@ -149,6 +149,12 @@ impl Chats {
         for (user, _) in &members {
             self.members.forget(chat.id, user.id).await;
         }
+        let told: Vec<GatewayEvent> = members
+            .iter()
+            .filter(|(user, _)| user.id != actor)
+            .map(|(user, _)| added_to(user.id, &chat, actor))
+            .collect();
+        self.ports.notify(&told).await;
         Ok((chat, true))
     }
 
@@ -312,6 +318,11 @@ impl Chats {
             other => other?,
         };
         self.members.forget(chat, user.id).await;
+        let grown = Chat {
+            member_count: current.member_count + 1,
+            ..current
+        };
+        self.ports.notify(&[added_to(user.id, &grown, actor)]).await;
         Ok(member)
     }
 
@@ -380,6 +391,17 @@ impl Chats {
             user_id: actor,
         };
         self.ports.notify(&[typing]).await;
+    }
+}
+
+/// The notice that tells `user` they are now in `chat`.
+fn added_to(user: UserId, chat: &Chat, by: UserId) -> GatewayEvent {
+    GatewayEvent::ForUser {
+        user_id: user,
+        notice: UserNotice::AddedToChat {
+            chat: chat.clone(),
+            by,
+        },
     }
 }
 
