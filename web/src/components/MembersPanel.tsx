@@ -65,16 +65,32 @@ export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onCl
 
 function Rename({ chat, onDone }: { chat: Chat; onDone: () => void }) {
   const [name, setName] = useState(chat.name ?? "");
+  const [error, setError] = useState<string | null>(null);
   async function submit(event: FormEvent) {
     event.preventDefault();
-    await call(api.PATCH("/api/v1/chats/{id}", { params: { path: { id: chat.id } }, body: { name } })).catch(() => undefined);
-    onDone();
+    // Said here, not swallowed: an empty name, or whatever the server refuses.
+    if (!name.trim()) {
+      setError("A group needs a name.");
+      return;
+    }
+    try {
+      await call(api.PATCH("/api/v1/chats/{id}", { params: { path: { id: chat.id } }, body: { name } }));
+      setError(null);
+      onDone();
+    } catch (e) {
+      setError(e instanceof ApiError ? (Object.values(e.fields)[0] ?? e.message) : "Harmony is not reachable.");
+    }
   }
   return (
-    <form onSubmit={submit} className="flex gap-2">
-      <label htmlFor="rename" className="sr-only">Chat name</label>
-      <input id="rename" value={name} onChange={(e) => setName(e.target.value)} className="min-w-0 flex-1 rounded-md border border-zinc-300 px-2 py-1 dark:border-zinc-700 dark:bg-zinc-900" />
-      <Button type="submit" variant="ghost">Rename</Button>
+    <form onSubmit={submit} className="flex flex-col gap-1">
+      <div className="flex gap-2">
+        <label htmlFor="rename" className="sr-only">Chat name</label>
+        <input id="rename" value={name} onChange={(e) => setName(e.target.value)} aria-invalid={error ? true : undefined}
+          aria-describedby={error ? "rename-error" : undefined}
+          className="min-w-0 flex-1 rounded-md border border-zinc-300 px-2 py-1 dark:border-zinc-700 dark:bg-zinc-900" />
+        <Button type="submit" variant="ghost">Rename</Button>
+      </div>
+      {error && <p id="rename-error" role="alert" className="text-sm text-red-600 dark:text-red-400">{error}</p>}
     </form>
   );
 }

@@ -9,12 +9,14 @@ export function Button({ className = "", variant = "primary", ...props }: Button
   return <button className={`rounded-md px-3 py-1.5 text-sm font-medium ${styles} ${className}`} {...props} />;
 }
 
-export function Field({ label, error, id, ...props }: InputHTMLAttributes<HTMLInputElement> & { label: string; error?: string; id: string }) {
+export function Field({ label, error, hint, id, ...props }: InputHTMLAttributes<HTMLInputElement> & { label: string; error?: string; hint?: string; id: string }) {
+  const described = [error && `${id}-error`, hint && `${id}-hint`].filter(Boolean).join(" ") || undefined;
   return (
     <div className="flex flex-col gap-1">
       <label htmlFor={id} className="text-sm font-medium">{label}</label>
-      <input id={id} aria-invalid={error ? true : undefined} aria-describedby={error ? `${id}-error` : undefined}
+      <input id={id} aria-invalid={error ? true : undefined} aria-describedby={described}
         className="rounded-md border border-zinc-300 bg-white px-3 py-2 dark:border-zinc-700 dark:bg-zinc-900" {...props} />
+      {hint && !error && <p id={`${id}-hint`} className="text-xs text-zinc-600 dark:text-zinc-400">{hint}</p>}
       {error && <p id={`${id}-error`} className="text-sm text-red-600 dark:text-red-400">{error}</p>}
     </div>
   );
