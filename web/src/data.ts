@@ -3,7 +3,6 @@ import { useEffect, useState } from "react";
 import { useInfiniteQuery, useQuery, useQueryClient, type InfiniteData, type QueryClient } from "@tanstack/react-query";
 import { api, call, type ChatListItem, type Message, type ServerFrame } from "./api/client";
 import { live } from "./live";
-import { navigate } from "./router";
 
 type Page = { messages: Message[]; has_more: boolean };
 export type MessagePages = InfiniteData<Page, unknown>;
@@ -118,7 +117,8 @@ export function useLiveSync(meId: string | undefined, activeChat: string | null)
           void queryClient.invalidateQueries({ queryKey: ["members", frame.chat_id] });
           if (gone) {
             queryClient.removeQueries({ queryKey: ["messages", frame.chat_id] });
-            if (activeChat === frame.chat_id) navigate("/", true);
+            // The open chat stays open and says why it is gone (its next read is a 404).
+            if (activeChat === frame.chat_id) void queryClient.invalidateQueries({ queryKey: ["chat", frame.chat_id] });
           }
           break;
         }

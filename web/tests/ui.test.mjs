@@ -123,6 +123,45 @@ test("sign-up shows field errors", async () => {
   await context.close();
 });
 
+test("who can be added is who is not there yet, and a removed member is told why", async () => {
+  const hal = await person("hal");
+  const ivy = await person("ivy");
+  await befriend(hal, "hal", ivy, "ivy");
+  // A friend is not offered as a friend again.
+  await hal.page.getByRole("button", { name: "Friends" }).click();
+  await hal.page.getByLabel("Find people").fill("ivy");
+  const found = hal.page.getByRole("listitem").filter({ hasText: "@ivy" }).filter({ hasText: "Friend" });
+  await found.getByText("Friend", { exact: true }).waitFor();
+  assert.equal(await hal.page.getByRole("button", { name: "Add friend" }).count(), 0);
+  await hal.page.getByRole("button", { name: "New group" }).click();
+  await hal.page.getByLabel("Group name").fill("team");
+  await hal.page.getByRole("checkbox").check();
+  await hal.page.getByRole("button", { name: "Create" }).click();
+  await hal.page.getByTestId("chat-title").getByText("team").waitFor();
+  await hal.page.getByRole("button", { name: "Members" }).click();
+  await hal.page.getByRole("button", { name: "Remove ivy" }).waitFor();
+  // Neither hal himself nor ivy (already in) is offered; hank and ike, who are not in, are.
+  for (const name of ["hank", "ike"]) {
+    await fetch(`${base}/api/v1/auth/register`, {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: name, password: `password-${name}` }),
+    });
+  }
+  const panel = hal.page.getByRole("complementary").filter({ hasText: "Add someone" });
+  for (const [prefix, offered, absent] of [["h", "@hank", "@hal"], ["i", "@ike", "@ivy"]]) {
+    await hal.page.getByLabel("Add someone").fill(prefix);
+    await panel.getByRole("listitem").filter({ hasText: offered }).getByRole("button", { name: "Add" }).waitFor();
+    const candidates = panel.getByRole("listitem").filter({ has: hal.page.getByRole("button", { name: "Add", exact: true }) });
+    assert.equal(await candidates.filter({ hasText: absent }).count(), 0, `${absent} offered`);
+  }
+  await ivy.page.getByTestId("chat-list").getByText("team").click();
+  await ivy.page.getByTestId("chat-title").getByText("team").waitFor();
+  await hal.page.getByRole("button", { name: "Remove ivy" }).click();
+  await ivy.page.getByText("You are no longer in this chat").waitFor();
+  await hal.context.close();
+  await ivy.context.close();
+});
+
 test("a message over the limit is counted, kept and not sent", async () => {
   const gus = await person("gus");
   await gus.page.getByRole("button", { name: "New group" }).click();

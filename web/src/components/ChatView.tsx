@@ -41,7 +41,7 @@ export function ChatView({ chatId, me }: { chatId: string; me: User }) {
   if (chat.isError) {
     return (
       <div className="flex flex-1 flex-col items-center justify-center gap-3 text-zinc-500">
-        <p>This chat does not exist, or you are no longer in it.</p>
+        <p role="alert">You are no longer in this chat: you were removed, or it was deleted.</p>
         <Button onClick={() => navigate("/")}>Back to chats</Button>
       </div>
     );

@@ -33,6 +33,11 @@ export function FriendsPage({ me }: { me: User }) {
     await queryClient.invalidateQueries({ queryKey: ["chats"] });
     navigate(`/chats/${chat.id}`);
   }
+  /** Where the caller stands with `u`, when a friend request would make no sense. */
+  const relation = (u: User) =>
+    friends.data?.some((f) => f.id === u.id) ? "Friend" :
+    requests.data?.outgoing.some((r) => r.to.id === u.id) ? "Request sent" :
+    requests.data?.incoming.some((r) => r.from.id === u.id) ? "Wants to be friends" : null;
   const answer = (r: FriendRequest, accept: boolean) =>
     run(() => call(api.POST(accept ? "/api/v1/friends/requests/{id}/accept" : "/api/v1/friends/requests/{id}/decline",
       { params: { path: { id: r.id } } })), accept ? `You and ${r.from.display_name} are friends.` : "Request declined.");
@@ -52,9 +57,11 @@ export function FriendsPage({ me }: { me: User }) {
           {found.data?.filter((u) => u.id !== me.id).map((u) => (
             <li key={u.id} className="flex items-center gap-2 py-1">
               <Avatar name={u.display_name} /><span className="flex-1">{u.display_name} <span className="text-zinc-500">@{u.username}</span></span>
-              <Button variant="ghost" onClick={() => void run(() => call(api.POST("/api/v1/friends/requests", { body: { username: u.username } })), `Request sent to ${u.display_name}.`)}>
-                Add friend
-              </Button>
+              {relation(u) ? <span className="text-sm text-zinc-600 dark:text-zinc-400">{relation(u)}</span> : (
+                <Button variant="ghost" onClick={() => void run(() => call(api.POST("/api/v1/friends/requests", { body: { username: u.username } })), `Request sent to ${u.display_name}.`)}>
+                  Add friend
+                </Button>
+              )}
             </li>
           ))}
         </ul>

@@ -48,7 +48,7 @@ export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onCl
           </li>
         ))}
       </ul>
-      {canManage && <AddMember chatId={chat.id} onAdded={refresh} />}
+      {canManage && <AddMember chatId={chat.id} onAdded={refresh} inChat={new Set(members.data?.map((m) => m.user.id))} />}
       {error && <p role="alert" className="text-sm text-red-600">{error}</p>}
       {chat.kind === "group" && myRole && myRole !== "owner" && (
         <Button variant="danger" onClick={() => void run(async () => { await remove(me.id); navigate("/"); })}>Leave chat</Button>
@@ -95,7 +95,8 @@ function Rename({ chat, onDone }: { chat: Chat; onDone: () => void }) {
   );
 }
 
-function AddMember({ chatId, onAdded }: { chatId: string; onAdded: () => void }) {
+/** Search and add; people already in the chat (the caller too) are not offered. */
+function AddMember({ chatId, onAdded, inChat }: { chatId: string; onAdded: () => void; inChat: Set<string> }) {
   const [search, setSearch] = useState("");
   const found = useQuery({
     queryKey: ["user-search", search],
@@ -108,7 +109,7 @@ function AddMember({ chatId, onAdded }: { chatId: string; onAdded: () => void })
       <input id="add-member" value={search} onChange={(e) => setSearch(e.target.value)} placeholder="username"
         className="rounded-md border border-zinc-300 px-2 py-1 dark:border-zinc-700 dark:bg-zinc-900" />
       <ul>
-        {found.data?.map((u) => (
+        {found.data?.filter((u) => !inChat.has(u.id)).map((u) => (
           <li key={u.id} className="flex items-center justify-between gap-2 py-1 text-sm">
             <span>{u.display_name} <span className="text-zinc-500">@{u.username}</span></span>
             <Button variant="ghost" onClick={() => void call(api.POST("/api/v1/chats/{id}/members", {
