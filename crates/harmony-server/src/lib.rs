@@ -132,8 +132,12 @@ pub async fn serve(
         .cluster
         .enabled()
         .then(|| Duration::from_millis(config.auth.revocation_poll_ms));
+    let revocations = harmony_api::auth::revocations::load(&state)
+        .await
+        .context("loading the ended sessions")?;
     tokio::spawn(harmony_api::auth::revocations::follow(
         state.clone(),
+        revocations,
         revocation_poll,
         shutdown.clone(),
     ));

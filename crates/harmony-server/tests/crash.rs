@@ -231,3 +231,48 @@ async fn read_all(
         }
     }
 }
+
+/// A session ended just before a `kill -9` stays ended after the restart: the revocation is in
+/// the same commit as the logout's answer, and the restarted node reloads it before serving.
+#[tokio::test]
+async fn a_logout_survives_kill_9() -> R {
+    let dir = tempfile::tempdir()?;
+    let mut node = start(dir.path()).await?;
+    let client = reqwest::Client::builder().timeout(STEP).build()?;
+    let register: Value = client
+        .post(format!("{}/api/v1/auth/register", node.base))
+        .json(&json!({"username": "ann", "password": "password-ann"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = register["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let refresh = register["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let out = client
+        .post(format!("{}/api/v1/auth/logout", node.base))
+        .json(&json!({ "refresh_token": refresh }))
+        .send()
+        .await?;
+    assert_eq!(out.status().as_u16(), 204);
+    node.child.start_kill()?;
+    node.child.wait().await?;
+
+    let node = start(dir.path()).await?;
+    let me = client
+        .get(format!("{}/api/v1/users/me", node.base))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(
+        me.status().as_u16(),
+        401,
+        "a token of an ended session came back with the restart"
+    );
+    Ok(())
+}

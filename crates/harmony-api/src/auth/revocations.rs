@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use tokio::sync::broadcast::error::RecvError;
+use harmony_core::usecases::AuthError;
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
@@ -13,12 +14,38 @@ use crate::AppState;
 /// How often the store's old revocations are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
-/// Runs until `stop`: loads the revocations that may still matter, then polls every `every`
-/// (`None`: this process is the only one that revokes, so it polls only when it prunes).
-pub async fn follow(state: AppState, every: Option<Duration>, stop: CancellationToken) {
+/// Where [`follow`] goes on from: the store read up to `since`, and every revocation this
+/// process makes from the load on.
+pub struct Loaded {
+    since: time::OffsetDateTime,
+    news: broadcast::Receiver<uuid::Uuid>,
+}
+
+/// Loads the revocations that may still matter; a node does this before it serves, so a token
+/// ended before a restart is refused from the first request on.
+pub async fn load(state: &AppState) -> Result<Loaded, AuthError> {
+    let news = state.use_cases.accounts.revoked().subscribe();
+    let since = state
+        .use_cases
+        .accounts
+        .follow_revocations(None, true)
+        .await?;
+    Ok(Loaded { since, news })
+}
+
+/// Runs until `stop`, from where [`load`] left: polls every `every` (`None`: this process is
+/// the only one that revokes, so it polls only when it prunes).
+pub async fn follow(
+    state: AppState,
+    loaded: Loaded,
+    every: Option<Duration>,
+    stop: CancellationToken,
+) {
     let accounts = state.use_cases.accounts.clone();
-    let mut news = accounts.revoked().subscribe();
-    let mut since = None;
+    let Loaded {
+        mut since,
+        mut news,
+    } = loaded;
     let mut last_prune = tokio::time::Instant::now();
     let mut retry = Duration::from_millis(200);
     let mut tick = tokio::time::interval(every.unwrap_or(PRUNE_EVERY));
@@ -38,10 +65,10 @@ pub async fn follow(state: AppState, every: Option<Duration>, stop: Cancellation
                 }
             }
             _ = tick.tick() => {
-                let prune = last_prune.elapsed() >= PRUNE_EVERY || since.is_none();
-                match accounts.follow_revocations(since, prune).await {
+                let prune = last_prune.elapsed() >= PRUNE_EVERY;
+                match accounts.follow_revocations(Some(since), prune).await {
                     Ok(next) => {
-                        since = Some(next);
+                        since = next;
                         retry = Duration::from_millis(200);
                         if prune {
                             last_prune = tokio::time::Instant::now();
