@@ -103,15 +103,7 @@ async fn stuck_wave(
     rate: f64,
     idle_rss_kib: u64,
 ) -> anyhow::Result<Wave> {
-    let sessions = || async {
-        let text = app.metrics().await?;
-        let open = text
-            .lines()
-            .find_map(|l| l.strip_prefix("harmony_ws_sessions "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
-        anyhow::Ok(open as usize)
-    };
+    let sessions = || async { anyhow::Ok(app.metric("harmony_ws_sessions").await? as usize) };
     anyhow::ensure!(sessions().await? >= conns, "not every reader connected");
     let content = "x".repeat(3900);
     let started = Instant::now();

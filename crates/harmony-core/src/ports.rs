@@ -433,6 +433,22 @@ pub struct RateRule {
     pub per_second: f64,
 }
 
+impl RateRule {
+    pub fn per_minute(burst: u32, per_minute: f64) -> Self {
+        Self {
+            burst,
+            per_second: per_minute / 60.0,
+        }
+    }
+
+    pub fn per_hour(burst: u32, per_hour: f64) -> Self {
+        Self {
+            burst,
+            per_second: per_hour / 3600.0,
+        }
+    }
+}
+
 /// Shared by every node that serves the same users.
 #[async_trait]
 pub trait RateLimiter: Send + Sync {

@@ -67,10 +67,7 @@ impl RateLimiter for RedisRateLimiter {
     /// When Redis cannot be reached, this node's own buckets decide: limits must neither take
     /// the service down with Redis nor vanish with it. The failure is logged.
     async fn check(&self, key: &str, rule: RateRule) -> Result<(), Duration> {
-        let resting = |until: &mut Option<std::time::Instant>| {
-            until.is_some_and(|t| std::time::Instant::now() < t)
-        };
-        if resting(&mut self.rest()) {
+        if self.rest().is_some_and(|t| std::time::Instant::now() < t) {
             return self.fallback.take(key, rule);
         }
         let mut conn = self.conn.clone();

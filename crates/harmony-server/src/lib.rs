@@ -225,18 +225,9 @@ async fn serve_http(
 fn policy(config: &Config) -> Policy {
     let l = &config.limits;
     Policy {
-        login_rule: RateRule {
-            burst: l.login_burst,
-            per_second: l.login_per_minute / 60.0,
-        },
-        login_address_rule: RateRule {
-            burst: l.login_address_burst,
-            per_second: l.login_address_per_minute / 60.0,
-        },
-        register_rule: RateRule {
-            burst: l.register_burst,
-            per_second: l.register_per_hour / 3600.0,
-        },
+        login_rule: RateRule::per_minute(l.login_burst, l.login_per_minute),
+        login_address_rule: RateRule::per_minute(l.login_address_burst, l.login_address_per_minute),
+        register_rule: RateRule::per_hour(l.register_burst, l.register_per_hour),
         send_rule: RateRule {
             burst: l.send_burst,
             per_second: l.send_per_second,
@@ -246,14 +237,8 @@ fn policy(config: &Config) -> Policy {
         access_ttl: Duration::from_secs(config.auth.access_token_ttl_secs),
         max_sessions_per_user: config.auth.max_sessions_per_user,
         max_group_members: l.max_group_members,
-        chat_create_rule: RateRule {
-            burst: l.chat_create_burst,
-            per_second: l.chat_create_per_hour / 3600.0,
-        },
-        member_add_rule: RateRule {
-            burst: l.member_add_burst,
-            per_second: l.member_add_per_hour / 3600.0,
-        },
+        chat_create_rule: RateRule::per_hour(l.chat_create_burst, l.chat_create_per_hour),
+        member_add_rule: RateRule::per_hour(l.member_add_burst, l.member_add_per_hour),
         // Checked when the configuration was loaded.
         contact: l.contact.parse().unwrap_or_default(),
     }

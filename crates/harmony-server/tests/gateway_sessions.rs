@@ -189,21 +189,13 @@ async fn a_client_that_stops_reading_is_closed_and_freed() -> R {
     // Bob's client connects, then never reads again: the kernel's buffers fill, the server's
     // writes stop completing.
     let (stuck, _) = app.ws(&bob.access).await?;
-    let sessions = || async {
-        let text = app.metrics().await?;
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("harmony_ws_sessions "))
-            .unwrap_or_default()
-            .to_owned();
-        anyhow::Ok(line)
-    };
-    assert_eq!(sessions().await?, "harmony_ws_sessions 1");
+    let sessions = || app.metric("harmony_ws_sessions");
+    assert_eq!(sessions().await?, 1.0);
     let big = "x".repeat(3900);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut sent = 0;
     loop {
-        if sessions().await? == "harmony_ws_sessions 0" {
+        if sessions().await? == 0.0 {
             break;
         }
         anyhow::ensure!(
@@ -232,23 +224,15 @@ async fn a_client_silent_through_its_pings_is_closed_and_one_that_answers_stays(
     // Bob's client connects and then neither reads nor writes: a vanished peer whose TCP
     // connection looks open, with nothing to send it.
     let (silent, _) = app.ws(&bob.access).await?;
-    let open = || async {
-        let text = app.metrics().await?;
-        anyhow::Ok(
-            text.lines()
-                .find(|l| l.starts_with("harmony_ws_sessions "))
-                .unwrap_or_default()
-                .to_owned(),
-        )
-    };
-    assert_eq!(open().await?, "harmony_ws_sessions 2");
+    let open = || app.metric("harmony_ws_sessions");
+    assert_eq!(open().await?, 2.0);
     // Reading through 5 s (past the 3 s timeout) answers the pings; nothing else arrives.
     alive
         .expect_silence(std::time::Duration::from_secs(5), &[])
         .await?;
     assert_eq!(
         open().await?,
-        "harmony_ws_sessions 1",
+        1.0,
         "the silent one was closed, the answering one kept"
     );
     alive.send(json!({"type": "ping"})).await?;

@@ -101,6 +101,19 @@ impl TestApp {
             .await?)
     }
 
+    /// The sum of a metric's samples (every label set), 0 when it has none.
+    pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let text = self.metrics().await?;
+        Ok(text
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> anyhow::Result<Reply> {
         self.call(Method::GET, path, Some(token), None).await
     }

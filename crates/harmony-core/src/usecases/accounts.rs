@@ -128,12 +128,21 @@ impl Accounts {
         }
     }
 
-    /// Checks the password. Attempts are limited per account and address, so a stranger's
-    /// wrong guesses lock out only the stranger, and per address across accounts, so one
-    /// address cannot try a password on every account.
     pub async fn login(
         &self,
         username: Username,
+        password: Password,
+        from: Option<IpAddr>,
+    ) -> Result<User, AuthError> {
+        self.check_password(&username, password, from).await
+    }
+
+    /// The user whose password `password` is. Attempts are limited per account and address, so
+    /// a stranger's wrong guesses lock out only the stranger, and per address across accounts,
+    /// so one address cannot try a password on every account.
+    async fn check_password(
+        &self,
+        username: &Username,
         password: Password,
         from: Option<IpAddr>,
     ) -> Result<User, AuthError> {
@@ -145,7 +154,7 @@ impl Accounts {
             self.policy.login_rule,
         )
         .await?;
-        let account = self.ports.users.account_by_username(&username).await?;
+        let account = self.ports.users.account_by_username(username).await?;
         let hash = account.as_ref().map(|a| a.password_hash.clone());
         let valid = self.ports.hasher.verify(password, hash).await?;
         match account {
@@ -248,14 +257,7 @@ impl Accounts {
             .get(user)
             .await?
             .ok_or(AuthError::InvalidCredentials)?;
-        let address = from.map_or_else(|| "unknown".to_owned(), address_key);
-        let key = format!("login:{}@{address}", who.username);
-        self.limit(&key, self.policy.login_rule).await?;
-        let account = self.ports.users.account_by_username(&who.username).await?;
-        let hash = account.map(|a| a.password_hash);
-        if !self.ports.hasher.verify(current, hash).await? {
-            return Err(AuthError::InvalidCredentials);
-        }
+        self.check_password(&who.username, current, from).await?;
         let new_hash = self.ports.hasher.hash(new).await?;
         if !self.ports.users.set_password_hash(user, &new_hash).await? {
             return Err(AuthError::InvalidCredentials);
