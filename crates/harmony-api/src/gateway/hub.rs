@@ -1,9 +1,9 @@
 //! The hub: which of this process's sessions follow which chat, and delivery into their bounded
 //! queues. Each event is serialized once and shared by every session it goes to. A session
-//! whose queue is full is told to close with 4008 ("too slow, resume"), never skipped. One sweep
-//! a second for the whole process (not a timer per session, `hub/sweep.rs`) ends sessions whose access token
-//! expired, pings each session once per ping interval (spread over the interval), and ends
-//! sessions whose client stayed silent through its pings.
+//! whose queue is full is told to close with 4008 ("too slow, resume"), never skipped. One
+//! sweep a second for the whole process (`hub/sweep.rs`; not a timer per session) ends sessions
+//! whose access token expired, pings each session once per ping interval (spread over it), and
+//! ends sessions whose client stayed silent through its pings.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
