@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use auth::{CookieSettings, TokenKeys};
-pub use gateway::{Hub, Keepalive};
+pub use gateway::{Hub, Keepalive, PresenceTask, PresenceTiming, PresenceTracker};
 pub use metrics::Metrics;
 
 use crate::error::ApiError;
@@ -90,6 +90,8 @@ pub struct AppParts {
     pub refresh_ttl: Duration,
     pub cookies: CookieSettings,
     pub hub: Arc<Hub>,
+    /// Where sessions tell this node's presence task that they came, left or changed status.
+    pub presence: gateway::PresenceTracker,
     pub metrics: Arc<Metrics>,
     pub gateway: GatewaySettings,
     pub ready: ReadyCheck,
@@ -131,6 +133,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         )
         .route("/chats/{id}/messages", post(m::send).get(m::history))
         .route("/chats/{id}/read", post(m::mark_read))
+        .route("/presence", get(routes::presence::get))
         .route("/ws", get(routes::ws::upgrade))
         .route("/openapi.json", get(s::openapi))
         .method_not_allowed_fallback(s::method_not_allowed);

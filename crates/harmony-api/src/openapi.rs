@@ -38,6 +38,7 @@ impl Modify for BearerAuth {
         routes::chats::create, routes::chats::list, routes::chats::get, routes::chats::rename,
         routes::chats::delete, routes::chats::members, routes::chats::add_member, routes::chats::remove_member,
         routes::messages::send, routes::messages::history, routes::messages::mark_read,
+        routes::presence::get,
         routes::ws::upgrade,
     ),
     components(schemas(

@@ -123,6 +123,12 @@ pub enum GatewayEvent {
         chat_id: ChatId,
         user_id: UserId,
     },
+    /// A user's presence changed: told to the sessions of `audience` (their friends and
+    /// small-chat co-members, as the change was announced) and of the user themself.
+    Presence {
+        presence: crate::presence::Presence,
+        audience: Vec<UserId>,
+    },
     /// Something for one user's own sessions (on every gateway), and no one else's.
     ForUser {
         user_id: UserId,
@@ -156,7 +162,7 @@ impl GatewayEvent {
         }
     }
 
-    /// The chat whose sessions the event goes to; `None` for one user's own notices.
+    /// The chat whose sessions the event goes to; `None` for notices to users (their own, presence).
     pub fn chat_id(&self) -> Option<ChatId> {
         match self {
             Self::Message { message, .. } => Some(message.chat_id),
@@ -165,7 +171,7 @@ impl GatewayEvent {
             | Self::ChatDeleted { chat_id, .. }
             | Self::Typing { chat_id, .. } => Some(*chat_id),
             Self::ChatUpdated { chat } => Some(chat.id),
-            Self::ForUser { .. } => None,
+            Self::ForUser { .. } | Self::Presence { .. } => None,
         }
     }
 }

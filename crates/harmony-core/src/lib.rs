@@ -12,6 +12,7 @@ pub mod events;
 pub mod ids;
 pub mod model;
 pub mod ports;
+pub mod presence;
 pub mod ratelimit;
 pub mod refresh;
 pub mod sessions;

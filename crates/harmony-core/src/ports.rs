@@ -14,6 +14,7 @@ use crate::ids::{ChatId, FriendRequestId, MessageId, UserId};
 use crate::model::{
     Account, Chat, FriendRequest, FriendRequestStatus, Member, Message, NewMessage, Role, User,
 };
+use crate::presence::{Presence, Status};
 use crate::values::{ChatName, ClientMsgId, Password, Username};
 
 /// How an adapter failed. Use cases turn these into their own errors; the cause is logged once,
@@ -154,6 +155,13 @@ pub trait ChatStore: Send + Sync {
     async fn remove_member(&self, chat: ChatId, user: UserId) -> StoreResult<bool>;
     /// Moves the read marker forward to `seq`; never backwards.
     async fn set_read_marker(&self, chat: ChatId, user: UserId, seq: i64) -> StoreResult<()>;
+    /// Whose presence `user` is shown, which is also who is shown theirs: their friends, and the
+    /// members of the chats they share that have at most `max_chat_members` members. Unordered,
+    /// without `user`, each once.
+    async fn presence_peers(&self, user: UserId, max_chat_members: u32)
+        -> StoreResult<Vec<UserId>>;
+    /// Which of `others` are friends of `user` or share a chat with them, whatever its size.
+    async fn acquainted(&self, user: UserId, others: &[UserId]) -> StoreResult<Vec<UserId>>;
 }
 
 /// The result of appending: a retried `client_msg_id` finds the message it created before.
@@ -403,6 +411,35 @@ pub trait HistoryStore: Send + Sync {
 #[async_trait]
 pub trait GatewayPublisher: Send + Sync {
     async fn publish(&self, events: &[GatewayEvent]) -> StoreResult<()>;
+}
+
+/// Where users are present: what each node's sessions show of a user, combined. One node: in
+/// process (`presence::InProcessPresence`); a cluster: Redis, where a node's word counts only
+/// while the node renews its liveness, so a killed node's users go offline by themselves.
+#[async_trait]
+pub trait PresenceBook: Send + Sync {
+    /// Records what this node's sessions show of `user` (`Offline`: none, or invisible ones);
+    /// returns the user's presence across every node when that changed.
+    async fn set(
+        &self,
+        user: UserId,
+        here: Status,
+    ) -> StoreResult<Option<Presence>>;
+    /// The users' presence, in the order asked.
+    async fn get(&self, users: &[UserId]) -> StoreResult<Vec<Presence>>;
+    /// Renews this node's liveness and clears the word of nodes that stopped renewing theirs.
+    /// Called every few seconds by each gateway.
+    async fn upkeep(&self) -> StoreResult<Upkeep>;
+}
+
+/// What [`PresenceBook::upkeep`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Upkeep {
+    /// Presence that changed because a node stopped renewing (its users went offline).
+    pub changes: Vec<Presence>,
+    /// The book had lost this node (its store forgot, or took the node for dead): the node
+    /// must say again what its sessions show.
+    pub forgot_us: bool,
 }
 
 /// Cache-aside for membership. `Some(None)` caches "not a member". Entries are dropped by the

@@ -287,4 +287,45 @@ impl ChatStore for StateDb {
         .map_err(unavailable)?;
         Ok(())
     }
+
+    async fn presence_peers(
+        &self,
+        user: UserId,
+        max_chat_members: u32,
+    ) -> StoreResult<Vec<UserId>> {
+        // A chat's size is counted only up to one past the bound: a big chat costs as much as a
+        // small one here.
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT them.user_id FROM chat_members me \
+             JOIN chat_members them ON them.chat_id = me.chat_id \
+             WHERE me.user_id = $1 AND them.user_id <> $1 \
+             AND (SELECT COUNT(*) FROM (SELECT 1 FROM chat_members c \
+                  WHERE c.chat_id = me.chat_id LIMIT $2 + 1) AS counted) <= $2 \
+             UNION SELECT user_b FROM friendships WHERE user_a = $1 \
+             UNION SELECT user_a FROM friendships WHERE user_b = $1",
+        )
+        .bind(user.0)
+        .bind(i64::from(max_chat_members))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(ids.into_iter().map(UserId).collect())
+    }
+
+    async fn acquainted(&self, user: UserId, others: &[UserId]) -> StoreResult<Vec<UserId>> {
+        let others: Vec<uuid::Uuid> = others.iter().map(|o| o.0).collect();
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT DISTINCT o.id FROM unnest($2::uuid[]) AS o(id) \
+             WHERE EXISTS (SELECT 1 FROM friendships f \
+                 WHERE (f.user_a = $1 AND f.user_b = o.id) OR (f.user_a = o.id AND f.user_b = $1)) \
+             OR EXISTS (SELECT 1 FROM chat_members me JOIN chat_members them \
+                 ON them.chat_id = me.chat_id AND them.user_id = o.id WHERE me.user_id = $1)",
+        )
+        .bind(user.0)
+        .bind(&others)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(ids.into_iter().map(UserId).collect())
+    }
 }

@@ -275,3 +275,49 @@ fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         _ => Err(D::Error::custom(format!("{n} is not a 64-bit integer"))),
     }
 }
+
+/// What others see of a user: `online`, `idle` (every session of theirs says so) or `offline`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatusDto {
+    Online,
+    Idle,
+    Offline,
+}
+
+impl From<harmony_core::presence::Status> for PresenceStatusDto {
+    fn from(status: harmony_core::presence::Status) -> Self {
+        use harmony_core::presence::Status;
+        match status {
+            Status::Online => Self::Online,
+            Status::Idle => Self::Idle,
+            Status::Offline => Self::Offline,
+        }
+    }
+}
+
+/// A user's presence. `last_seen` is set for an offline user when known.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PresenceDto {
+    pub user_id: String,
+    pub status: PresenceStatusDto,
+    #[serde(with = "crate::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_seen: Option<OffsetDateTime>,
+}
+
+impl From<&harmony_core::presence::Presence> for PresenceDto {
+    fn from(p: &harmony_core::presence::Presence) -> Self {
+        Self {
+            user_id: p.user_id.to_string(),
+            status: p.status.into(),
+            last_seen: p.last_seen,
+        }
+    }
+}
+
+/// `GET /presence`: everyone the caller is shown live, or the users asked for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PresenceListDto {
+    pub presence: Vec<PresenceDto>,
+}

@@ -20,5 +20,5 @@ pub const EVENTS_TOPIC: &str = "harmony.events.v1";
 
 /// Formats a time the way every Harmony payload does: RFC 3339, UTC.
 pub(crate) mod rfc3339 {
-    pub use time::serde::rfc3339::{deserialize, serialize};
+    pub use time::serde::rfc3339::{deserialize, option, serialize};
 }

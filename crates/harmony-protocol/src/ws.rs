@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::dto::{ChatDto, FriendRequestDto, MessageDto, UserDto};
+use crate::dto::{ChatDto, FriendRequestDto, MessageDto, PresenceDto, UserDto};
 use harmony_core::events::{GatewayEvent, UserNotice};
 
 /// Close code sent to a session whose queue overflowed: reconnect and resume.
@@ -87,6 +87,12 @@ pub enum ServerFrame {
         chat_id: String,
         seq: i64,
     },
+    /// A user the caller is shown (a friend, a member of a small chat they share, or the caller)
+    /// went online, idle or offline.
+    Presence {
+        #[serde(flatten)]
+        presence: PresenceDto,
+    },
     /// Every missed message asked for by `resume` was sent.
     Resumed,
     Pong,
@@ -129,6 +135,9 @@ impl From<&GatewayEvent> for ServerFrame {
                 user_id: user_id.to_string(),
                 expires_in_ms: TYPING_SHOWN_MS,
             },
+            GatewayEvent::Presence { presence, .. } => Self::Presence {
+                presence: presence.into(),
+            },
             GatewayEvent::ForUser { notice, .. } => match notice {
                 UserNotice::FriendRequest { request } => Self::FriendRequest {
                     request: request.into(),
@@ -164,6 +173,31 @@ pub enum ClientFrame {
     Typing {
         chat_id: String,
     },
+    /// What this session shows of its user: `online` (every session starts so), `idle` (the
+    /// user is away; the user is idle when all their shown sessions are) or `invisible` (the
+    /// session counts as none: others see the user offline unless another session shows them).
+    Presence {
+        status: ShownDto,
+    },
+}
+
+/// What a session shows of its user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ShownDto {
+    Online,
+    Idle,
+    Invisible,
+}
+
+impl From<ShownDto> for harmony_core::presence::Shown {
+    fn from(shown: ShownDto) -> Self {
+        match shown {
+            ShownDto::Online => Self::Online,
+            ShownDto::Idle => Self::Idle,
+            ShownDto::Invisible => Self::Invisible,
+        }
+    }
 }
 
 #[cfg(test)]

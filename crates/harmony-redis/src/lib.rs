@@ -10,6 +10,7 @@
 //! - [`RedisMembershipCache`] and [`RedisRateLimiter`]: cache-aside membership and rate limits
 //!   shared by every api node.
 //! - [`RedisProfiles`]: cache-aside for user profiles, used to re-hydrate message authors.
+//! - [`RedisPresence`]: the presence book, where each gateway's word expires unless renewed.
 //!
 //! Nothing here is the truth: order, heads and idempotency live in PostgreSQL (the sequencer).
 //! If Redis loses its data, messages are still committed (the log), placed and stored; clients
@@ -17,6 +18,7 @@
 
 mod cache;
 mod fanout;
+mod presence;
 mod profiles;
 mod ratelimit;
 mod subscriber;
@@ -24,6 +26,7 @@ mod window;
 
 pub use cache::RedisMembershipCache;
 pub use fanout::{RedisFanout, RedisNotices};
+pub use presence::RedisPresence;
 pub use profiles::RedisProfiles;
 pub use ratelimit::RedisRateLimiter;
 pub use subscriber::{GatewaySubscriber, Interest};
@@ -82,6 +85,25 @@ impl Keys {
 
     pub(crate) fn rate(&self, key: &str) -> String {
         format!("{}rate:{key}", self.prefix)
+    }
+
+    /// A user's presence hash: `presence_prefix()` and the user id.
+    pub(crate) fn presence(&self, user: harmony_core::UserId) -> String {
+        format!("{}{user}", self.presence_prefix())
+    }
+
+    pub(crate) fn presence_prefix(&self) -> String {
+        format!("{}presence:", self.prefix)
+    }
+
+    /// Every gateway with a word in the presence book, scored by when it stops counting.
+    pub(crate) fn presence_nodes(&self) -> String {
+        format!("{}presence-nodes", self.prefix)
+    }
+
+    /// The users one gateway has a word about.
+    pub(crate) fn presence_node(&self, node: &str) -> String {
+        format!("{}presence-node:{node}", self.prefix)
     }
 }
 

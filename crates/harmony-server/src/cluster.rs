@@ -18,7 +18,7 @@ use harmony_kafka::{
 };
 use harmony_postgres::{HistoryDb, StateDb, WalOutbox};
 use harmony_redis::{
-    GatewaySubscriber, Keys, RedisFanout, RedisMembershipCache, RedisNotices, RedisProfiles,
+    GatewaySubscriber, Keys, RedisFanout, RedisMembershipCache, RedisNotices, RedisPresence, RedisProfiles,
     RedisRateLimiter, RedisWindow,
 };
 use harmony_workers::{fanout::Fanout, projector::Projector, relay::Relay, sink::Sink};
@@ -107,6 +107,11 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
             a.config.limits.password_queue,
         )?),
         notices: Arc::new(RedisNotices(redis_fanout)),
+        presence: Arc::new(RedisPresence::new(
+            redis.clone(),
+            keys.clone(),
+            std::time::Duration::from_millis(a.config.presence.node_ttl_ms),
+        )),
     };
 
     let stop = a.workers_stop.clone();

@@ -20,6 +20,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub gateway: GatewayConfig,
+    pub presence: PresenceConfig,
     pub cluster: ClusterConfig,
 }
 
@@ -111,6 +112,14 @@ pub struct GatewayConfig {
     pub max_sessions_per_user: usize,
     pub ping_interval_secs: u64,
     pub idle_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceConfig {
+    pub grace_ms: u64,
+    pub max_chat_members: u32,
+    pub node_ttl_ms: u64,
 }
 
 #[derive(Clone, Deserialize)]
@@ -362,6 +371,12 @@ impl Config {
             bail!(
                 "gateway.ping_interval_secs must be 1 to 3600 and gateway.idle_timeout_secs at \
                  least twice it (and at most 86400)"
+            );
+        }
+        let p = &self.presence;
+        if p.grace_ms > 600_000 || !(300..=600_000).contains(&p.node_ttl_ms) {
+            bail!(
+                "presence.grace_ms must be at most 600000 and presence.node_ttl_ms 300 to 600000"
             );
         }
         if !(10..=10_000).contains(&self.auth.revocation_poll_ms) {

@@ -23,7 +23,7 @@ use anyhow::Context;
 use harmony_api::client::TrustedProxies;
 use harmony_api::{
     AppParts, AppState, CookieSettings, GatewaySettings, HttpLimits, Hub, Keepalive, Metrics,
-    ReadyCheck, TokenKeys,
+    PresenceTiming, PresenceTracker, ReadyCheck, TokenKeys,
 };
 use harmony_core::ports::RateRule;
 use harmony_core::usecases::{Policy, Ports, UseCases};
@@ -100,8 +100,17 @@ pub async fn serve(
         ping_every_secs: config.gateway.ping_interval_secs,
         idle_after_secs: config.gateway.idle_timeout_secs as i64,
     };
+    let use_cases = UseCases::new(node.ports, policy(&config));
+    let (presence, presence_task) = PresenceTracker::new(
+        use_cases.presence.clone(),
+        PresenceTiming {
+            grace: Duration::from_millis(config.presence.grace_ms),
+            upkeep_every: Duration::from_millis(config.presence.node_ttl_ms / 3),
+        },
+    );
     let state = AppState::new(AppParts {
-        use_cases: UseCases::new(node.ports, policy(&config)),
+        use_cases,
+        presence,
         tokens: TokenKeys::new(
             &secret,
             Duration::from_secs(config.auth.access_token_ttl_secs),
@@ -126,6 +135,7 @@ pub async fn serve(
     });
     if roles.gateway {
         tokio::spawn(node.hub.clone().sweep_sessions(keepalive, shutdown.clone()));
+        tokio::spawn(presence_task.run(shutdown.clone()));
     }
     // One node is the only one that ends sessions; a cluster's nodes read each other's.
     let revocation_poll = config
@@ -241,5 +251,6 @@ fn policy(config: &Config) -> Policy {
         member_add_rule: RateRule::per_hour(l.member_add_burst, l.member_add_per_hour),
         // Checked when the configuration was loaded.
         contact: l.contact.parse().unwrap_or_default(),
+        presence_max_chat_members: config.presence.max_chat_members,
     }
 }

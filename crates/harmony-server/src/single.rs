@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use harmony_api::{Hub, Metrics};
 use harmony_core::cache::InProcessMembershipCache;
+use harmony_core::presence::InProcessPresence;
 use harmony_core::ratelimit::InProcessRateLimiter;
 use harmony_core::usecases::Ports;
 use harmony_sqlite::Database;
@@ -51,6 +52,7 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
         )?),
         // One process: its own hub is every session there is.
         notices: hub.clone(),
+        presence: Arc::new(InProcessPresence::default()),
     };
     let stop = a.workers_stop.clone();
     let tasks: Vec<Task> = vec![

@@ -287,4 +287,48 @@ impl ChatStore for Database {
         })
         .await
     }
+
+    async fn presence_peers(
+        &self,
+        user: UserId,
+        max_chat_members: u32,
+    ) -> StoreResult<Vec<UserId>> {
+        self.read(move |conn| {
+            // A chat's size is counted only up to one past the bound: a big chat costs as much
+            // as a small one here.
+            rows(
+                conn,
+                "SELECT them.user_id AS id FROM chat_members me \
+                 JOIN chat_members them ON them.chat_id = me.chat_id \
+                 WHERE me.user_id = ?1 AND them.user_id <> ?1 \
+                 AND (SELECT COUNT(*) FROM (SELECT 1 FROM chat_members c \
+                      WHERE c.chat_id = me.chat_id LIMIT ?2 + 1)) <= ?2 \
+                 UNION SELECT user_b FROM friendships WHERE user_a = ?1 \
+                 UNION SELECT user_a FROM friendships WHERE user_b = ?1",
+                (user.to_string(), i64::from(max_chat_members)),
+                |r| parse("user id", &col::<String>(r, "id")?),
+            )
+        })
+        .await
+    }
+
+    async fn acquainted(&self, user: UserId, others: &[UserId]) -> StoreResult<Vec<UserId>> {
+        let others = serde_json::to_string(&others.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.read(move |conn| {
+            rows(
+                conn,
+                "SELECT DISTINCT o.value AS id FROM json_each(?2) o \
+                 WHERE EXISTS (SELECT 1 FROM friendships f \
+                     WHERE (f.user_a = ?1 AND f.user_b = o.value) \
+                        OR (f.user_a = o.value AND f.user_b = ?1)) \
+                 OR EXISTS (SELECT 1 FROM chat_members me JOIN chat_members them \
+                     ON them.chat_id = me.chat_id AND them.user_id = o.value \
+                     WHERE me.user_id = ?1)",
+                (user.to_string(), others),
+                |r| parse("user id", &col::<String>(r, "id")?),
+            )
+        })
+        .await
+    }
 }

@@ -279,6 +279,18 @@ impl Hub {
         }
     }
 
+    /// Queues a frame for every session of `users` on this process.
+    fn deliver_to_users<'a>(&self, users: impl Iterator<Item = &'a UserId>, outbound: &Outbound) {
+        let state = self.read();
+        for user in users {
+            for id in state.by_user.get(user).into_iter().flatten() {
+                if let Some(entry) = state.sessions.get(id) {
+                    self.push(entry, outbound);
+                }
+            }
+        }
+    }
+
     /// Queues a frame for one session; a full queue ends it (4008).
     fn push(&self, entry: &Entry, outbound: &Outbound) {
         if !entry.queue.push(outbound.clone()) && !entry.ended.is_cancelled() {
@@ -305,14 +317,17 @@ impl Hub {
             json,
             ping: false,
         });
-        if let GatewayEvent::ForUser { user_id, .. } = event {
-            let state = self.read();
-            for id in state.by_user.get(user_id).into_iter().flatten() {
-                if let Some(entry) = state.sessions.get(id) {
-                    self.push(entry, &outbound);
-                }
+        match event {
+            GatewayEvent::ForUser { user_id, .. } => {
+                self.deliver_to_users(std::iter::once(user_id), &outbound);
+                return;
             }
-            return;
+            GatewayEvent::Presence { presence, audience } => {
+                let users = audience.iter().chain(std::iter::once(&presence.user_id));
+                self.deliver_to_users(users, &outbound);
+                return;
+            }
+            _ => {}
         }
         let Some(chat) = event.chat_id() else {
             return;
@@ -323,7 +338,7 @@ impl Hub {
             | GatewayEvent::Typing { .. } => {
                 self.deliver(&self.read(), chat, &outbound);
             }
-            GatewayEvent::ForUser { .. } => {}
+            GatewayEvent::ForUser { .. } | GatewayEvent::Presence { .. } => {}
             GatewayEvent::MemberAdded { user, .. } => {
                 let mut state = self.write();
                 *state.epochs.entry(user.id).or_default() += 1;

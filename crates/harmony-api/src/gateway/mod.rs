@@ -2,8 +2,10 @@
 //! session loop that speaks contract v1's frames to one client.
 
 pub mod hub;
+mod presence;
 mod queue;
 mod resume;
 pub mod session;
 
 pub use hub::{Hub, Keepalive};
+pub use presence::{PresenceTask, PresenceTiming, PresenceTracker};

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use harmony_core::model::User;
+use harmony_core::presence::Shown;
 use harmony_core::ports::RateRule;
 use harmony_core::ratelimit::TokenBucket;
 use harmony_core::ChatId;
@@ -42,6 +43,12 @@ const TYPING_RULE: RateRule = RateRule {
     burst: 3,
     per_second: 1.0,
 };
+/// The `presence` frames a session may send: a few at once, then one a second (each may reach
+/// every friend of the user).
+const PRESENCE_RULE: RateRule = RateRule {
+    burst: 5,
+    per_second: 1.0,
+};
 /// How often a session re-reads its chats when membership changes while it subscribes.
 const SUBSCRIBE_ATTEMPTS: usize = 5;
 
@@ -55,6 +62,8 @@ pub(super) struct Positions {
     pub(super) resumed: HashMap<ChatId, i64>,
     /// `typing` frames this session may still pass on (`TYPING_RULE`); made on the first one.
     typing: Option<TokenBucket>,
+    /// `presence` frames this session may still send (`PRESENCE_RULE`); made on the first one.
+    presence: Option<TokenBucket>,
 }
 
 impl Positions {
@@ -63,6 +72,7 @@ impl Positions {
             sent: heads.iter().map(|(c, h)| (*c, (h + 1, *h))).collect(),
             resumed: HashMap::new(),
             typing: None,
+            presence: None,
         }
     }
 
@@ -99,6 +109,8 @@ pub(super) struct Io<'a> {
     pub(super) user: harmony_core::UserId,
     pub(super) socket: &'a mut WebSocket,
     pub(super) queue: &'a Queue,
+    /// What the session shows of its user (the client's `presence` frame).
+    pub(super) shown: Shown,
 }
 
 impl Io<'_> {
@@ -180,6 +192,7 @@ pub fn run(
             user: user.id,
             socket: &mut socket,
             queue: &registration.queue,
+            shown: Shown::Online,
         };
         // Both boxed, like `resume` below: a session's own future stays small while it idles,
         // since thousands are kept. Inline, the start's and the serving loop's states did not
@@ -195,8 +208,11 @@ pub fn run(
                     ended: &registration.ended,
                     caller: &caller,
                 };
+                state.presence.opened(user.id);
                 let serving = Box::pin(serve(&mut io, &state, positions, ends));
-                serving.await
+                let reason = serving.await;
+                state.presence.closed(user.id, io.shown);
+                reason
             }
             Err(reason) => reason,
         };
@@ -446,6 +462,26 @@ async fn handle(io: &mut Io<'_>, state: &AppState, positions: &mut Positions, te
             if bucket.take(TYPING_RULE, now).is_ok() {
                 state.use_cases.chats.typing(io.user, chat).await;
             }
+            true
+        }
+        Ok(ClientFrame::Presence { status }) => {
+            let bucket = positions
+                .presence
+                .get_or_insert_with(|| TokenBucket::full(PRESENCE_RULE, std::time::Instant::now()));
+            if bucket
+                .take(PRESENCE_RULE, std::time::Instant::now())
+                .is_err()
+            {
+                return io
+                    .send(&error_frame(
+                        "rate_limited",
+                        "presence changed too often; try again in a second",
+                    ))
+                    .await;
+            }
+            let to = Shown::from(status);
+            state.presence.switched(io.user, io.shown, to);
+            io.shown = to;
             true
         }
         Ok(ClientFrame::Resume { chats }) => {

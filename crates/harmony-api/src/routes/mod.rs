@@ -5,6 +5,7 @@ pub mod auth;
 pub mod chats;
 pub mod friends;
 pub mod messages;
+pub mod presence;
 pub mod system;
 pub mod users;
 pub mod web;

@@ -7,6 +7,7 @@ mod chats;
 mod contact;
 mod friends;
 mod messages;
+mod presence;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,12 +17,14 @@ pub use chats::{ChatCursor, ChatError, Chats, NewChat};
 pub use contact::Contact;
 pub use friends::{FriendError, Friends};
 pub use messages::{keep_contiguous, Messages, HISTORY_PAGE_MAX};
+pub use presence::{PresenceCases, PRESENCE_ASK_MAX};
 
 use crate::cache::UserCache;
 use crate::model::{Role, User};
 use crate::ports::{
     ChatStore, FriendStore, GatewayPublisher, HistoryStore, MembershipCache, MessageLog,
-    PasswordHasher, RateLimiter, RateRule, RecentMessages, SessionStore, StoreResult, UserStore,
+    PasswordHasher, PresenceBook, RateLimiter, RateRule, RecentMessages, SessionStore, StoreResult,
+    UserStore,
 };
 use crate::{ChatId, UserId};
 
@@ -54,6 +57,9 @@ pub struct Policy {
     pub member_add_rule: RateRule,
     /// Whom a user may bring into a chat with them.
     pub contact: Contact,
+    /// Chats of at most this many members show their members' presence to each other; bigger
+    /// ones only on request, for the members on screen.
+    pub presence_max_chat_members: u32,
 }
 
 impl Default for Policy {
@@ -89,6 +95,7 @@ impl Default for Policy {
                 per_second: 600.0 / 3600.0,
             },
             contact: Contact::default(),
+            presence_max_chat_members: 100,
         }
     }
 }
@@ -109,6 +116,8 @@ pub struct Ports {
     /// Live notices to sessions on every gateway (typing, a user's own notices): best effort,
     /// never stored. One node: its hub; a cluster: Redis.
     pub notices: Arc<dyn GatewayPublisher>,
+    /// Who is online where. One node: in process; a cluster: Redis.
+    pub presence: Arc<dyn PresenceBook>,
 }
 
 impl Ports {
@@ -126,6 +135,7 @@ pub struct UseCases {
     pub friends: Friends,
     pub chats: Chats,
     pub messages: Messages,
+    pub presence: PresenceCases,
 }
 
 impl UseCases {
@@ -144,6 +154,7 @@ impl UseCases {
             accounts: Accounts::new(ports.clone(), policy.clone(), users.clone(), revoked),
             friends: Friends::new(ports.clone()),
             chats: Chats::new(ports.clone(), policy.clone(), members.clone()),
+            presence: PresenceCases::new(ports.clone(), policy.presence_max_chat_members),
             messages: Messages::new(ports, policy, members, users),
         }
     }
