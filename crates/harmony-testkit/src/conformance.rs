@@ -15,6 +15,8 @@ use harmony_core::ports::{
 use harmony_core::values::{ChatName, DisplayName, MessageContent, Username};
 use harmony_core::{ChatId, FriendRequestId, MessageId, UserId};
 
+mod peers;
+
 /// The stores under test; each may be the same object.
 pub struct Stores {
     pub users: Arc<dyn UserStore>,
@@ -31,6 +33,7 @@ pub async fn run_all(s: &Stores) -> anyhow::Result<()> {
     friends(s, &ann, &bob, &cat).await?;
     let chat = chats(s, &ann, &bob, &cat).await?;
     history(s, &ann, &bob, chat).await?;
+    peers::peers(s).await?;
     Ok(())
 }
 

@@ -14,6 +14,9 @@ use crate::{TestApp, STEP};
 
 pub struct WsClient {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Whether `presence` frames are read; off, they are skipped like pings, since friends and
+    /// co-members coming and going is beside the point of most tests.
+    presence: bool,
 }
 
 /// How a connection ended, as the client saw it.
@@ -48,7 +51,10 @@ impl TestApp {
         let (stream, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(request))
             .await
             .context("handshake timed out")??;
-        Ok(WsClient { stream })
+        Ok(WsClient {
+            stream,
+            presence: false,
+        })
     }
 }
 
@@ -83,6 +89,15 @@ impl TestApp {
 }
 
 impl WsClient {
+    /// Reads `presence` frames from now on (they are skipped otherwise).
+    pub fn see_presence(&mut self) {
+        self.presence = true;
+    }
+
+    fn skipped(&self, frame: &Value) -> bool {
+        !self.presence && frame["type"] == "presence"
+    }
+
     /// The next JSON frame; fails on timeout or close.
     pub async fn next(&mut self) -> anyhow::Result<Value> {
         loop {
@@ -90,7 +105,12 @@ impl WsClient {
                 .await
                 .context("no frame within the timeout")?;
             match frame {
-                Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text)?),
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(&text)?;
+                    if !self.skipped(&frame) {
+                        return Ok(frame);
+                    }
+                }
                 Some(Ok(Message::Close(frame))) => bail!("closed: {frame:?}"),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => bail!("websocket error: {e}"),
@@ -122,7 +142,7 @@ impl WsClient {
                 Ok(Some(Ok(Message::Text(text)))) => {
                     let frame: Value = serde_json::from_str(&text)?;
                     let kind = frame["type"].as_str().unwrap_or_default();
-                    if !ignore.contains(&kind) {
+                    if !ignore.contains(&kind) && !self.skipped(&frame) {
                         bail!("expected silence, got {frame}");
                     }
                 }
