@@ -28,6 +28,10 @@
 //! `harmony-bench stuck [--harmony PATH] [--conns N]` measures clients that stop reading: the
 //! server's memory while N of them are stuck and after it closed them.
 //!
+//! `harmony-bench presence [--harmony PATH] [--users N] [--friends K] [--secs S]` (S8): N users
+//! in one N-member chat, each with K friends, connect within S seconds: presence frames per
+//! second, server CPU, and how soon each connected friend sees a newcomer online.
+//!
 //! Usage: harmony-bench [--quick | --full] [--harmony PATH] [--only s1,s2,...]
 //!                      [--peers node-ws,socket.io,bare-tokio | none] [--users N] [--rounds N]
 //!                      [--sources N] [--out DIR] [--s1-steps N,N] [--s2-conns N,N]
@@ -51,6 +55,7 @@ mod harmony;
 mod idle;
 mod mix;
 mod peers;
+mod presence;
 mod proc_stats;
 mod readers;
 mod report;
@@ -257,6 +262,7 @@ async fn main() -> anyhow::Result<()> {
         Some("serve-peer") => return peers::serve_peer().await,
         Some("hold") => return idle::hold(&args[1..]).await,
         Some("stuck") => return stuck::run(&args[1..]).await,
+        Some("presence") => return presence::run(&args[1..]).await,
         _ => {}
     }
     let plan = plan(&args)?;

@@ -420,11 +420,7 @@ pub trait GatewayPublisher: Send + Sync {
 pub trait PresenceBook: Send + Sync {
     /// Records what this node's sessions show of `user` (`Offline`: none, or invisible ones);
     /// returns the user's presence across every node when that changed.
-    async fn set(
-        &self,
-        user: UserId,
-        here: Status,
-    ) -> StoreResult<Option<Presence>>;
+    async fn set(&self, user: UserId, here: Status) -> StoreResult<Option<Presence>>;
     /// The users' presence, in the order asked.
     async fn get(&self, users: &[UserId]) -> StoreResult<Vec<Presence>>;
     /// Renews this node's liveness and clears the word of nodes that stopped renewing theirs.

@@ -166,7 +166,12 @@ impl PresenceBook for InProcessPresence {
         let known = self.users();
         Ok(users
             .iter()
-            .map(|id| known.get(id).copied().unwrap_or_else(|| Presence::unknown(*id)))
+            .map(|id| {
+                known
+                    .get(id)
+                    .copied()
+                    .unwrap_or_else(|| Presence::unknown(*id))
+            })
             .collect())
     }
 
@@ -204,7 +209,10 @@ mod tests {
     async fn the_book_reports_changes_only_and_remembers_when_someone_left() {
         let book = InProcessPresence::default();
         let ann = UserId::new();
-        assert_eq!(book.get(&[ann]).await.unwrap(), vec![Presence::unknown(ann)]);
+        assert_eq!(
+            book.get(&[ann]).await.unwrap(),
+            vec![Presence::unknown(ann)]
+        );
         let online = book.set(ann, Status::Online).await.unwrap().unwrap();
         assert_eq!((online.status, online.last_seen), (Status::Online, None));
         assert_eq!(book.set(ann, Status::Online).await.unwrap(), None);

@@ -222,7 +222,10 @@ impl PresenceBook for RedisPresence {
         }
         let mut pipe = redis::pipe();
         for user in users {
-            pipe.cmd("HMGET").arg(self.keys.presence(*user)).arg("s").arg("seen");
+            pipe.cmd("HMGET")
+                .arg(self.keys.presence(*user))
+                .arg("s")
+                .arg("seen");
         }
         let mut conn = self.conn.clone();
         let found: Vec<(Option<String>, Option<String>)> =
@@ -247,13 +250,18 @@ impl PresenceBook for RedisPresence {
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        let (forgot, dead) = out.split_first().ok_or_else(|| corrupt("an empty renewal"))?;
+        let (forgot, dead) = out
+            .split_first()
+            .ok_or_else(|| corrupt("an empty renewal"))?;
         let mut changes = Vec::new();
         for node in dead.iter().filter(|n| **n != self.node) {
             changes.extend(self.sweep_node(node).await?);
         }
         if !changes.is_empty() {
-            tracing::info!(changes = changes.len(), "cleared the presence of gateways that stopped");
+            tracing::info!(
+                changes = changes.len(),
+                "cleared the presence of gateways that stopped"
+            );
         }
         Ok(Upkeep {
             changes,

@@ -29,7 +29,11 @@ async fn gateways_words_combine_and_a_silent_gateway_is_swept() -> anyhow::Resul
     let online = a.set(ann, Status::Online).await?.expect("a change");
     assert_eq!((online.status, online.last_seen), (Status::Online, None));
     assert_eq!(b.set(ann, Status::Idle).await?, None, "still online on a");
-    assert_eq!(a.set(ann, Status::Online).await?, None, "saying it twice changes nothing");
+    assert_eq!(
+        a.set(ann, Status::Online).await?,
+        None,
+        "saying it twice changes nothing"
+    );
     let idle = a.set(ann, Status::Offline).await?.expect("a change");
     assert_eq!(idle.status, Status::Idle, "only b's idle session is left");
     let gone = b.set(ann, Status::Offline).await?.expect("a change");
@@ -50,7 +54,10 @@ async fn gateways_words_combine_and_a_silent_gateway_is_swept() -> anyhow::Resul
     );
     b.set(ann, Status::Online).await?;
     c.upkeep().await?;
-    assert!(a.upkeep().await?.changes.is_empty(), "c's word still counts");
+    assert!(
+        a.upkeep().await?.changes.is_empty(),
+        "c's word still counts"
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let swept = a.upkeep().await?;
     assert_eq!(swept.changes.len(), 1, "only bob changed: {swept:?}");

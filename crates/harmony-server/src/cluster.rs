@@ -18,8 +18,8 @@ use harmony_kafka::{
 };
 use harmony_postgres::{HistoryDb, StateDb, WalOutbox};
 use harmony_redis::{
-    GatewaySubscriber, Keys, RedisFanout, RedisMembershipCache, RedisNotices, RedisPresence, RedisProfiles,
-    RedisRateLimiter, RedisWindow,
+    GatewaySubscriber, Keys, RedisFanout, RedisMembershipCache, RedisNotices, RedisPresence,
+    RedisProfiles, RedisRateLimiter, RedisWindow,
 };
 use harmony_workers::{fanout::Fanout, projector::Projector, relay::Relay, sink::Sink};
 use tokio::sync::mpsc;

@@ -12,53 +12,11 @@ type R = anyhow::Result<()>;
 
 const GRACE_MS: u64 = 400;
 
-async fn befriend(app: &TestApp, a: &TestUser, b: &TestUser) -> R {
-    let sent = app
-        .post(
-            "/api/v1/friends/requests",
-            &a.access,
-            json!({"username": b.username}),
-        )
-        .await?;
-    let id = sent.str("/id");
-    let accepted = app
-        .post(
-            &format!("/api/v1/friends/requests/{id}/accept"),
-            &b.access,
-            json!({}),
-        )
-        .await?;
-    anyhow::ensure!(accepted.status.is_success(), "accept: {accepted:?}");
-    Ok(())
-}
-
 /// A session that reads presence frames.
 async fn watching(app: &TestApp, user: &TestUser) -> anyhow::Result<WsClient> {
     let (mut ws, _) = app.ws(&user.access).await?;
     ws.see_presence();
     Ok(ws)
-}
-
-/// The next presence frame about `user`.
-async fn presence_of(ws: &mut WsClient, user: &TestUser) -> anyhow::Result<Value> {
-    loop {
-        let frame = ws.next_of("presence").await?;
-        if frame["user_id"] == user.id.as_str() {
-            return Ok(frame);
-        }
-    }
-}
-
-/// What `asker` gets from `GET /presence?user_ids=` about `user`.
-async fn asked(app: &TestApp, asker: &TestUser, user: &TestUser) -> anyhow::Result<Value> {
-    let reply = app
-        .get(
-            &format!("/api/v1/presence?user_ids={}", user.id),
-            &asker.access,
-        )
-        .await?;
-    anyhow::ensure!(reply.status.as_u16() == 200, "presence: {reply:?}");
-    Ok(reply.body["presence"][0].clone())
 }
 
 #[tokio::test]
@@ -77,7 +35,7 @@ async fn friends_and_small_chat_members_see_presence_and_nobody_else_does() -> R
         app.register("fay").await?,
         app.register("gus").await?,
     ];
-    befriend(&app, &bob, &ann).await?;
+    app.befriend(&bob, &ann).await?;
     app.group(&ann, "small", &[&cat]).await?;
     // Four members, over the bound of 3: eve shares only this chat with ann.
     app.group(&ann, "big", &[&eve, &fay, &gus]).await?;
@@ -86,27 +44,27 @@ async fn friends_and_small_chat_members_see_presence_and_nobody_else_does() -> R
     let mut dan_ws = watching(&app, &dan).await?;
     let mut eve_ws = watching(&app, &eve).await?;
     // Each is told of themselves.
-    presence_of(&mut dan_ws, &dan).await?;
-    presence_of(&mut eve_ws, &eve).await?;
+    dan_ws.presence_of(&dan.id).await?;
+    eve_ws.presence_of(&eve.id).await?;
 
-    let stranger_before = asked(&app, &dan, &ann).await?;
+    let stranger_before = app.presence_seen_by(&dan, &ann).await?;
     let mut ann_ws = watching(&app, &ann).await?;
     for ws in [&mut bob_ws, &mut cat_ws] {
-        let online = presence_of(ws, &ann).await?;
+        let online = ws.presence_of(&ann.id).await?;
         assert_eq!(online["status"], "online");
         assert_eq!(online["last_seen"], Value::Null);
     }
     // ann is told about herself too (her other devices show what others see).
-    assert_eq!(presence_of(&mut ann_ws, &ann).await?["status"], "online");
+    assert_eq!(ann_ws.presence_of(&ann.id).await?["status"], "online");
     for ws in [&mut dan_ws, &mut eve_ws] {
         ws.expect_silence(Duration::from_millis(300), &[]).await?;
     }
     // A stranger who asks gets what they got before ann came: offline, never seen.
-    assert_eq!(asked(&app, &dan, &ann).await?, stranger_before);
+    assert_eq!(app.presence_seen_by(&dan, &ann).await?, stranger_before);
     assert_eq!(stranger_before["status"], "offline");
     assert_eq!(stranger_before["last_seen"], Value::Null);
     // A big chat's member asks for the members on screen, and gets the answer.
-    assert_eq!(asked(&app, &eve, &ann).await?["status"], "online");
+    assert_eq!(app.presence_seen_by(&eve, &ann).await?["status"], "online");
     // Friends and small-chat members are listed without asking by id.
     let peers = app.get("/api/v1/presence", &bob.access).await?;
     let listed: Vec<&Value> = peers.body["presence"]
@@ -129,24 +87,24 @@ async fn friends_and_small_chat_members_see_presence_and_nobody_else_does() -> R
     ann_ws
         .send(json!({"type": "presence", "status": "idle"}))
         .await?;
-    assert_eq!(presence_of(&mut bob_ws, &ann).await?["status"], "idle");
+    assert_eq!(bob_ws.presence_of(&ann.id).await?["status"], "idle");
     ann_ws
         .send(json!({"type": "presence", "status": "online"}))
         .await?;
-    assert_eq!(presence_of(&mut cat_ws, &ann).await?["status"], "idle");
-    assert_eq!(presence_of(&mut cat_ws, &ann).await?["status"], "online");
+    assert_eq!(cat_ws.presence_of(&ann.id).await?["status"], "idle");
+    assert_eq!(cat_ws.presence_of(&ann.id).await?["status"], "online");
     ann_ws
         .send(json!({"type": "presence", "status": "invisible"}))
         .await?;
-    assert_eq!(presence_of(&mut bob_ws, &ann).await?["status"], "online");
-    let hidden = presence_of(&mut bob_ws, &ann).await?;
+    assert_eq!(bob_ws.presence_of(&ann.id).await?["status"], "online");
+    let hidden = bob_ws.presence_of(&ann.id).await?;
     assert_eq!(hidden["status"], "offline");
     assert!(hidden["last_seen"].is_string(), "{hidden}");
     for ws in [&mut dan_ws, &mut eve_ws] {
         ws.expect_silence(Duration::from_millis(100), &[]).await?;
     }
-    assert_eq!(asked(&app, &dan, &ann).await?, stranger_before);
-    let seen = asked(&app, &bob, &ann).await?;
+    assert_eq!(app.presence_seen_by(&dan, &ann).await?, stranger_before);
+    let seen = app.presence_seen_by(&bob, &ann).await?;
     assert_eq!(seen["status"], "offline");
     assert_eq!(seen["last_seen"], hidden["last_seen"]);
     app.stop().await
@@ -156,20 +114,20 @@ async fn friends_and_small_chat_members_see_presence_and_nobody_else_does() -> R
 async fn a_user_is_online_while_any_session_is_and_offline_after_the_last_one_closes() -> R {
     let app = TestApp::spawn_with(|c| c.presence.grace_ms = GRACE_MS).await?;
     let (ann, bob) = (app.register("ann").await?, app.register("bob").await?);
-    befriend(&app, &ann, &bob).await?;
+    app.befriend(&ann, &bob).await?;
     let mut bob_ws = watching(&app, &bob).await?;
     let laptop = watching(&app, &ann).await?;
     let mut phone = watching(&app, &ann).await?;
-    assert_eq!(presence_of(&mut bob_ws, &ann).await?["status"], "online");
+    assert_eq!(bob_ws.presence_of(&ann.id).await?["status"], "online");
     phone
         .send(json!({"type": "presence", "status": "idle"}))
         .await?;
     laptop.close().await;
     // The laptop showed online; with it gone, the idle phone is what is left.
-    assert_eq!(presence_of(&mut bob_ws, &ann).await?["status"], "idle");
+    assert_eq!(bob_ws.presence_of(&ann.id).await?["status"], "idle");
     let left = tokio::time::Instant::now();
     phone.close().await;
-    let gone = presence_of(&mut bob_ws, &ann).await?;
+    let gone = bob_ws.presence_of(&ann.id).await?;
     assert_eq!(gone["status"], "offline");
     assert!(
         left.elapsed() >= Duration::from_millis(GRACE_MS - 50),
@@ -178,7 +136,7 @@ async fn a_user_is_online_while_any_session_is_and_offline_after_the_last_one_cl
 
     // Hostile or broken presence frames: refused with an error, nothing changes.
     let mut ann_ws = watching(&app, &ann).await?;
-    assert_eq!(presence_of(&mut bob_ws, &ann).await?["status"], "online");
+    assert_eq!(bob_ws.presence_of(&ann.id).await?["status"], "online");
     ann_ws
         .send(json!({"type": "presence", "status": "away"}))
         .await?;
@@ -189,7 +147,9 @@ async fn a_user_is_online_while_any_session_is_and_offline_after_the_last_one_cl
             .await?;
     }
     assert_eq!(ann_ws.next_of("error").await?["code"], "rate_limited");
-    bob_ws.expect_silence(Duration::from_millis(300), &[]).await?;
+    bob_ws
+        .expect_silence(Duration::from_millis(300), &[])
+        .await?;
     let bad = app
         .get("/api/v1/presence?user_ids=nope", &ann.access)
         .await?;

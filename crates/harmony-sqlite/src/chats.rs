@@ -313,8 +313,9 @@ impl ChatStore for Database {
     }
 
     async fn acquainted(&self, user: UserId, others: &[UserId]) -> StoreResult<Vec<UserId>> {
-        let others = serde_json::to_string(&others.iter().map(|o| o.to_string()).collect::<Vec<_>>())
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let others =
+            serde_json::to_string(&others.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.read(move |conn| {
             rows(
                 conn,

@@ -144,6 +144,44 @@ impl TestApp {
         })
     }
 
+    /// Makes `a` and `b` friends: `a` asks, `b` accepts.
+    pub async fn befriend(&self, a: &TestUser, b: &TestUser) -> anyhow::Result<()> {
+        let sent = self
+            .post(
+                "/api/v1/friends/requests",
+                &a.access,
+                json!({"username": b.username}),
+            )
+            .await?;
+        anyhow::ensure!(sent.status == StatusCode::CREATED, "request: {sent:?}");
+        let id = sent.str("/id");
+        let accepted = self
+            .post(
+                &format!("/api/v1/friends/requests/{id}/accept"),
+                &b.access,
+                json!({}),
+            )
+            .await?;
+        anyhow::ensure!(accepted.status.is_success(), "accept: {accepted:?}");
+        Ok(())
+    }
+
+    /// What `asker` is answered about `user` by `GET /presence?user_ids=`.
+    pub async fn presence_seen_by(
+        &self,
+        asker: &TestUser,
+        user: &TestUser,
+    ) -> anyhow::Result<Value> {
+        let reply = self
+            .get(
+                &format!("/api/v1/presence?user_ids={}", user.id),
+                &asker.access,
+            )
+            .await?;
+        anyhow::ensure!(reply.status == StatusCode::OK, "presence: {reply:?}");
+        Ok(reply.body["presence"][0].clone())
+    }
+
     /// Creates a group owned by `owner` with `members`; returns its id.
     pub async fn group(
         &self,

@@ -98,6 +98,16 @@ impl WsClient {
         !self.presence && frame["type"] == "presence"
     }
 
+    /// The next `presence` frame about `user_id` (call [`WsClient::see_presence`] first).
+    pub async fn presence_of(&mut self, user_id: &str) -> anyhow::Result<Value> {
+        loop {
+            let frame = self.next_of("presence").await?;
+            if frame["user_id"] == user_id {
+                return Ok(frame);
+            }
+        }
+    }
+
     /// The next JSON frame; fails on timeout or close.
     pub async fn next(&mut self) -> anyhow::Result<Value> {
         loop {

@@ -90,7 +90,11 @@ pub struct PresenceTask {
 }
 
 impl PresenceTask {
-    fn new(rx: mpsc::UnboundedReceiver<Said>, cases: PresenceCases, timing: PresenceTiming) -> Self {
+    fn new(
+        rx: mpsc::UnboundedReceiver<Said>,
+        cases: PresenceCases,
+        timing: PresenceTiming,
+    ) -> Self {
         Self {
             rx,
             cases,
@@ -157,17 +161,17 @@ impl PresenceTask {
         let now = Instant::now();
         let mut sets = Vec::new();
         for user in users {
-            let want = self.counts.get(&user).map_or(Status::Offline, |c| c.status());
+            let want = self
+                .counts
+                .get(&user)
+                .map_or(Status::Offline, |c| c.status());
             let have = self.told.get(&user).copied().unwrap_or(Status::Offline);
             if want == have {
                 self.leaving.remove(&user);
                 continue;
             }
             if want == Status::Offline {
-                let at = *self
-                    .leaving
-                    .entry(user)
-                    .or_insert(now + self.timing.grace);
+                let at = *self.leaving.entry(user).or_insert(now + self.timing.grace);
                 if at > now {
                     continue;
                 }

@@ -22,7 +22,12 @@ async fn group(s: &Stores, members: &[&User]) -> anyhow::Result<()> {
     let with_roles: Vec<(User, Role)> = members
         .iter()
         .enumerate()
-        .map(|(i, u)| ((*u).clone(), if i == 0 { Role::Owner } else { Role::Member }))
+        .map(|(i, u)| {
+            (
+                (*u).clone(),
+                if i == 0 { Role::Owner } else { Role::Member },
+            )
+        })
         .collect();
     s.chats.create_chat(&chat, &with_roles, None).await?;
     Ok(())
