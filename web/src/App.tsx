@@ -6,6 +6,7 @@ import { FriendsPage } from "./components/FriendsPage";
 import { Sidebar } from "./components/Sidebar";
 import { useLiveSync } from "./data";
 import { live, type Status } from "./live";
+import { usePresenceSync } from "./presence";
 import { navigate, useRoute } from "./router";
 import { useMe } from "./session";
 
@@ -15,6 +16,7 @@ export function App() {
   const queryClient = useQueryClient();
   const activeChat = route.name === "chat" ? route.id : null;
   useLiveSync(me.data?.id, activeChat);
+  usePresenceSync(me.data?.id);
 
   useEffect(() => {
     if (me.data === null && route.name !== "signin") navigate("/signin", true);

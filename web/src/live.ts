@@ -1,7 +1,7 @@
 // The live connection: one WebSocket per tab, reconnected with backoff, resumed from the last
 // seq seen per chat so nothing is missed or shown twice. Components subscribe to frames and to
 // the connection status.
-import { refreshSession, type ClientFrame, type ServerFrame } from "./api/client";
+import { refreshSession, type ClientFrame, type ServerFrame, type Shown } from "./api/client";
 
 export type Status = "connecting" | "online" | "offline";
 type FrameListener = (frame: ServerFrame) => void;
@@ -17,6 +17,12 @@ class Live {
   private lastSeq = new Map<string, number>();
   /** When this tab last said it was typing, per chat. */
   private lastTyping = new Map<string, number>();
+  /** What this tab wants others to see, and what the server was last told (a new session
+   *  starts "online"). */
+  shown: Shown = "online";
+  private told: Shown = "online";
+  private lastPresenceAt = 0;
+  private presenceTimer: number | undefined;
   status: Status = "offline";
 
   constructor() {
@@ -40,6 +46,8 @@ class Live {
     this.ws?.close(1000);
     this.ws = null;
     this.lastSeq.clear();
+    window.clearTimeout(this.presenceTimer);
+    this.shown = this.told = "online";
     this.setStatus("offline");
   }
 
@@ -64,6 +72,23 @@ class Live {
   /** A message went out: the next keystroke is a new bout of typing, told at once. */
   typingDone(chatId: string): void {
     this.lastTyping.delete(chatId);
+  }
+
+  /** Sets what others see of this tab ("online", "idle"). Sent only on change, and at most once
+   *  a second (the server's limit): quick flips, like tab switching, end as one frame. */
+  presence(status: Shown): void {
+    this.shown = status;
+    window.clearTimeout(this.presenceTimer);
+    const wait = this.lastPresenceAt + 1000 - Date.now();
+    if (wait > 0) this.presenceTimer = window.setTimeout(() => this.flushPresence(), wait);
+    else this.flushPresence();
+  }
+
+  private flushPresence(): void {
+    if (this.shown === this.told || this.ws?.readyState !== WebSocket.OPEN) return;
+    this.told = this.shown;
+    this.lastPresenceAt = Date.now();
+    this.send({ type: "presence", status: this.shown });
   }
 
   /** Records that the UI holds a chat's messages up to `seq` (from history or live). */
@@ -119,6 +144,9 @@ class Live {
     if (frame.type === "ready") {
       this.attempt = 0;
       this.setStatus("online");
+      // A new session starts "online": say again if this tab is idle.
+      this.told = "online";
+      this.flushPresence();
       // Ask for what happened while we were away, for every chat the UI holds.
       const chats: Record<string, number> = {};
       for (const c of frame.chats) {

@@ -52,7 +52,9 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
   server = spawn(BIN, [], {
     // The archive test fills a chat through the API faster than a person types.
-    env: { ...process.env, HARMONY_LISTEN: `127.0.0.1:${port}`, HARMONY_DATA_DIR: dataDir, HARMONY_LIMITS__SEND_BURST: "1000", RUST_LOG: "warn" },
+    env: { ...process.env, HARMONY_LISTEN: `127.0.0.1:${port}`, HARMONY_DATA_DIR: dataDir, HARMONY_LIMITS__SEND_BURST: "1000", RUST_LOG: "warn",
+      // Someone whose last tab closed is offline after half a second, not ten.
+      HARMONY_PRESENCE__GRACE_MS: "500" },
     stdio: ["ignore", "inherit", "inherit"],
   });
   await waitReady(base);
@@ -216,6 +218,45 @@ test("two people befriend each other and chat live both ways", async () => {
   await phone.screenshot({ path: `${SHOTS}chat-phone.png` });
   await ann.context.close();
   await bob.context.close();
+});
+
+test("a friend's presence: online while there, idle when the tab is hidden, offline when it closes", async () => {
+  const jay = await person("jay");
+  const kim = await person("kim");
+  await befriend(jay, "jay", kim, "kim");
+  await kim.page.getByRole("button", { name: "Message" }).click();
+  await kim.page.getByTestId("chat-title").getByText("jay").waitFor();
+  await jay.page.getByTestId("chat-list").getByText("kim").click();
+  await jay.page.getByTestId("chat-title").getByText("kim").waitFor();
+  await kim.page.getByLabel("Message", { exact: true }).fill("one moment");
+  await jay.page.getByTestId("typing").getByText("kim is typing…").waitFor();
+  // Kim's dot, in the chat list and in the members panel.
+  const row = jay.page.getByTestId("chat-list").getByRole("listitem").filter({ hasText: "kim" });
+  await row.locator('[data-presence="online"]').waitFor();
+  await jay.page.getByRole("button", { name: "Members" }).click();
+  const member = jay.page.getByRole("complementary", { name: "Members" }).getByRole("listitem").filter({ hasText: "@kim" });
+  await member.getByRole("img", { name: "online" }).waitFor();
+  await jay.page.screenshot({ path: `${SHOTS}presence.png` });
+  // Kim's tab goes to the background, then comes back.
+  const setHidden = (hidden) => kim.page.evaluate((h) => {
+    if (h) Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
+    else delete document.visibilityState;
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, hidden);
+  await setHidden(true);
+  await member.locator('[data-presence="idle"]').waitFor();
+  await setHidden(false);
+  await member.locator('[data-presence="online"]').waitFor();
+  // Kim closes the tab: after the grace, she is offline, and the friends page says since when.
+  await kim.context.close();
+  await member.locator('[data-presence="offline"]').waitFor();
+  await row.locator('[data-presence="offline"]').waitFor();
+  await jay.page.getByRole("button", { name: "Friends" }).click();
+  const friend = jay.page.getByTestId("friends").getByRole("listitem").filter({ hasText: "kim" });
+  await friend.locator('[data-presence="offline"]').waitFor();
+  await friend.getByText("last seen just now").waitFor();
+  await jay.page.screenshot({ path: `${SHOTS}presence-friends.png` });
+  await jay.context.close();
 });
 
 test("offline and back: the missed messages appear once", async () => {

@@ -274,6 +274,13 @@ mod tests {
             ServerFrame::ChatDeleted {
                 chat_id: "c".into(),
             },
+            ServerFrame::Presence {
+                presence: crate::dto::PresenceDto {
+                    user_id: "u".into(),
+                    status: crate::dto::PresenceStatusDto::Offline,
+                    last_seen: Some(OffsetDateTime::UNIX_EPOCH),
+                },
+            },
             ServerFrame::Resumed,
             ServerFrame::Pong,
             ServerFrame::Error {
@@ -290,6 +297,25 @@ mod tests {
     fn frames_use_the_contract_names() {
         let json = serde_json::to_value(ServerFrame::Resumed).expect("serializes");
         assert_eq!(json, serde_json::json!({"type": "resumed"}));
+        let online = ServerFrame::Presence {
+            presence: crate::dto::PresenceDto {
+                user_id: "u".into(),
+                status: crate::dto::PresenceStatusDto::Online,
+                last_seen: None,
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(online).expect("serializes"),
+            serde_json::json!({"type": "presence", "user_id": "u", "status": "online", "last_seen": null})
+        );
+        let idle: ClientFrame =
+            serde_json::from_str(r#"{"type":"presence","status":"idle"}"#).expect("parses");
+        assert_eq!(
+            idle,
+            ClientFrame::Presence {
+                status: ShownDto::Idle
+            }
+        );
         let resume: ClientFrame =
             serde_json::from_str(r#"{"type":"resume","chats":{"c1":7}}"#).expect("parses");
         assert_eq!(

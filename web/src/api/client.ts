@@ -13,6 +13,10 @@ export type FriendRequest = components["schemas"]["FriendRequestDto"];
 export type Problem = components["schemas"]["Problem"];
 export type ServerFrame = components["schemas"]["ServerFrame"];
 export type ClientFrame = components["schemas"]["ClientFrame"];
+export type Presence = components["schemas"]["PresenceDto"];
+export type PresenceStatus = components["schemas"]["PresenceStatusDto"];
+/** What a session shows of its user: online, idle or invisible. */
+export type Shown = components["schemas"]["ShownDto"];
 
 /** A refused request: its status and the problem+json body. */
 export class ApiError extends Error {

@@ -245,6 +245,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/presence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Presence of the caller's friends and small-chat co-members, or of the users named. A user the caller may not see (not a friend, no chat in common) is answered as offline and never seen, whatever their presence. */
+        get: operations["get_presence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -399,6 +416,10 @@ export interface components {
             chat_id: string;
             /** @enum {string} */
             type: "typing";
+        } | {
+            status: components["schemas"]["ShownDto"];
+            /** @enum {string} */
+            type: "presence";
         };
         CreateChatRequest: {
             /**
@@ -473,6 +494,22 @@ export interface components {
             /** @description Ascending by `seq`. */
             messages: components["schemas"]["MessageDto"][];
         };
+        /** @description A user's presence. `last_seen` is set for an offline user when known. */
+        PresenceDto: {
+            /** Format: date-time */
+            last_seen?: string | null;
+            status: components["schemas"]["PresenceStatusDto"];
+            user_id: string;
+        };
+        /** @description `GET /presence`: everyone the caller is shown live, or the users asked for. */
+        PresenceListDto: {
+            presence: components["schemas"]["PresenceDto"][];
+        };
+        /**
+         * @description What others see of a user: `online`, `idle` (every session of theirs says so) or `offline`.
+         * @enum {string}
+         */
+        PresenceStatusDto: "online" | "idle" | "offline";
         /** @description `application/problem+json` (RFC 9457). */
         Problem: {
             code: components["schemas"]["ErrorCode"];
@@ -570,7 +607,10 @@ export interface components {
             seq: number;
             /** @enum {string} */
             type: "read";
-        } | {
+        } | (components["schemas"]["PresenceDto"] & {
+            /** @enum {string} */
+            type: "presence";
+        }) | {
             /** @enum {string} */
             type: "resumed";
         } | {
@@ -582,6 +622,11 @@ export interface components {
             /** @enum {string} */
             type: "error";
         };
+        /**
+         * @description What a session shows of its user.
+         * @enum {string}
+         */
+        ShownDto: "online" | "idle" | "invisible";
         /** @description A public profile. */
         UserDto: {
             /** Format: date-time */
@@ -2280,6 +2325,69 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Temporarily unavailable: a store is down, the work was shed, or the request took too long; retry (see Retry-After) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_presence: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Up to 100 user ids, separated by commas. Without it: everyone the caller is shown live
+                 *     (friends, and members of the chats of at most 100 members they share).
+                 */
+                user_ids?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresenceListDto"];
+                };
+            };
+            /** @description Malformed request or invalid fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid session: sign in or refresh */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

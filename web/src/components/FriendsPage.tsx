@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError, call, type FriendRequest, type User } from "../api/client";
+import { lastSeenText, useNow, usePresence } from "../presence";
 import { navigate } from "../router";
 import { Avatar, Button, Handle } from "./ui";
 
@@ -79,7 +80,7 @@ export function FriendsPage({ me }: { me: User }) {
         <ul className="flex max-w-md flex-col gap-1" data-testid="friends">
           {friends.data?.map((f) => (
             <li key={f.id} className="flex items-center gap-2">
-              <Avatar name={f.display_name} /><span className="flex-1">{f.display_name}<Handle username={f.username} /></span>
+              <FriendName friend={f} />
               <Button onClick={() => void message(f)}>Message</Button>
               <Button variant="danger" onClick={() => void run(() => call(api.DELETE("/api/v1/friends/{user_id}", { params: { path: { user_id: f.id } } })), "Removed.")}>Remove</Button>
             </li>
@@ -88,6 +89,22 @@ export function FriendsPage({ me }: { me: User }) {
         </ul>
       </div>
     </section>
+  );
+}
+
+/** A friend with their presence; when offline, since when if known. */
+function FriendName({ friend }: { friend: User }) {
+  const presence = usePresence(friend.id);
+  const now = useNow();
+  const lastSeen = presence?.status === "offline" && presence.last_seen ? `last seen ${lastSeenText(presence.last_seen, now)}` : null;
+  return (
+    <>
+      <Avatar name={friend.display_name} presence={presence?.status} />
+      <span className="flex min-w-0 flex-1 flex-col">
+        <span>{friend.display_name}<Handle username={friend.username} /></span>
+        {lastSeen && <span className="text-xs text-zinc-500" data-testid="last-seen">{lastSeen}</span>}
+      </span>
+    </>
   );
 }
 

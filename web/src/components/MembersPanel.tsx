@@ -1,8 +1,9 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError, call, type Chat, type User } from "../api/client";
+import { fetchPresence, LIVE_CHAT_LIMIT } from "../presence";
 import { navigate } from "../router";
-import { Avatar, Button, Handle } from "./ui";
+import { Button, Handle, UserAvatar } from "./ui";
 
 export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onClose: () => void }) {
   const queryClient = useQueryClient();
@@ -11,6 +12,13 @@ export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onCl
     queryFn: () => call(api.GET("/api/v1/chats/{id}/members", { params: { path: { id: chat.id } } })),
   });
   const [error, setError] = useState("");
+  // Members of a big chat are not shown live: ask for those listed (the server takes 100) when
+  // the panel opens.
+  const big = chat.member_count > LIVE_CHAT_LIMIT;
+  const shown = big ? members.data?.slice(0, LIVE_CHAT_LIMIT).map((m) => m.user.id).join(",") : undefined;
+  useEffect(() => {
+    if (shown) void fetchPresence(shown.split(","));
+  }, [shown]);
   const myRole = members.data?.find((m) => m.user.id === me.id)?.role;
   const canManage = chat.kind === "group" && (myRole === "owner" || myRole === "admin");
   const refresh = () => {
@@ -40,7 +48,7 @@ export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onCl
       <ul className="flex flex-col gap-2">
         {members.data?.map((m) => (
           <li key={m.user.id} className="flex items-center gap-2">
-            <Avatar name={m.user.display_name} />
+            <UserAvatar user={m.user} />
             <span className="min-w-0 flex-1 truncate">{m.user.display_name}<Handle username={m.user.username} /><span className="ml-1 text-xs text-zinc-500">{m.role}</span></span>
             {canManage && m.user.id !== me.id && m.role !== "owner" && (
               <Button variant="danger" aria-label={`Remove ${m.user.display_name}`} onClick={() => void run(() => remove(m.user.id))}>Remove</Button>

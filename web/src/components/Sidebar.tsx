@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, call, type ChatListItem, type User } from "../api/client";
 import { useChats } from "../data";
+import { usePresence } from "../presence";
 import { navigate } from "../router";
 import { signOut } from "../session";
 import { Avatar, Badge, Button, Handle } from "./ui";
@@ -36,27 +37,36 @@ export function Sidebar({ me, activeChat }: { me: User; activeChat: string | nul
   );
 }
 
-/** A direct chat is named after the other member. */
-export function useChatTitle(chat: { id: string; kind: string; name?: string | null }, me: User): string {
+/** The other member of a direct chat (undefined for a group, or until the members are known). */
+function usePeer(chat: { id: string; kind: string }, me: User): User | undefined {
   const members = useQuery({
     queryKey: ["members", chat.id],
     queryFn: () => call(api.GET("/api/v1/chats/{id}/members", { params: { path: { id: chat.id } } })),
     enabled: chat.kind === "direct",
     staleTime: Infinity,
   });
+  return chat.kind === "direct" ? members.data?.find((m) => m.user.id !== me.id)?.user : undefined;
+}
+
+/** A direct chat is named after the other member. */
+export function useChatTitle(chat: { id: string; kind: string; name?: string | null }, me: User): string {
+  const peer = usePeer(chat, me);
   if (chat.kind !== "direct") return chat.name ?? "Untitled group";
-  return members.data?.find((m) => m.user.id !== me.id)?.user.display_name ?? "Direct message";
+  return peer?.display_name ?? "Direct message";
 }
 
 function ChatRow({ chat, me, active }: { chat: ChatListItem; me: User; active: boolean }) {
   const title = useChatTitle(chat, me);
+  // A direct chat shows whether the other person is around.
+  const peer = usePeer(chat, me);
+  const presence = usePresence(peer?.id)?.status;
   const last = chat.last_message;
   return (
     <li>
       <a href={`/chats/${chat.id}`} onClick={(e) => { e.preventDefault(); navigate(`/chats/${chat.id}`); }}
         aria-current={active ? "page" : undefined}
         className={`flex items-center gap-3 px-3 py-2 hover:bg-zinc-100 dark:hover:bg-zinc-900 ${active ? "bg-zinc-100 dark:bg-zinc-900" : ""}`}>
-        <Avatar name={title} />
+        <Avatar name={title} presence={presence} />
         <span className="min-w-0 flex-1">
           <span className="flex items-center justify-between gap-2">
             <span className="truncate font-medium">{title}</span>

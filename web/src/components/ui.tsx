@@ -1,4 +1,5 @@
 import type { ButtonHTMLAttributes, InputHTMLAttributes } from "react";
+import { usePresence, type PresenceStatus } from "../presence";
 
 export function Button({ className = "", variant = "primary", ...props }: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: "primary" | "ghost" | "danger" }) {
   const styles = {
@@ -22,14 +23,32 @@ export function Field({ label, error, hint, id, ...props }: InputHTMLAttributes<
   );
 }
 
-export function Avatar({ name }: { name: string }) {
+const dots: Record<PresenceStatus, string> = {
+  online: "bg-emerald-500",
+  idle: "bg-amber-400",
+  offline: "border-2 border-zinc-400 bg-white dark:bg-zinc-950",
+};
+
+/** Initials on a colour from the name; with `presence`, a dot at the bottom right. */
+export function Avatar({ name, presence }: { name: string; presence?: PresenceStatus }) {
   const hue = [...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 360, 7);
   return (
-    <span aria-hidden className="inline-flex size-8 shrink-0 items-center justify-center rounded-full text-sm font-semibold text-white"
-      style={{ background: `hsl(${hue} 55% 45%)` }}>
-      {name.slice(0, 1).toUpperCase()}
+    <span className="relative inline-flex shrink-0">
+      <span aria-hidden className="inline-flex size-8 items-center justify-center rounded-full text-sm font-semibold text-white"
+        style={{ background: `hsl(${hue} 55% 45%)` }}>
+        {name.slice(0, 1).toUpperCase()}
+      </span>
+      {presence && (
+        <span role="img" aria-label={presence} title={presence} data-presence={presence}
+          className={`absolute -right-0.5 -bottom-0.5 size-3 rounded-full ring-2 ring-white dark:ring-zinc-950 ${dots[presence]}`} />
+      )}
     </span>
   );
+}
+
+/** An avatar with the user's live presence, once known. */
+export function UserAvatar({ user }: { user: { id: string; display_name: string } }) {
+  return <Avatar name={user.display_name} presence={usePresence(user.id)?.status} />;
 }
 
 /** The @username beside a display name: display names are free text, so two people (or an
