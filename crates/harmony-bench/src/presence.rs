@@ -38,7 +38,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let friends: usize = value("--friends").map_or(Ok(20), |v| v.parse())?;
     let secs: f64 = value("--secs").map_or(Ok(10.0), |v| v.parse())?;
     anyhow::ensure!(
-        users > friends && friends % 2 == 0,
+        users > friends && friends.is_multiple_of(2),
         "--friends must be even and below --users"
     );
 
