@@ -50,6 +50,18 @@ enum Command {
     Config,
     /// Print the OpenAPI document of the REST API (what the web UI's client is generated from)
     Openapi,
+    /// Copy a single node's database into FILE while the node serves (consistent as of one
+    /// commit, checked before it is reported done)
+    Backup {
+        /// The file to write; it must not exist
+        file: PathBuf,
+    },
+    /// Replace a stopped single node's database with the backup FILE (the replaced one is kept
+    /// beside it)
+    Restore {
+        /// A file written by `harmony backup`
+        file: PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,6 +76,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::SUCCESS;
         }
         Some(Command::Serve) | None => {}
+        Some(Command::Backup { .. } | Command::Restore { .. }) => {}
     }
     let overrides = Overrides {
         file: cli.options.config,
@@ -78,6 +91,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    match cli.command {
+        Some(Command::Backup { file }) => return backup_or_restore(&config, &file, true),
+        Some(Command::Restore { file }) => return backup_or_restore(&config, &file, false),
+        _ => {}
+    }
     harmony_server::telemetry::init(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -95,6 +113,51 @@ fn main() -> std::process::ExitCode {
             tracing::error!("{e:#}");
             eprintln!("harmony: {e:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `harmony backup FILE` and `harmony restore FILE` on the configured data directory.
+fn backup_or_restore(
+    config: &Config,
+    file: &std::path::Path,
+    backup: bool,
+) -> std::process::ExitCode {
+    use harmony_sqlite::backup;
+    if config.cluster.enabled() {
+        eprintln!(
+            "harmony: a cluster keeps its data in PostgreSQL and the broker; back those up \
+             (README: Backups). `harmony backup` is for a single node."
+        );
+        return std::process::ExitCode::from(2);
+    }
+    let db = config.server.data_dir.join("harmony.db");
+    if backup {
+        eprintln!("backing up {} into {} ...", db.display(), file.display());
+        match backup::backup(&db, file) {
+            Ok(summary) => {
+                println!("backed up into {}: {summary}", file.display());
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("harmony: backup failed: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    } else {
+        eprintln!("restoring {} into {} ...", file.display(), db.display());
+        match backup::restore(file, &db) {
+            Ok((summary, kept)) => {
+                println!("restored {}: {summary}", db.display());
+                if let Some(kept) = kept {
+                    println!("the database it replaced is kept as {}", kept.display());
+                }
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("harmony: restore failed: {e}");
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }

@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{Assembly, Node, Task};
 
 pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
+    // One node per data directory: a second one (or a restore) is refused while this runs.
+    let lock = harmony_sqlite::backup::lock_data_dir(&a.config.server.data_dir)?;
     let db_path = a.config.server.data_dir.join("harmony.db");
     // SQLite gives its WAL and shared-memory files the database file's mode: create the file
     // private before SQLite does, and tighten one an older version made.
@@ -89,7 +91,10 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
             let db = ready_db.clone();
             Box::pin(async move { db.ping().await })
         }),
-        close: Box::pin(async move { db.close().await }),
+        close: Box::pin(async move {
+            db.close().await;
+            drop(lock);
+        }),
     })
 }
 

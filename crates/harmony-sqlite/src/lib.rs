@@ -8,6 +8,7 @@
 //! (SQLite has one writer anyway), group-committed; reads use a few read connections. It uses
 //! SQLite synchronously (rusqlite), so a call crosses threads once, not once per statement.
 
+pub mod backup;
 mod chats;
 mod conn;
 mod friends;
