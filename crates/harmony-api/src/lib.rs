@@ -99,6 +99,9 @@ pub struct AppParts {
     pub trusted_proxies: client::TrustedProxies,
     /// Cancelled when the process stops: sessions close with "reconnect and resume".
     pub shutdown: CancellationToken,
+    /// The parent of every session's end: cancelled once the sessions were drained (closed a
+    /// few at a time over `gateway.drain_secs`, `Hub::drain`) after `shutdown`.
+    pub sessions_end: CancellationToken,
 }
 
 /// The whole HTTP surface: API, gateway, operations endpoints.

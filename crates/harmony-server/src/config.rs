@@ -112,6 +112,7 @@ pub struct GatewayConfig {
     pub max_sessions_per_user: usize,
     pub ping_interval_secs: u64,
     pub idle_timeout_secs: u64,
+    pub drain_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -378,6 +379,10 @@ impl Config {
             bail!(
                 "presence.grace_ms must be at most 600000 and presence.node_ttl_ms 300 to 600000"
             );
+        }
+        if self.gateway.drain_secs > 0 && self.gateway.drain_secs >= self.server.shutdown_grace_secs
+        {
+            bail!("gateway.drain_secs must be below server.shutdown_grace_secs (or 0)");
         }
         if !(10..=10_000).contains(&self.auth.revocation_poll_ms) {
             bail!("auth.revocation_poll_ms must be 10 to 10000");

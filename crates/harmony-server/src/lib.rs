@@ -100,6 +100,7 @@ pub async fn serve(
         ping_every_secs: config.gateway.ping_interval_secs,
         idle_after_secs: config.gateway.idle_timeout_secs as i64,
     };
+    let sessions_end = CancellationToken::new();
     let use_cases = UseCases::new(node.ports, policy(&config));
     let (presence, presence_task) = PresenceTracker::new(
         use_cases.presence.clone(),
@@ -132,11 +133,18 @@ pub async fn serve(
         trusted_proxies: TrustedProxies::parse(&config.server.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?,
         shutdown: shutdown.clone(),
+        sessions_end: sessions_end.clone(),
     });
     if roles.gateway {
         tokio::spawn(node.hub.clone().sweep_sessions(keepalive, shutdown.clone()));
         tokio::spawn(presence_task.run(shutdown.clone()));
     }
+    tokio::spawn(drain_on(
+        shutdown.clone(),
+        node.hub.clone(),
+        Duration::from_secs(config.gateway.drain_secs),
+        sessions_end,
+    ));
     // One node is the only one that ends sessions; a cluster's nodes read each other's.
     let revocation_poll = config
         .cluster
@@ -181,6 +189,27 @@ pub async fn serve(
     node.close.await;
     tracing::info!("stopped");
     result
+}
+
+/// Once `shutdown` fires, closes the sessions a few at a time over `over`, then ends whatever
+/// is left (a session that was starting).
+async fn drain_on(
+    shutdown: CancellationToken,
+    hub: Arc<Hub>,
+    over: Duration,
+    sessions_end: CancellationToken,
+) {
+    shutdown.cancelled().await;
+    let sessions = hub.session_count();
+    if sessions > 0 {
+        tracing::info!(
+            sessions,
+            secs = over.as_secs(),
+            "closing the WebSocket sessions gradually"
+        );
+    }
+    hub.drain(over).await;
+    sessions_end.cancel();
 }
 
 /// Serves HTTP until `shutdown`, letting in-flight requests finish within `grace`; `/metrics`

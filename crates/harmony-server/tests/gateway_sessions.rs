@@ -116,6 +116,35 @@ async fn shutdown_tells_sessions_to_reconnect() -> R {
 }
 
 #[tokio::test]
+async fn a_shutdown_spreads_its_sessions_closes_over_the_drain() -> R {
+    let app = TestApp::spawn_with(|c| c.gateway.drain_secs = 1).await?;
+    let ann = app.register("ann").await?;
+    let mut closings = Vec::new();
+    for _ in 0..10 {
+        let (mut ws, _) = app.ws(&ann.access).await?;
+        closings.push(tokio::spawn(async move {
+            let ended = ws.until_closed().await;
+            (ended, tokio::time::Instant::now())
+        }));
+    }
+    app.stop().await?;
+    let mut times = Vec::new();
+    for closing in closings {
+        let (ended, at) = closing.await?;
+        assert_eq!(ended?, Ended::Closed(Some(1001)));
+        times.push(at);
+    }
+    let (first, last) = (times.iter().min(), times.iter().max());
+    let spread = last.zip(first).map(|(l, f)| l.duration_since(*f));
+    // Ten sessions, one slice of 50 ms each (at least): the last closes ≥ 450 ms after the first.
+    assert!(
+        spread.is_some_and(|s| s >= std::time::Duration::from_millis(400)),
+        "closes spread over {spread:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_session_ends_when_its_access_token_expires() -> R {
     let app = TestApp::spawn().await?;
     let ann = app.register("ann").await?;

@@ -98,6 +98,7 @@ impl TestApp {
             .env("HARMONY_LIMITS__CONTACT", "anyone")
             .env("HARMONY_LIMITS__CHAT_CREATE_BURST", "100000")
             .env("HARMONY_LIMITS__MEMBER_ADD_BURST", "100000")
+            .env("HARMONY_GATEWAY__DRAIN_SECS", "0")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -210,6 +211,8 @@ pub fn test_config(data_dir: PathBuf) -> anyhow::Result<Config> {
     config.limits.chat_create_burst = 100_000;
     config.limits.member_add_burst = 100_000;
     config.server.shutdown_grace_secs = 5;
+    // Tests stop nodes all the time: their sessions close at once (one test spreads them).
+    config.gateway.drain_secs = 0;
     Ok(config)
 }
 

@@ -183,7 +183,7 @@ pub fn run(
         let registration =
             state
                 .hub
-                .register(&caller, state.gateway.session_queue, &state.shutdown);
+                .register(&caller, state.gateway.session_queue, &state.sessions_end);
         state.metrics.ws_sessions.inc();
         let session_id = crate::auth::tokens::random_token();
         tracing::debug!(user = %user.id, session = %session_id, "session opened");
