@@ -91,6 +91,32 @@ impl Hub {
     }
 }
 
+impl Hub {
+    /// Ends every session, a slice every 50 ms spread over `over`, so their clients reconnect to
+    /// the other gateways a few at a time instead of all at once (a rolling restart). Each
+    /// session closes with 1001, "reconnect and resume", since the server's shutdown is under
+    /// way. Returns how many were ended.
+    pub async fn drain(&self, over: std::time::Duration) -> usize {
+        const SLICE: std::time::Duration = std::time::Duration::from_millis(50);
+        let ends: Vec<CancellationToken> = self
+            .read()
+            .sessions
+            .values()
+            .map(|entry| entry.ended.clone())
+            .collect();
+        let slices = (over.as_millis() / SLICE.as_millis()).max(1) as usize;
+        let per_slice = ends.len().div_ceil(slices).max(1);
+        let mut tick = tokio::time::interval(SLICE);
+        for slice in ends.chunks(per_slice) {
+            tick.tick().await;
+            for end in slice {
+                end.cancel();
+            }
+        }
+        ends.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -189,31 +215,5 @@ mod tests {
         assert_eq!(swept.idle, 29);
         assert!(!sessions[0].ended.is_cancelled());
         assert!(sessions[1..].iter().all(|s| s.ended.is_cancelled()));
-    }
-}
-
-impl Hub {
-    /// Ends every session, a slice every 50 ms spread over `over`, so their clients reconnect to
-    /// the other gateways a few at a time instead of all at once (a rolling restart). Each
-    /// session closes with 1001, "reconnect and resume", since the server's shutdown is under
-    /// way. Returns how many were ended.
-    pub async fn drain(&self, over: std::time::Duration) -> usize {
-        const SLICE: std::time::Duration = std::time::Duration::from_millis(50);
-        let ends: Vec<CancellationToken> = self
-            .read()
-            .sessions
-            .values()
-            .map(|entry| entry.ended.clone())
-            .collect();
-        let slices = (over.as_millis() / SLICE.as_millis()).max(1) as usize;
-        let per_slice = ends.len().div_ceil(slices).max(1);
-        let mut tick = tokio::time::interval(SLICE);
-        for slice in ends.chunks(per_slice) {
-            tick.tick().await;
-            for end in slice {
-                end.cancel();
-            }
-        }
-        ends.len()
     }
 }
