@@ -17,6 +17,7 @@ pub mod ratelimit;
 pub mod refresh;
 pub mod sessions;
 pub mod tiered;
+pub mod transfer;
 pub mod usecases;
 pub mod values;
 

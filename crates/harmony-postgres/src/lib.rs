@@ -9,6 +9,7 @@
 mod chats;
 mod friends;
 mod history;
+pub mod import;
 mod migrate;
 mod outbox;
 mod placements;

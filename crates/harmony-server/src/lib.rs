@@ -11,6 +11,7 @@ mod cluster;
 pub mod config;
 mod http;
 mod keys;
+pub mod migrate;
 mod single;
 pub mod telemetry;
 

@@ -62,6 +62,14 @@ enum Command {
         /// A file written by `harmony backup`
         file: PathBuf,
     },
+    /// Move a stopped single node's data (--data-dir) into the cluster named by the cluster
+    /// settings: users and logins, friends, chats, read markers and every message at its seq.
+    /// Safe to run again after an interruption.
+    Migrate {
+        /// Into a cluster (the only direction there is)
+        #[arg(long, required = true)]
+        to_cluster: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -76,7 +84,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::SUCCESS;
         }
         Some(Command::Serve) | None => {}
-        Some(Command::Backup { .. } | Command::Restore { .. }) => {}
+        Some(Command::Backup { .. } | Command::Restore { .. } | Command::Migrate { .. }) => {}
     }
     let overrides = Overrides {
         file: cli.options.config,
@@ -94,6 +102,7 @@ fn main() -> std::process::ExitCode {
     match cli.command {
         Some(Command::Backup { file }) => return backup_or_restore(&config, &file, true),
         Some(Command::Restore { file }) => return backup_or_restore(&config, &file, false),
+        Some(Command::Migrate { .. }) => return migrate(config),
         _ => {}
     }
     harmony_server::telemetry::init(&config.log);
@@ -112,6 +121,33 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("harmony: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `harmony migrate --to-cluster`.
+fn migrate(config: Config) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("harmony: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(harmony_server::migrate::to_cluster(&config)) {
+        Ok(moved) => {
+            println!(
+                "migrated {} users, {} chats and {} messages into the cluster",
+                moved.users, moved.chats, moved.messages
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("harmony: migration failed: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -11,6 +11,7 @@
 pub mod backup;
 mod chats;
 mod conn;
+pub mod export;
 mod friends;
 mod history;
 mod log;
