@@ -51,6 +51,7 @@ mod broadcast;
 mod cluster;
 mod conn;
 mod failover;
+mod floor;
 mod harmony;
 mod idle;
 mod mix;
@@ -260,6 +261,7 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve-peer") => return peers::serve_peer().await,
+        Some("serve-floor") => return floor::serve(&args[1..]).await,
         Some("hold") => return idle::hold(&args[1..]).await,
         Some("stuck") => return stuck::run(&args[1..]).await,
         Some("presence") => return presence::run(&args[1..]).await,

@@ -61,7 +61,7 @@ pub async fn peers_dir(root: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Starts `program args…` and waits for its `listening <port>` line.
-async fn spawn_listening(mut command: Command) -> anyhow::Result<(Child, u16)> {
+pub(crate) async fn spawn_listening(mut command: Command) -> anyhow::Result<(Child, u16)> {
     let mut child = command
         .stdout(Stdio::piped())
         .kill_on_drop(true)

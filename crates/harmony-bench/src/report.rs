@@ -185,11 +185,12 @@ pub fn markdown(r: &Results) -> String {
             m.server_cpu_secs, m.server_cpu_secs * 1e6 / m.deliveries.max(1) as f64, m.server_rss_kib as f64 / 1024.0, m.generator_cpu_secs, m.elapsed_secs);
     }
     if !r.s5.is_empty() {
-        let _ = writeln!(md, "## S5 durable ingest ramp\n\nPOST /messages open loop, stepping up until ack p99 passes 20 ms.\n\n| offered/s | achieved/s | ack p50 / p99 / p99.9 ms | failed | server CPU s | generator CPU s |\n|---:|---:|---|---:|---:|---:|");
+        let _ = writeln!(md, "## S5 durable ingest ramp\n\nPOST /messages open loop, stepping up until ack p99 passes 20 ms; Harmony, then the floor (`harmony-bench serve-floor`: the same request on the same stack with nothing else).\n\n| server | offered/s | achieved/s | ack p50 / p99 / p99.9 ms | failed | server CPU s | generator CPU s |\n|---|---:|---:|---|---:|---:|---:|");
         for l in &r.s5 {
             let _ = writeln!(
                 md,
-                "| {} | {:.0} | {} / {} / {} | {} | {:.2} | {:.2}{} |",
+                "| {} | {} | {:.0} | {} / {} / {} | {} | {:.2} | {:.2}{} |",
+                server_of(&l.what),
                 l.rate,
                 l.achieved_per_sec,
                 ms(l.latency[0]),
@@ -229,8 +230,29 @@ pub fn markdown(r: &Results) -> String {
             );
         }
         md.push('\n');
+        for kind in ["POST message", "GET history"] {
+            let cpu = |server: &str| {
+                r.s7.iter()
+                    .find(|l| l.what == format!("{kind} ({server})"))
+                    .map(|l| l.server_cpu_secs * 1e6 / l.requests.max(1) as f64)
+            };
+            if let (Some(h), Some(f)) = (cpu("harmony"), cpu("floor")) {
+                let _ = writeln!(
+                    md,
+                    "- {kind}: Harmony {h:.0} µs of server CPU per request, the floor {f:.0} µs: **{:.2}×** the floor",
+                    h / f.max(1e-9)
+                );
+            }
+        }
+        md.push('\n');
     }
     md
+}
+
+/// "harmony" or "floor", from a load's name ("POST message (floor)").
+fn server_of(what: &str) -> &str {
+    what.rsplit_once('(')
+        .map_or(what, |(_, rest)| rest.trim_end_matches(')'))
 }
 
 /// Writes `report.md`, `data.json` and the plots (by `bench/plot.py`, with matplotlib from a

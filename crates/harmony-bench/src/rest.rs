@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use harmony_testkit::{TestApp, TestUser};
 use hdrhistogram::Histogram;
 
 use crate::proc_stats::{CpuMem, Usage};
@@ -92,28 +91,35 @@ where
     })
 }
 
-/// Each chat's messages URL (with `query`) and its user's token.
-fn chat_urls(app: &TestApp, chats: &[(String, TestUser)], query: &str) -> Vec<(String, String)> {
-    chats
-        .iter()
-        .map(|(chat, user)| {
-            let url = app.url(&format!("/api/v1/chats/{chat}/messages{query}"));
-            (url, user.access.clone())
-        })
-        .collect()
+/// A server under S5/S7: Harmony or the floor, its processes, and for each chat the token of
+/// the one member who writes and reads it.
+pub struct RestTarget {
+    pub name: &'static str,
+    pub client: reqwest::Client,
+    pub base: String,
+    pub pids: Vec<u32>,
+    pub chats: Vec<(String, String)>,
 }
 
-/// POSTs into `chats` round robin, each by its author.
-pub async fn post_load(
-    app: &TestApp,
-    pids: &[u32],
-    chats: &[(String, TestUser)],
-    rate: f64,
-    secs: f64,
-) -> anyhow::Result<Load> {
-    let client = app.client.clone();
-    let urls = chat_urls(app, chats, "");
-    open_loop("POST message", pids, rate, secs, |i| {
+impl RestTarget {
+    /// Each chat's messages URL (with `query`) and its user's token.
+    fn urls(&self, query: &str) -> Vec<(String, String)> {
+        self.chats
+            .iter()
+            .map(|(chat, token)| {
+                let url = format!("{}/api/v1/chats/{chat}/messages{query}", self.base);
+                (url, token.clone())
+            })
+            .collect()
+    }
+}
+
+/// POSTs into the target's chats round robin, each by its member.
+pub async fn post_load(target: &RestTarget, rate: f64, secs: f64) -> anyhow::Result<Load> {
+    let client = target.client.clone();
+    let urls = target.urls("");
+    let what = format!("POST message ({})", target.name);
+    open_loop(&what, &target.pids, rate, secs, |i| {
         let (url, token) = urls[i % urls.len()].clone();
         let client = client.clone();
         async move {
@@ -124,17 +130,12 @@ pub async fn post_load(
     .await
 }
 
-/// Reads the newest page of history of `chats` round robin.
-pub async fn history_load(
-    app: &TestApp,
-    pids: &[u32],
-    chats: &[(String, TestUser)],
-    rate: f64,
-    secs: f64,
-) -> anyhow::Result<Load> {
-    let client = app.client.clone();
-    let urls = chat_urls(app, chats, "?limit=50");
-    open_loop("GET history", pids, rate, secs, |i| {
+/// Reads the newest page of history of the target's chats round robin.
+pub async fn history_load(target: &RestTarget, rate: f64, secs: f64) -> anyhow::Result<Load> {
+    let client = target.client.clone();
+    let urls = target.urls("?limit=50");
+    let what = format!("GET history ({})", target.name);
+    open_loop(&what, &target.pids, rate, secs, |i| {
         let (url, token) = urls[i % urls.len()].clone();
         let client = client.clone();
         async move {
@@ -153,18 +154,17 @@ pub async fn history_load(
 
 /// S5: raises the POST rate step by step until ack p99 passes `knee_us` (or requests fail).
 pub async fn ramp(
-    app: &TestApp,
-    pids: &[u32],
-    chats: &[(String, TestUser)],
+    target: &RestTarget,
     rates: &[f64],
     secs: f64,
     knee_us: u64,
 ) -> anyhow::Result<Vec<Load>> {
     let mut out = Vec::new();
     for &rate in rates {
-        let load = post_load(app, pids, chats, rate, secs).await?;
+        let load = post_load(target, rate, secs).await?;
         eprintln!(
-            "  S5 {rate}/s: ack p50 {:.2} ms p99 {:.2} ms, {} failed",
+            "  S5 {} {rate}/s: ack p50 {:.2} ms p99 {:.2} ms, {} failed",
+            target.name,
             load.latency[0] as f64 / 1000.0,
             load.latency[1] as f64 / 1000.0,
             load.failed

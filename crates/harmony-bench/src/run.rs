@@ -11,6 +11,7 @@ use crate::broadcast::{self, Receivers, Sender};
 use crate::conn::{self, Sources};
 use crate::peers::Peer;
 use crate::report::{self, Results};
+use crate::rest::RestTarget;
 use crate::Plan;
 
 /// The single node with its users, whose tokens are renewed when they get old.
@@ -140,18 +141,31 @@ async fn s4(
 
 async fn rest(plan: &Plan, node: &mut Node, results: &mut Results) -> anyhow::Result<()> {
     let authors = rest_chats(node).await?;
-    let (app, pids) = (&node.app, &node.pids);
-    if plan.wants("s5") {
-        eprintln!("S5: ingest ramp");
-        let ramp = crate::rest::ramp(app, pids, &authors, &plan.s5_rates, plan.s5_secs, 20_000);
-        results.s5 = ramp.await?;
-    }
-    if plan.wants("s7") {
-        eprintln!("S7: REST");
-        let posts = crate::rest::post_load(app, pids, &authors, plan.s7_post_rate, plan.s7_secs);
-        results.s7.push(posts.await?);
-        let reads = crate::rest::history_load(app, pids, &authors, plan.s7_read_rate, plan.s7_secs);
-        results.s7.push(reads.await?);
+    let harmony = RestTarget {
+        name: "harmony",
+        client: node.app.client.clone(),
+        base: node.app.url(""),
+        pids: node.pids.clone(),
+        chats: authors
+            .iter()
+            .map(|(chat, user)| (chat.clone(), user.access.clone()))
+            .collect(),
+    };
+    // The floor: the same requests on the same stack with nothing but what they need.
+    let floor = crate::floor::Running::start(&authors).await?;
+    for target in [&harmony, &floor.target] {
+        if plan.wants("s5") {
+            eprintln!("S5: ingest ramp ({})", target.name);
+            let ramp = crate::rest::ramp(target, &plan.s5_rates, plan.s5_secs, 20_000);
+            results.s5.extend(ramp.await?);
+        }
+        if plan.wants("s7") {
+            eprintln!("S7: REST ({})", target.name);
+            let posts = crate::rest::post_load(target, plan.s7_post_rate, plan.s7_secs);
+            results.s7.push(posts.await?);
+            let reads = crate::rest::history_load(target, plan.s7_read_rate, plan.s7_secs);
+            results.s7.push(reads.await?);
+        }
     }
     Ok(())
 }
@@ -287,8 +301,12 @@ pub fn verdict(r: &Results) -> anyhow::Result<()> {
         }
     }
     // The ramp's last step is past the knee by design; failures there are the knee, not faults.
-    let below_knee = &r.s5[..r.s5.len().saturating_sub(1)];
-    for l in r.s7.iter().chain(below_knee) {
+    // Each server's ramp stops at the step past its knee, where failures may be the point.
+    let below_knee =
+        r.s5.iter()
+            .enumerate()
+            .filter(|(i, l)| r.s5.get(i + 1).is_some_and(|next| next.what == l.what));
+    for l in r.s7.iter().chain(below_knee.map(|(_, l)| l)) {
         if l.failed > 0 {
             faults.push(format!("{} at {}/s: {} failed", l.what, l.rate, l.failed));
         }
