@@ -188,6 +188,14 @@ fn help() {
     println!("{}", doc.join("\n"));
 }
 
+/// The value after `flag` in a subcommand's arguments (`--conns 1000`).
+pub fn flag_value(args: &[String], flag: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|at| args.get(at + 1))
+        .cloned()
+}
+
 fn numbers(list: &str) -> anyhow::Result<Vec<usize>> {
     list.split(',')
         .map(|n| {

@@ -27,12 +27,7 @@ struct Seen {
 }
 
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|at| args.get(at + 1))
-            .cloned()
-    };
+    let value = |flag: &str| crate::flag_value(args, flag);
     let bin = PathBuf::from(value("--harmony").unwrap_or_else(|| "target/release/harmony".into()));
     let users: usize = value("--users").map_or(Ok(10_000), |v| v.parse())?;
     let friends: usize = value("--friends").map_or(Ok(20), |v| v.parse())?;

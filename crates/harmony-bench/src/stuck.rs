@@ -36,12 +36,7 @@ struct Wave {
 }
 
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|at| args.get(at + 1))
-            .cloned()
-    };
+    let value = |flag: &str| crate::flag_value(args, flag);
     let bin = PathBuf::from(value("--harmony").unwrap_or_else(|| "target/release/harmony".into()));
     let conns: usize = value("--conns").map_or(Ok(1000), |v| v.parse())?;
     let rate: f64 = value("--rate").map_or(Ok(100.0), |v| v.parse())?;

@@ -106,15 +106,8 @@ fn main() -> std::process::ExitCode {
         _ => {}
     }
     harmony_server::telemetry::init(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("harmony: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_multi_thread()) else {
+        return std::process::ExitCode::FAILURE;
     };
     match runtime.block_on(run(config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -126,17 +119,21 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// `harmony migrate --to-cluster`.
-fn migrate(config: Config) -> std::process::ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
+/// The async runtime `builder` makes, or `None` after saying why there is none.
+fn runtime(mut builder: tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    match builder.enable_all().build() {
+        Ok(runtime) => Some(runtime),
         Err(e) => {
             eprintln!("harmony: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
+            None
         }
+    }
+}
+
+/// `harmony migrate --to-cluster`.
+fn migrate(config: Config) -> std::process::ExitCode {
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_current_thread()) else {
+        return std::process::ExitCode::FAILURE;
     };
     match runtime.block_on(harmony_server::migrate::to_cluster(&config)) {
         Ok(moved) => {
