@@ -27,6 +27,9 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+/// Read connections, as Harmony's single node has.
+const READERS: usize = 4;
+
 /// The floor's signing key: the bench mints its users' tokens with it.
 const SECRET: &[u8] = b"harmony-bench floor signing key, 32+ bytes long";
 
@@ -107,6 +110,8 @@ struct Floor {
     directory: Arc<std::sync::RwLock<Directory>>,
     writer: mpsc::UnboundedSender<Append>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// One permit per read connection: a read waits for a free connection, never fails for one.
+    reading: Arc<tokio::sync::Semaphore>,
     decoding: Arc<(DecodingKey, Validation)>,
 }
 
@@ -249,7 +254,14 @@ async fn history(
     let directory = floor.directory.clone();
     let readers = floor.readers.clone();
     let unavailable = (StatusCode::SERVICE_UNAVAILABLE, "read failed");
+    let permit = floor
+        .reading
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| unavailable)?;
     let page = tokio::task::spawn_blocking(move || -> Result<Page, Refusal> {
+        let _permit = permit;
         let conn = readers
             .lock()
             .map_err(|_| unavailable)?
@@ -336,6 +348,7 @@ pub async fn serve(args: &[String]) -> anyhow::Result<()> {
         directory: Arc::default(),
         writer,
         readers: Arc::new(Mutex::new(readers)),
+        reading: Arc::new(tokio::sync::Semaphore::new(READERS)),
         decoding: Arc::new((DecodingKey::from_secret(SECRET), validation)),
     };
     let app = Router::new()
