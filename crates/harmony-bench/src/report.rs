@@ -231,9 +231,11 @@ pub fn markdown(r: &Results) -> String {
         }
         md.push('\n');
         for kind in ["POST message", "GET history"] {
+            // A run too light to measure (an idle process's own ticks would dominate) is left out.
             let cpu = |server: &str| {
                 r.s7.iter()
                     .find(|l| l.what == format!("{kind} ({server})"))
+                    .filter(|l| l.server_cpu_secs >= 0.1)
                     .map(|l| l.server_cpu_secs * 1e6 / l.requests.max(1) as f64)
             };
             if let (Some(h), Some(f)) = (cpu("harmony"), cpu("floor")) {
