@@ -8,6 +8,7 @@ import { useLiveSync } from "./data";
 import { live, type Status } from "./live";
 import { usePresenceSync } from "./presence";
 import { navigate, useRoute } from "./router";
+import { useAutoResend } from "./send";
 import { useMe } from "./session";
 
 export function App() {
@@ -17,6 +18,7 @@ export function App() {
   const activeChat = route.name === "chat" ? route.id : null;
   useLiveSync(me.data?.id, activeChat);
   usePresenceSync(me.data?.id);
+  useAutoResend();
 
   useEffect(() => {
     if (me.data === null && route.name !== "signin") navigate("/signin", true);

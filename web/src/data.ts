@@ -1,8 +1,9 @@
 // Server state: queries for chats and messages, and how live frames update them.
-import { useEffect, useState } from "react";
-import { useInfiniteQuery, useQuery, useQueryClient, type InfiniteData, type QueryClient } from "@tanstack/react-query";
+import { useEffect } from "react";
+import { notifyManager, useInfiniteQuery, useQuery, useQueryClient, type InfiniteData, type QueryClient } from "@tanstack/react-query";
 import { api, call, type ChatListItem, type Message, type ServerFrame } from "./api/client";
 import { live } from "./live";
+import { pendingStore } from "./pending";
 
 type Page = { messages: Message[]; has_more: boolean };
 export type MessagePages = InfiniteData<Page, unknown>;
@@ -25,7 +26,7 @@ async function allChats(): Promise<ChatListItem[]> {
     all.push(...(await call(result)));
     cursor = nextCursor(response.headers.get("link"));
   } while (cursor);
-  return all;
+  return withReads(all);
 }
 
 function nextCursor(link: string | null): string | undefined {
@@ -35,6 +36,36 @@ function nextCursor(link: string | null): string | undefined {
 
 function activity(c: ChatListItem): number {
   return Date.parse(c.last_message?.created_at ?? c.created_at);
+}
+
+/** How far this tab has marked each chat read. A chat list the server made before it took a
+ *  marker still counts those messages: they must not bring the badge back. */
+const readUpTo = new Map<string, number>();
+
+function withReads(chats: ChatListItem[]): ChatListItem[] {
+  return chats.map((c) => {
+    const read = readUpTo.get(c.id);
+    if (read === undefined || c.unread_count === 0) return c;
+    // Seqs have no gaps: at most the messages after the marker are unread.
+    const unread = Math.min(c.unread_count, Math.max(0, (c.last_message?.seq ?? 0) - read));
+    return unread === c.unread_count ? c : { ...c, unread_count: unread };
+  });
+}
+
+function noteRead(chatId: string, seq: number): void {
+  if (seq > (readUpTo.get(chatId) ?? 0)) readUpTo.set(chatId, seq);
+}
+
+/** Marks a chat read up to `seq`: on the server, and at once in the chat list. */
+export function markRead(queryClient: QueryClient, chatId: string, seq: number): void {
+  noteRead(chatId, seq);
+  void api.POST("/api/v1/chats/{id}/read", { params: { path: { id: chatId } }, body: { seq } });
+  queryClient.setQueryData<ChatListItem[]>(["chats"], (chats) => chats && withReads(chats));
+}
+
+/** Sign-out: the next user's read markers are their own. */
+export function forgetReads(): void {
+  readUpTo.clear();
 }
 
 /** A chat's history, newest page first; `fetchNextPage` loads older messages. */
@@ -71,6 +102,10 @@ export function insertMessage(queryClient: QueryClient, message: Message): void 
     const messages = [...(newest?.messages ?? []), message].sort((a, b) => a.seq - b.seq);
     return { ...data, pages: [{ messages, has_more: newest?.has_more ?? false }, ...older] };
   });
+  // A message sent from this tab: its pending copy goes once the history shows it (query
+  // updates reach components a tick later than the pending store's), so it never blinks out.
+  const sentHere = message.client_msg_id;
+  if (sentHere) notifyManager.schedule(() => pendingStore.remove(sentHere));
 }
 
 function bumpChat(queryClient: QueryClient, message: Message, meId: string, activeChat: string | null): void {
@@ -135,44 +170,12 @@ export function useLiveSync(meId: string | undefined, activeChat: string | null)
           break;
         case "read":
           // Read on another session of ours: that chat's badge clears here too.
-          queryClient.setQueryData<ChatListItem[]>(["chats"], (chats) =>
-            chats?.map((c) => (c.id === frame.chat_id && (c.last_message?.seq ?? 0) <= frame.seq ? { ...c, unread_count: 0 } : c)),
-          );
+          noteRead(frame.chat_id, frame.seq);
+          queryClient.setQueryData<ChatListItem[]>(["chats"], (chats) => chats && withReads(chats));
           break;
         default:
           break;
       }
     });
   }, [meId, activeChat, queryClient]);
-}
-
-/** Who is typing in a chat now (user ids), from `typing` frames that expire unless renewed;
- *  a message from someone ends theirs. */
-export function useTyping(chatId: string, meId: string | undefined): string[] {
-  const [typing, setTyping] = useState<Map<string, number>>(new Map());
-  useEffect(() => {
-    setTyping(new Map());
-    const off = live.onFrame((frame) => {
-      if (frame.type === "typing" && frame.chat_id === chatId && frame.user_id !== meId) {
-        const until = Date.now() + Number(frame.expires_in_ms);
-        setTyping((t) => new Map(t).set(frame.user_id, until));
-      } else if (frame.type === "message" && frame.chat_id === chatId) {
-        setTyping((t) => {
-          if (!t.has(frame.message.author.id)) return t;
-          const next = new Map(t);
-          next.delete(frame.message.author.id);
-          return next;
-        });
-      }
-    });
-    const tick = window.setInterval(() => {
-      const now = Date.now();
-      setTyping((t) => ([...t.values()].some((until) => until <= now) ? new Map([...t].filter(([, until]) => until > now)) : t));
-    }, 1000);
-    return () => {
-      off();
-      window.clearInterval(tick);
-    };
-  }, [chatId, meId]);
-  return [...typing.keys()];
 }

@@ -2,7 +2,9 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 import { api, ApiError, call, onSessionEnded, type User } from "./api/client";
+import { forgetReads } from "./data";
 import { live } from "./live";
+import { pendingStore } from "./pending";
 import { navigate } from "./router";
 
 export function useMe() {
@@ -23,6 +25,7 @@ export function useMe() {
     () =>
       onSessionEnded(() => {
         live.stop();
+        forgetSession();
         queryClient.setQueryData(["me"], null);
         navigate("/signin", true);
       }),
@@ -34,7 +37,14 @@ export function useMe() {
 export async function signOut(queryClient: ReturnType<typeof useQueryClient>): Promise<void> {
   await api.POST("/api/v1/auth/logout", { body: {} }).catch(() => undefined);
   live.stop();
+  forgetSession();
   queryClient.clear();
   queryClient.setQueryData(["me"], null);
   navigate("/signin", true);
+}
+
+/** What this tab kept for the user who leaves: not for the next one. */
+function forgetSession(): void {
+  pendingStore.clear();
+  forgetReads();
 }

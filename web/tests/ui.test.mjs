@@ -1,106 +1,10 @@
-// Browser tests: the real harmony binary (with the UI built in) on a free port and a temporary
-// data directory, driven by Playwright in Debian's Chromium. Screenshots go to
-// tests/screenshots/.
-import { after, before, test } from "node:test";
+// Browser tests: the real harmony binary (with the UI built in), driven by Playwright in
+// Debian's Chromium (see harness.mjs). Screenshots go to tests/screenshots/.
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import net from "node:net";
-import { chromium } from "playwright-core";
+import { base, befriend, browser, messages, person, setup, SHOTS } from "./harness.mjs";
 
-const BIN = process.env.UI_TEST_HARMONY ?? new URL("../../target/debug/harmony", import.meta.url).pathname;
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const SHOTS = new URL("./screenshots/", import.meta.url).pathname;
-const TIMEOUT = 15_000;
-
-let server;
-let dataDir;
-let base;
-let browser;
-const consoleErrors = [];
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
-async function waitReady(url) {
-  const deadline = Date.now() + TIMEOUT;
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`harmony exited with ${server.exitCode}`);
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("harmony did not become ready");
-}
-
-before(async () => {
-  const port = await freePort();
-  dataDir = mkdtempSync(join(tmpdir(), "harmony-ui-"));
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(BIN, [], {
-    // The archive test fills a chat through the API faster than a person types.
-    env: { ...process.env, HARMONY_LISTEN: `127.0.0.1:${port}`, HARMONY_DATA_DIR: dataDir, HARMONY_LIMITS__SEND_BURST: "1000", RUST_LOG: "warn",
-      // Someone whose last tab closed is offline after half a second, not ten.
-      HARMONY_PRESENCE__GRACE_MS: "500" },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  await waitReady(base);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.kill("SIGTERM");
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-});
-
-async function person(name, viewport = { width: 1200, height: 800 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/Failed to load resource|WebSocket/.test(m.text())) consoleErrors.push(`${name}: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => consoleErrors.push(`${name}: ${e.message}`));
-  await page.goto(base);
-  await page.getByRole("button", { name: "New here? Create an account" }).click();
-  await page.getByLabel("Username").fill(name);
-  await page.getByLabel("Password").fill(`password-${name}`);
-  await page.getByRole("button", { name: "Sign up" }).click();
-  await page.getByTestId("me").waitFor();
-  return { context, page };
-}
-
-async function befriend(a, aName, b, bName) {
-  await a.page.getByRole("button", { name: "Friends" }).click();
-  await a.page.getByLabel("Find people").fill(bName);
-  await a.page.getByRole("button", { name: "Add friend" }).click();
-  await a.page.getByText(`Request sent to ${bName}.`).waitFor();
-  // The request arrives live (a frame, no polling): a badge on the Friends button.
-  await b.page.getByLabel("1 friend requests waiting").waitFor();
-  await b.page.getByRole("button", { name: "Friends" }).click();
-  await b.page.getByRole("button", { name: "Accept" }).click();
-  await b.page.getByTestId("friends").getByText(aName).waitFor();
-}
-
-const messages = (page, text) => page.getByTestId("message").filter({ hasText: text });
+const noConsoleErrors = setup();
 
 test("sign-up shows field errors", async () => {
   const context = await browser.newContext();
@@ -339,6 +243,4 @@ test("a deep link opens a long chat, and scrolling up pages through all of it", 
   await fay.context.close();
 });
 
-test("no console errors", () => {
-  assert.deepEqual(consoleErrors, []);
-});
+noConsoleErrors();

@@ -1,8 +1,9 @@
 import { useEffect, useRef, useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, call, type ChatListItem, type User } from "../api/client";
-import { flatten, useMessages, useTyping } from "../data";
+import { api, call, type User } from "../api/client";
+import { flatten, markRead, useMessages } from "../data";
 import { navigate } from "../router";
+import { useTyping } from "../typing";
 import { Composer } from "./Composer";
 import { MembersPanel } from "./MembersPanel";
 import { MessageList } from "./MessageList";
@@ -35,6 +36,11 @@ export function ChatView({ chatId, me }: { chatId: string; me: User }) {
   });
   const messages = useMessages(chatId);
   const [showMembers, setShowMembers] = useState(false);
+  const membersButton = useRef<HTMLButtonElement>(null);
+  const closeMembers = () => {
+    setShowMembers(false);
+    membersButton.current?.focus();
+  };
   const title = useChatTitle(chat.data ?? { id: chatId, kind: "group", name: "…" }, me);
   useReadMarker(chatId, flatten(messages.data).at(-1)?.seq);
 
@@ -53,13 +59,13 @@ export function ChatView({ chatId, me }: { chatId: string; me: User }) {
           <Button variant="ghost" className="md:hidden" aria-label="Back to chats" onClick={() => navigate("/")}>←</Button>
           <h2 className="min-w-0 flex-1 truncate text-lg font-semibold" data-testid="chat-title">{title}</h2>
           {chat.data && <span className="text-sm text-zinc-500">{chat.data.member_count === 1 ? "1 member" : `${chat.data.member_count} members`}</span>}
-          <Button variant="ghost" aria-expanded={showMembers} onClick={() => setShowMembers((s) => !s)}>Members</Button>
+          <Button ref={membersButton} variant="ghost" aria-expanded={showMembers} onClick={() => setShowMembers((s) => !s)}>Members</Button>
         </header>
         <MessageList chatId={chatId} me={me} query={messages} />
         <TypingLine chatId={chatId} me={me} />
         <Composer chatId={chatId} />
       </div>
-      {showMembers && chat.data && <MembersPanel chat={chat.data} me={me} onClose={() => setShowMembers(false)} />}
+      {showMembers && chat.data && <MembersPanel chat={chat.data} me={me} onClose={closeMembers} />}
     </section>
   );
 }
@@ -73,10 +79,7 @@ function useReadMarker(chatId: string, newest: number | undefined) {
     const mark = () => {
       if (document.visibilityState !== "visible" || newest <= sent.current) return;
       sent.current = newest;
-      void api.POST("/api/v1/chats/{id}/read", { params: { path: { id: chatId } }, body: { seq: newest } });
-      queryClient.setQueryData<ChatListItem[]>(["chats"], (chats) =>
-        chats?.map((c) => (c.id === chatId ? { ...c, unread_count: 0 } : c)),
-      );
+      markRead(queryClient, chatId, newest);
     };
     mark();
     document.addEventListener("visibilitychange", mark);

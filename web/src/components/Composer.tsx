@@ -1,6 +1,7 @@
-import { useState, type FormEvent, type KeyboardEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import { useQueryClient } from "@tanstack/react-query";
 import { live } from "../live";
+import { pendingStore } from "../pending";
 import { send } from "../send";
 import { Button } from "./ui";
 
@@ -14,6 +15,14 @@ export function Composer({ chatId }: { chatId: string }) {
   const queryClient = useQueryClient();
   const length = [...text.trim()].length;
   const tooLong = length > MAX_CHARS;
+  const input = useRef<HTMLTextAreaElement>(null);
+
+  // A message the server refused comes back here to be fixed, before anything typed since.
+  useEffect(() => pendingStore.onEdit((chat, content) => {
+    if (chat !== chatId) return;
+    setText((t) => (t.trim() ? `${content}\n${t}` : content));
+    input.current?.focus();
+  }), [chatId]);
 
   function submit(event?: FormEvent) {
     event?.preventDefault();
@@ -32,7 +41,7 @@ export function Composer({ chatId }: { chatId: string }) {
   return (
     <form onSubmit={submit} className="flex items-end gap-2 border-t border-zinc-200 p-3 dark:border-zinc-800">
       <label htmlFor="composer" className="sr-only">Message</label>
-      <textarea id="composer" rows={1} value={text} onChange={(e) => {
+      <textarea ref={input} id="composer" rows={1} value={text} onChange={(e) => {
           setText(e.target.value);
           if (e.target.value.trim()) live.typing(chatId);
         }} onKeyDown={onKey}

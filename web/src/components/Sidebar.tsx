@@ -61,6 +61,8 @@ function ChatRow({ chat, me, active }: { chat: ChatListItem; me: User; active: b
   const peer = usePeer(chat, me);
   const presence = usePresence(peer?.id)?.status;
   const last = chat.last_message;
+  // The open chat is being read: whatever the list says, it has nothing unread.
+  const unread = active ? 0 : chat.unread_count;
   return (
     <li>
       <a href={`/chats/${chat.id}`} onClick={(e) => { e.preventDefault(); navigate(`/chats/${chat.id}`); }}
@@ -70,7 +72,7 @@ function ChatRow({ chat, me, active }: { chat: ChatListItem; me: User; active: b
         <span className="min-w-0 flex-1">
           <span className="flex items-center justify-between gap-2">
             <span className="truncate font-medium">{title}</span>
-            <Badge count={chat.unread_count} label={`${chat.unread_count} unread`} />
+            <Badge count={unread} label={`${unread} unread`} />
           </span>
           <span className="block truncate text-sm text-zinc-500">
             {last ? `${last.author.id === me.id ? "You" : last.author.display_name}: ${last.content}` : chat.kind === "group" ? "Group" : "Say hello"}
