@@ -293,7 +293,10 @@ async fn history(
         if let Ok(mut pool) = readers.lock() {
             pool.push(conn);
         }
-        let mut rows = rows.map_err(|_| unavailable)?;
+        let mut rows = rows.map_err(|e| {
+            eprintln!("floor: a history read failed: {e}");
+            unavailable
+        })?;
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         rows.reverse();
