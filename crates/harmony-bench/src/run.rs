@@ -154,6 +154,9 @@ async fn rest(plan: &Plan, node: &mut Node, results: &mut Results) -> anyhow::Re
     // The floor: the same requests on the same stack with nothing but what they need.
     let floor = crate::floor::Running::start(&authors).await?;
     for target in [&harmony, &floor.target] {
+        // A second of sends first, not counted: the first fsyncs of a fresh file and the first
+        // connections are not what a step of the ramp is about.
+        crate::rest::post_load(target, 200.0, 1.0).await?;
         if plan.wants("s5") {
             eprintln!("S5: ingest ramp ({})", target.name);
             let ramp = crate::rest::ramp(target, &plan.s5_rates, plan.s5_secs, 20_000);
