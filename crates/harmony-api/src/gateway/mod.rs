@@ -6,6 +6,7 @@ mod presence;
 mod queue;
 mod resume;
 pub mod session;
+mod signals;
 
 pub use hub::{Hub, Keepalive};
 pub use presence::{PresenceTask, PresenceTiming, PresenceTracker};

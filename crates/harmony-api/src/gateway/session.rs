@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use harmony_core::model::User;
-use harmony_core::ports::RateRule;
 use harmony_core::presence::Shown;
 use harmony_core::ratelimit::TokenBucket;
 use harmony_core::ChatId;
@@ -37,18 +36,6 @@ const DRAIN_MAX: usize = 64;
 const WRITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long a close frame may take to go out; after that the connection is simply dropped.
 const CLOSE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
-/// The `typing` frames a session passes on: a few at once (a new bout right after a send), then
-/// one a second.
-const TYPING_RULE: RateRule = RateRule {
-    burst: 3,
-    per_second: 1.0,
-};
-/// The `presence` frames a session may send: a few at once, then one a second (each may reach
-/// every friend of the user).
-const PRESENCE_RULE: RateRule = RateRule {
-    burst: 5,
-    per_second: 1.0,
-};
 /// How often a session re-reads its chats when membership changes while it subscribes.
 const SUBSCRIBE_ATTEMPTS: usize = 5;
 
@@ -60,10 +47,12 @@ pub(super) struct Positions {
     pub(super) sent: HashMap<ChatId, (i64, i64)>,
     /// How far below `lo` a `resume` already went, so a repeated one sends nothing twice.
     pub(super) resumed: HashMap<ChatId, i64>,
-    /// `typing` frames this session may still pass on (`TYPING_RULE`); made on the first one.
-    typing: Option<TokenBucket>,
-    /// `presence` frames this session may still send (`PRESENCE_RULE`); made on the first one.
-    presence: Option<TokenBucket>,
+    /// `typing` frames this session may still pass on (`signals::TYPING_RULE`); made on the
+    /// first one.
+    pub(super) typing: Option<TokenBucket>,
+    /// `presence` frames this session may still send (`signals::PRESENCE_RULE`); made on the
+    /// first one.
+    pub(super) presence: Option<TokenBucket>,
 }
 
 impl Positions {
@@ -442,47 +431,10 @@ async fn handle(io: &mut Io<'_>, state: &AppState, positions: &mut Positions, te
     match serde_json::from_str::<ClientFrame>(text) {
         Ok(ClientFrame::Ping) => io.send(&ServerFrame::Pong).await,
         Ok(ClientFrame::Typing { chat_id }) => {
-            let followed = chat_id
-                .parse::<ChatId>()
-                .ok()
-                .filter(|chat| state.hub.follows(io.id, *chat));
-            let Some(chat) = followed else {
-                return io
-                    .send(&error_frame(
-                        "chat_not_found",
-                        "this session has no such chat",
-                    ))
-                    .await;
-            };
-            // Past the rule, more adds nothing a reader could see: dropped quietly.
-            let now = std::time::Instant::now();
-            let bucket = positions
-                .typing
-                .get_or_insert_with(|| TokenBucket::full(TYPING_RULE, now));
-            if bucket.take(TYPING_RULE, now).is_ok() {
-                state.use_cases.chats.typing(io.user, chat).await;
-            }
-            true
+            super::signals::typing(io, state, &mut positions.typing, &chat_id).await
         }
         Ok(ClientFrame::Presence { status }) => {
-            let bucket = positions
-                .presence
-                .get_or_insert_with(|| TokenBucket::full(PRESENCE_RULE, std::time::Instant::now()));
-            if bucket
-                .take(PRESENCE_RULE, std::time::Instant::now())
-                .is_err()
-            {
-                return io
-                    .send(&error_frame(
-                        "rate_limited",
-                        "presence changed too often; try again in a second",
-                    ))
-                    .await;
-            }
-            let to = Shown::from(status);
-            state.presence.switched(io.user, io.shown, to);
-            io.shown = to;
-            true
+            super::signals::presence(io, state, &mut positions.presence, status.into()).await
         }
         Ok(ClientFrame::Resume { chats }) => {
             let resuming = Box::pin(resume(io, state, positions, &chats));
