@@ -15,20 +15,11 @@ fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_harmony"))
 }
 
-/// Runs `harmony <args> --data-dir <dir>`; returns (success, stdout and stderr).
+/// Runs `harmony <args> --data-dir <dir>`; returns (success, what it printed).
 async fn harmony(args: &[&str], dir: &Path) -> anyhow::Result<(bool, String)> {
-    let out = tokio::process::Command::new(bin())
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .await?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok((out.status.success(), text))
+    let mut all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    all.extend([std::ffi::OsStr::new("--data-dir"), dir.as_os_str()]);
+    harmony_testkit::run_harmony(bin(), &all, &[]).await
 }
 
 async fn node_on(dir: &Path) -> anyhow::Result<TestApp> {

@@ -17,18 +17,10 @@ fn bin() -> &'static Path {
 }
 
 async fn migrate(cluster: &TestCluster, dir: &Path) -> anyhow::Result<(bool, String)> {
-    let out = tokio::process::Command::new(bin())
-        .args(["migrate", "--to-cluster", "--data-dir"])
-        .arg(dir)
-        .envs(cluster.env("all"))
-        .output()
-        .await?;
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok((out.status.success(), said))
+    let args = ["migrate", "--to-cluster", "--data-dir"].map(std::ffi::OsStr::new);
+    let mut all = args.to_vec();
+    all.push(dir.as_os_str());
+    harmony_testkit::run_harmony(bin(), &all, &cluster.env("all")).await
 }
 
 /// What a chat list says that must survive: each chat's id, unread count and last message.

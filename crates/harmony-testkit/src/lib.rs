@@ -216,6 +216,27 @@ pub fn test_config(data_dir: PathBuf) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// Runs the `harmony` binary at `bin` once (`harmony backup ...`, `harmony migrate ...`) with
+/// `args` and the `HARMONY_*` variables `env`; returns whether it succeeded and what it printed.
+pub async fn run_harmony(
+    bin: &std::path::Path,
+    args: &[&std::ffi::OsStr],
+    env: &[(String, String)],
+) -> anyhow::Result<(bool, String)> {
+    let out = tokio::process::Command::new(bin)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .await
+        .with_context(|| format!("running {}", bin.display()))?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((out.status.success(), said))
+}
+
 /// Polls `check` every 20 ms until it returns `Some`, failing after `STEP`.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
 where
