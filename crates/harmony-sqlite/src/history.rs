@@ -114,6 +114,31 @@ fn messages_where(
     rows(conn, sql, (chat, seq, i64::from(limit)), message_from)
 }
 
+/// Up to `limit` messages of `chat` after `seq`, oldest first (resume reads these: the history
+/// is written in the append's transaction, so it holds every message the log does).
+pub(crate) fn after(
+    conn: &Connection,
+    chat: &str,
+    seq: i64,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    messages_where(conn, AFTER, chat, seq, limit)
+}
+
+/// The message a retried send created before: the same chat, author and `client_msg_id`.
+pub(crate) fn by_client_key(
+    conn: &Connection,
+    chat: &str,
+    author: &str,
+    key: &str,
+) -> StoreResult<Option<Message>> {
+    const BY_KEY: &str = concat!(
+        message_select!(),
+        "AND m.author_id = ? AND m.client_msg_id = ?"
+    );
+    row(conn, BY_KEY, (chat, author, key), message_from)
+}
+
 #[async_trait]
 impl HistoryStore for Database {
     async fn upsert_messages(&self, messages: &[Message]) -> StoreResult<Vec<MessageId>> {

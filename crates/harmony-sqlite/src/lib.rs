@@ -46,6 +46,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/sqlite/0004_session_revocations.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/sqlite/0005_log_append_only.sql"),
+    ),
 ];
 
 /// The single-node database. Cheap to clone; every clone shares the writer thread, the read

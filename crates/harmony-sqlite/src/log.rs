@@ -1,9 +1,11 @@
 //! The embedded message log: an append-only table ordered by `position`, with each chat's `seq`
 //! assigned in the append transaction (so a chat's seqs are 1, 2, 3, ... with no holes). Appends
 //! are group-committed: one transaction and one fsync for every append waiting at that moment.
-//! The recent window for resume is the log itself: nothing is ever missing from it. An append
-//! also stores the message in history (the `messages` table) in its transaction, so the single
-//! node has no sink and a message is in history as soon as its send is answered.
+//! An append also stores the message in history (the `messages` table) in its transaction, so
+//! the single node has no sink, a message is in history as soon as its send is answered, and
+//! resume reads history (clustered by chat and seq): nothing is ever missing from it. The log
+//! itself is a pure append with no secondary index, read by position only; a retried send is
+//! found by its key in history.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -43,13 +45,7 @@ fn append_one(
     let chat = message.chat_id.to_string();
     let author = message.author.id.to_string();
     if let Some(key) = &message.client_msg_id {
-        let existing = row(
-            conn,
-            "SELECT seq, record FROM message_log \
-             WHERE chat_id = ? AND author_id = ? AND client_msg_id = ?",
-            (&chat, &author, key.as_str()),
-            message_from,
-        )?;
+        let existing = crate::history::by_client_key(conn, &chat, &author, key.as_str())?;
         if let Some(message) = existing {
             return Ok((AppendOutcome::Duplicate(message), None));
         }
@@ -125,15 +121,7 @@ impl RecentMessages for Database {
         limit: u32,
     ) -> StoreResult<RecentSlice> {
         let messages = self
-            .read(move |conn| {
-                rows(
-                    conn,
-                    "SELECT seq, record FROM message_log WHERE chat_id = ? AND seq > ? \
-                     ORDER BY seq LIMIT ?",
-                    (chat.to_string(), after_seq, i64::from(limit)),
-                    message_from,
-                )
-            })
+            .read(move |conn| crate::history::after(conn, &chat.to_string(), after_seq, limit))
             .await?;
         Ok(RecentSlice {
             messages,
