@@ -3,13 +3,18 @@ import { useQueryClient } from "@tanstack/react-query";
 import { AuthPage } from "./components/AuthPage";
 import { ChatView } from "./components/ChatView";
 import { FriendsPage } from "./components/FriendsPage";
+import { QuickSwitcher } from "./components/QuickSwitcher";
 import { Sidebar } from "./components/Sidebar";
 import { useLiveSync } from "./data";
 import { live, type Status } from "./live";
 import { usePresenceSync } from "./presence";
-import { navigate, useRoute } from "./router";
+import { navigate, useRoute, type Route } from "./router";
 import { useAutoResend } from "./send";
 import { useMe } from "./session";
+
+/** Where a signed-out visitor was going (a shared link to a chat): there once signed in. Only
+ *  the page first loaded: after a sign-out the next one to sign in starts afresh. */
+let returnTo = location.pathname === "/signin" ? "/" : location.pathname;
 
 export function App() {
   const me = useMe();
@@ -22,7 +27,8 @@ export function App() {
 
   useEffect(() => {
     if (me.data === null && route.name !== "signin") navigate("/signin", true);
-    if (me.data && route.name === "signin") navigate("/", true);
+    if (me.data && route.name === "signin") navigate(returnTo, true);
+    if (me.data) returnTo = "/";
   }, [me.data, route.name]);
 
   if (me.isPending) return <p className="p-6 text-zinc-500">Loading…</p>;
@@ -41,14 +47,30 @@ export function App() {
   const listVisible = route.name === "home";
   return (
     <div className="flex h-full flex-col">
+      <SkipLink route={route} />
       <OfflineBanner />
       <div className="flex min-h-0 flex-1">
         <div className={`${listVisible ? "flex" : "hidden"} w-full md:flex md:w-80 md:shrink-0`}>
           <Sidebar me={me.data} activeChat={activeChat} />
         </div>
-        <main className={`${listVisible ? "hidden" : "flex"} min-w-0 flex-1 md:flex`}>{main}</main>
+        <main id="main" tabIndex={-1} className={`${listVisible ? "hidden" : "flex"} min-w-0 flex-1 outline-none md:flex`}>{main}</main>
       </div>
+      <QuickSwitcher me={me.data} />
     </div>
+  );
+}
+
+/** The first thing Tab reaches: past the chat list, to the messages (or the friends page). */
+function SkipLink({ route }: { route: Route }) {
+  if (route.name !== "chat" && route.name !== "friends") return null;
+  return (
+    <a href="#main" onClick={(e) => {
+        e.preventDefault();
+        (document.getElementById("messages") ?? document.getElementById("main"))?.focus();
+      }}
+      className="sr-only focus:not-sr-only focus:absolute focus:top-2 focus:left-2 focus:z-30 focus:rounded-md focus:bg-white focus:px-3 focus:py-2 focus:font-medium focus:shadow-lg dark:focus:bg-zinc-900">
+      {route.name === "chat" ? "Skip to messages" : "Skip to friends"}
+    </a>
   );
 }
 

@@ -3,6 +3,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 import { api, ApiError, call, onSessionEnded, type User } from "./api/client";
 import { forgetReads } from "./data";
+import { clearDrafts } from "./drafts";
 import { live } from "./live";
 import { pendingStore } from "./pending";
 import { navigate } from "./router";
@@ -47,4 +48,5 @@ export async function signOut(queryClient: ReturnType<typeof useQueryClient>): P
 function forgetSession(): void {
   pendingStore.clear();
   forgetReads();
+  clearDrafts();
 }

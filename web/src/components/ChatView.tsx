@@ -3,11 +3,11 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, call, type User } from "../api/client";
 import { flatten, markRead, useMessages } from "../data";
 import { navigate } from "../router";
+import { useChatTitle } from "../titles";
 import { useTyping } from "../typing";
 import { Composer } from "./Composer";
 import { MembersPanel } from "./MembersPanel";
 import { MessageList } from "./MessageList";
-import { useChatTitle } from "./Sidebar";
 import { Button } from "./ui";
 
 /** "ann is typing…", "ann and bob are typing…", or "Several people are typing…". */
@@ -63,7 +63,7 @@ export function ChatView({ chatId, me }: { chatId: string; me: User }) {
         </header>
         <MessageList chatId={chatId} me={me} query={messages} />
         <TypingLine chatId={chatId} me={me} />
-        <Composer chatId={chatId} />
+        <Composer chatId={chatId} meId={me.id} />
       </div>
       {showMembers && chat.data && <MembersPanel chat={chat.data} me={me} onClose={closeMembers} />}
     </section>

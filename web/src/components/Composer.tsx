@@ -1,5 +1,6 @@
-import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
+import { useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent, type RefObject } from "react";
 import { useQueryClient } from "@tanstack/react-query";
+import { loadDraft, saveDraft } from "../drafts";
 import { live } from "../live";
 import { pendingStore } from "../pending";
 import { send } from "../send";
@@ -9,13 +10,29 @@ import { Button } from "./ui";
 const MAX_CHARS = 4000;
 /** From here on the composer shows how many characters are left. */
 const COUNT_FROM = 3500;
+/** The composer grows with its text up to this share of the window, then scrolls. */
+const MAX_HEIGHT = 0.4;
 
-export function Composer({ chatId }: { chatId: string }) {
-  const [text, setText] = useState("");
+/** Puts the focus in the open chat's composer: for a chat chosen again while it is open. */
+export function focusComposer(): void {
+  document.getElementById("composer")?.focus();
+}
+
+export function Composer({ chatId, meId }: { chatId: string; meId: string }) {
+  // The draft left in this chat, if any: a chat switch or a reload loses nothing.
+  const [text, setText] = useState(() => loadDraft(meId, chatId));
   const queryClient = useQueryClient();
   const length = [...text.trim()].length;
   const tooLong = length > MAX_CHARS;
   const input = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => saveDraft(meId, chatId, text), [meId, chatId, text]);
+  useAutoHeight(input, text);
+
+  // A chat that opens is ready to be written in. Not on a touch screen, where the keyboard
+  // would come up over the messages.
+  useEffect(() => {
+    if (!matchMedia("(pointer: coarse)").matches) input.current?.focus();
+  }, []);
 
   // A message the server refused comes back here to be fixed, before anything typed since.
   useEffect(() => pendingStore.onEdit((chat, content) => {
@@ -31,11 +48,13 @@ export function Composer({ chatId }: { chatId: string }) {
     if (!content || tooLong) return;
     send(queryClient, chatId, content);
     live.typingDone(chatId);
+    // The draft goes with it.
     setText("");
   }
 
   function onKey(event: KeyboardEvent<HTMLTextAreaElement>) {
-    if (event.key === "Enter" && !event.shiftKey) submit(event);
+    // Enter while an input method composes a word picks the word; it sends nothing.
+    if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing) submit(event);
   }
 
   return (
@@ -46,7 +65,7 @@ export function Composer({ chatId }: { chatId: string }) {
           if (e.target.value.trim()) live.typing(chatId);
         }} onKeyDown={onKey}
         placeholder="Write a message" title="Enter sends; Shift+Enter starts a new line"
-        className="max-h-40 min-h-10 flex-1 resize-y rounded-md border border-zinc-300 bg-white px-3 py-2 dark:border-zinc-700 dark:bg-zinc-900" />
+        className="min-h-10 flex-1 resize-none rounded-md border border-zinc-300 bg-white px-3 py-2 dark:border-zinc-700 dark:bg-zinc-900" />
       {length >= COUNT_FROM && (
         <span data-testid="composer-count" aria-live="polite"
           className={`self-center text-xs tabular-nums ${tooLong ? "font-semibold text-red-600 dark:text-red-400" : "text-zinc-600 dark:text-zinc-400"}`}>
@@ -56,4 +75,23 @@ export function Composer({ chatId }: { chatId: string }) {
       <Button type="submit" disabled={!text.trim() || tooLong}>Send</Button>
     </form>
   );
+}
+
+/** Fits the textarea to its text, up to MAX_HEIGHT of the window; past that it scrolls. */
+function useAutoHeight(ref: RefObject<HTMLTextAreaElement | null>, text: string) {
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const fit = () => {
+      el.style.height = "auto";
+      const max = window.innerHeight * MAX_HEIGHT;
+      // scrollHeight leaves out the borders, which the box's height (border-box) counts.
+      const wanted = el.scrollHeight + el.offsetHeight - el.clientHeight;
+      el.style.height = `${Math.min(wanted, max)}px`;
+      el.style.overflowY = wanted > max ? "auto" : "hidden";
+    };
+    fit();
+    window.addEventListener("resize", fit);
+    return () => window.removeEventListener("resize", fit);
+  }, [ref, text]);
 }

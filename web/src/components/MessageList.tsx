@@ -2,6 +2,7 @@ import type { UseInfiniteQueryResult } from "@tanstack/react-query";
 import type { User } from "../api/client";
 import { flatten, type MessagePages } from "../data";
 import { usePending, type Pending } from "../pending";
+import { MessageText } from "../markdown";
 import { useScrollback } from "../scrollback";
 import { PendingNote } from "./PendingNote";
 import { Avatar, Handle } from "./ui";
@@ -37,7 +38,9 @@ export function MessageList({ chatId, me, query }: { chatId: string; me: User; q
   return (
     // column-reverse keeps the view pinned to the newest message; useScrollback keeps it still
     // when older pages load.
-    <div ref={scroller} className="flex min-h-0 flex-1 flex-col-reverse overflow-y-auto px-4 py-2 [overflow-anchor:none]" data-testid="messages">
+    // Focusable, so the keyboard can scroll it: the skip link lands here.
+    <div ref={scroller} id="messages" tabIndex={0} role="region" aria-label="Message history" data-testid="messages"
+      className="flex min-h-0 flex-1 flex-col-reverse overflow-y-auto px-4 py-2 [overflow-anchor:none] focus-visible:-outline-offset-2">
       <ol aria-label="Messages" className="flex flex-col">
         {query.isFetchingNextPage && <li className="py-2 text-center text-sm text-zinc-500">Loading older messages…</li>}
         {!query.hasNextPage && query.isSuccess && <li className="py-4 text-center text-sm text-zinc-500">This is the beginning of the chat.</li>}
@@ -73,7 +76,7 @@ function Row({ item, previous, mine }: { item: Item; previous?: Item; mine: bool
               {!p && <time dateTime={item.created_at} className="text-xs text-zinc-500">{time.format(at)}</time>}
             </p>
           )}
-          <p className={`whitespace-pre-wrap break-words ${tone}`}>{item.content}</p>
+          <div className={`whitespace-pre-wrap break-words ${tone}`}><MessageText content={item.content} /></div>
           {p && <PendingNote pending={p} />}
         </div>
       </li>

@@ -1,16 +1,20 @@
-import { useState, type FormEvent } from "react";
+import { useRef, useState, type FormEvent } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, call, type ChatListItem, type User } from "../api/client";
 import { useChats } from "../data";
 import { usePresence } from "../presence";
 import { navigate } from "../router";
 import { signOut } from "../session";
+import { useChatTitle, usePeer } from "../titles";
+import { focusComposer } from "./Composer";
+import { openQuickSwitcher, shortcut } from "./QuickSwitcher";
 import { Avatar, Badge, Button, Handle } from "./ui";
 
 export function Sidebar({ me, activeChat }: { me: User; activeChat: string | null }) {
   const chats = useChats();
   const queryClient = useQueryClient();
   const [creating, setCreating] = useState(false);
+  const newGroup = useRef<HTMLButtonElement>(null);
   // Kept current by `friend_request` frames: no polling.
   const requests = useQuery({ queryKey: ["friend-requests"], queryFn: () => call(api.GET("/api/v1/friends/requests")) });
   const incoming = requests.data?.incoming.length ?? 0;
@@ -26,33 +30,18 @@ export function Sidebar({ me, activeChat }: { me: User; activeChat: string | nul
         <Button variant="ghost" onClick={() => navigate("/friends")}>
           Friends <Badge count={incoming} label={`${incoming} friend requests waiting`} />
         </Button>
-        <Button variant="ghost" onClick={() => setCreating((c) => !c)} aria-expanded={creating}>New group</Button>
+        <Button ref={newGroup} variant="ghost" onClick={() => setCreating((c) => !c)} aria-expanded={creating}>New group</Button>
+        <Button variant="ghost" onClick={openQuickSwitcher} aria-keyshortcuts={shortcut.aria}>
+          Jump to chat <kbd aria-hidden className="ml-1 hidden font-sans text-xs text-zinc-500 md:inline">{shortcut.label}</kbd>
+        </Button>
       </nav>
-      {creating && <NewGroup onDone={() => setCreating(false)} />}
+      {creating && <NewGroup onDone={() => setCreating(false)} onCancel={() => { setCreating(false); newGroup.current?.focus(); }} />}
       <ul className="min-h-0 flex-1 overflow-y-auto" data-testid="chat-list">
         {chats.data?.map((c) => <ChatRow key={c.id} chat={c} me={me} active={c.id === activeChat} />)}
         {chats.data?.length === 0 && <li className="p-4 text-sm text-zinc-500">No chats yet. Find friends or start a group.</li>}
       </ul>
     </aside>
   );
-}
-
-/** The other member of a direct chat (undefined for a group, or until the members are known). */
-function usePeer(chat: { id: string; kind: string }, me: User): User | undefined {
-  const members = useQuery({
-    queryKey: ["members", chat.id],
-    queryFn: () => call(api.GET("/api/v1/chats/{id}/members", { params: { path: { id: chat.id } } })),
-    enabled: chat.kind === "direct",
-    staleTime: Infinity,
-  });
-  return chat.kind === "direct" ? members.data?.find((m) => m.user.id !== me.id)?.user : undefined;
-}
-
-/** A direct chat is named after the other member. */
-export function useChatTitle(chat: { id: string; kind: string; name?: string | null }, me: User): string {
-  const peer = usePeer(chat, me);
-  if (chat.kind !== "direct") return chat.name ?? "Untitled group";
-  return peer?.display_name ?? "Direct message";
 }
 
 function ChatRow({ chat, me, active }: { chat: ChatListItem; me: User; active: boolean }) {
@@ -65,9 +54,10 @@ function ChatRow({ chat, me, active }: { chat: ChatListItem; me: User; active: b
   const unread = active ? 0 : chat.unread_count;
   return (
     <li>
-      <a href={`/chats/${chat.id}`} onClick={(e) => { e.preventDefault(); navigate(`/chats/${chat.id}`); }}
+      <a href={`/chats/${chat.id}`} onClick={(e) => { e.preventDefault(); if (active) focusComposer(); else navigate(`/chats/${chat.id}`); }}
         aria-current={active ? "page" : undefined}
-        className={`flex items-center gap-3 px-3 py-2 hover:bg-zinc-100 dark:hover:bg-zinc-900 ${active ? "bg-zinc-100 dark:bg-zinc-900" : ""}`}>
+        // The ring is drawn inside: the list scrolls, and would clip one drawn outside.
+        className={`flex items-center gap-3 px-3 py-2 hover:bg-zinc-100 focus-visible:-outline-offset-2 focus-visible:bg-zinc-100 dark:focus-visible:bg-zinc-900 dark:hover:bg-zinc-900 ${active ? "bg-zinc-100 dark:bg-zinc-900" : ""}`}>
         <Avatar name={title} presence={presence} />
         <span className="min-w-0 flex-1">
           <span className="flex items-center justify-between gap-2">
@@ -83,7 +73,7 @@ function ChatRow({ chat, me, active }: { chat: ChatListItem; me: User; active: b
   );
 }
 
-function NewGroup({ onDone }: { onDone: () => void }) {
+function NewGroup({ onDone, onCancel }: { onDone: () => void; onCancel: () => void }) {
   const friends = useQuery({ queryKey: ["friends"], queryFn: () => call(api.GET("/api/v1/friends")) });
   const queryClient = useQueryClient();
   const [error, setError] = useState("");
@@ -102,9 +92,16 @@ function NewGroup({ onDone }: { onDone: () => void }) {
     }
   }
   return (
-    <form onSubmit={submit} className="flex flex-col gap-2 border-y border-zinc-200 p-3 dark:border-zinc-800">
+    <form onSubmit={submit} onKeyDown={(e) => {
+        // This form only: not the members panel too.
+        if (e.key !== "Escape") return;
+        e.preventDefault();
+        e.stopPropagation();
+        onCancel();
+      }}
+      className="flex flex-col gap-2 border-y border-zinc-200 p-3 dark:border-zinc-800">
       <label htmlFor="group-name" className="text-sm font-medium">Group name</label>
-      <input id="group-name" name="name" required className="rounded-md border border-zinc-300 px-2 py-1 dark:border-zinc-700 dark:bg-zinc-900" />
+      <input id="group-name" name="name" required autoFocus className="rounded-md border border-zinc-300 px-2 py-1 dark:border-zinc-700 dark:bg-zinc-900" />
       <fieldset className="flex flex-col gap-1 text-sm">
         <legend className="font-medium">Members</legend>
         {friends.data?.map((f) => (
