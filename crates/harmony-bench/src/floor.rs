@@ -407,6 +407,7 @@ impl Running {
             client,
             base,
             pids: vec![pid],
+            services: Vec::new(),
             chats: chats
                 .iter()
                 .map(|(c, u)| Ok((c.clone(), token(&u.id)?)))

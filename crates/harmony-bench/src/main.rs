@@ -19,7 +19,9 @@
 //!   S5 ingest    POST rate stepped up until ack p99 passes 20 ms: the durable-ingest knee
 //!   S6 failover  kill -9 a gateway under load: time until every client resumed on the other
 //!                one, gaps and duplicates found
-//!   S7 rest      POST /messages and history reads, open loop at fixed rates
+//!   S7 rest      POST /messages and history reads, open loop at fixed rates, against Harmony and
+//!                the floor (`serve-floor`: the same requests on the same stack, nothing else)
+//!   S7c          S7 against a cluster's writer node at half the rates, PostgreSQL measured apart
 //!
 //! Peers (`bench/peers/`, npm packages installed on first use): node-ws (a minimal Node `ws`
 //! broadcast server), socket.io (Socket.IO with @socket.io/redis-adapter on a private Redis),

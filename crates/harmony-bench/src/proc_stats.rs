@@ -63,6 +63,36 @@ impl Usage {
     }
 }
 
+/// `pid` and its direct children (PostgreSQL's backends are the postmaster's children), as they
+/// are now.
+pub fn with_children(pid: u32) -> Vec<u32> {
+    let mut out = vec![pid];
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // The fields after the command (which may hold spaces) start with state, then ppid.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
+}
+
 /// Kernel memory that grows with connections, KiB: the slab caches (socket, file, epoll
 /// structures) plus TCP socket buffers (`/proc/net/sockstat`, in pages). Machine-wide.
 pub fn kernel_kib() -> anyhow::Result<u64> {

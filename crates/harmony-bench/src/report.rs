@@ -213,11 +213,11 @@ pub fn markdown(r: &Results) -> String {
             f.clients, f.messages, f.resumed, f.clients, f.resume_ms[0], f.resume_ms[1], f.resume_ms[2], f.ready_ms[0], f.ready_ms[1], f.ready_ms[2], f.sessions_opened, f.failed_attempts, f.gaps, f.duplicates, f.listen_overflows);
     }
     if !r.s7.is_empty() {
-        let _ = writeln!(md, "## S7 REST\n\n| request | rate/s | achieved/s | p50 / p99 / p99.9 ms | failed | server CPU µs/request | generator CPU µs/request |\n|---|---:|---:|---|---:|---:|---:|");
+        let _ = writeln!(md, "## S7 REST\n\nServer CPU is the node's (a cluster's writer node runs api and the workers); services are a cluster's PostgreSQL (the postmaster and its backends; the broker and Redis are left out: tansu polls whether busy or not).\n\n| request | rate/s | achieved/s | p50 / p99 / p99.9 ms | failed | server CPU µs/request | services CPU µs/request | generator CPU µs/request |\n|---|---:|---:|---|---:|---:|---:|---:|");
         for l in &r.s7 {
             let _ = writeln!(
                 md,
-                "| {} | {} | {:.0} | {} / {} / {} | {} | {:.0} | {:.0} |",
+                "| {} | {} | {:.0} | {} / {} / {} | {} | {:.0} | {:.0} | {:.0} |",
                 l.what,
                 l.rate,
                 l.achieved_per_sec,
@@ -226,6 +226,7 @@ pub fn markdown(r: &Results) -> String {
                 ms(l.latency[2]),
                 l.failed,
                 l.server_cpu_secs * 1e6 / l.requests.max(1) as f64,
+                l.services_cpu_secs * 1e6 / l.requests.max(1) as f64,
                 l.generator_cpu_secs * 1e6 / l.requests.max(1) as f64
             );
         }

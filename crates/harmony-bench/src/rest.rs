@@ -19,6 +19,10 @@ pub struct Load {
     pub latency: [u64; 4],
     pub achieved_per_sec: f64,
     pub server_cpu_secs: f64,
+    /// CPU of the services the server needs (a cluster's PostgreSQL, Redis and broker); 0 for
+    /// a single node.
+    #[serde(default)]
+    pub services_cpu_secs: f64,
     pub generator_cpu_secs: f64,
     pub elapsed_secs: f64,
 }
@@ -33,6 +37,7 @@ impl Load {
 pub async fn open_loop<F, Fut>(
     what: &str,
     pids: &[u32],
+    services: &[u32],
     rate: f64,
     secs: f64,
     request: F,
@@ -44,6 +49,7 @@ where
     let total = (rate * secs).round() as usize;
     let interval = Duration::from_secs_f64(1.0 / rate);
     let before = Usage::of(pids)?;
+    let services_before = Usage::of(services)?;
     let me_before = CpuMem::of(std::process::id())?;
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(total);
@@ -72,6 +78,7 @@ where
         eprintln!("  {what} at {rate}/s: {failed} requests failed; the first: {e:#}");
     }
     let after = Usage::of(pids)?;
+    let services_after = Usage::of(services)?;
     let me_after = CpuMem::of(std::process::id())?;
     Ok(Load {
         what: what.to_owned(),
@@ -86,6 +93,7 @@ where
         ],
         achieved_per_sec: (total - failed) as f64 / elapsed,
         server_cpu_secs: after.cpu_secs - before.cpu_secs,
+        services_cpu_secs: services_after.cpu_secs - services_before.cpu_secs,
         generator_cpu_secs: me_after.cpu_secs - me_before.cpu_secs,
         elapsed_secs: elapsed,
     })
@@ -98,6 +106,8 @@ pub struct RestTarget {
     pub client: reqwest::Client,
     pub base: String,
     pub pids: Vec<u32>,
+    /// The services it needs, measured apart (a cluster's PostgreSQL, Redis, broker).
+    pub services: Vec<u32>,
     pub chats: Vec<(String, String)>,
 }
 
@@ -119,7 +129,7 @@ pub async fn post_load(target: &RestTarget, rate: f64, secs: f64) -> anyhow::Res
     let client = target.client.clone();
     let urls = target.urls("");
     let what = format!("POST message ({})", target.name);
-    open_loop(&what, &target.pids, rate, secs, |i| {
+    open_loop(&what, &target.pids, &target.services, rate, secs, |i| {
         let (url, token) = urls[i % urls.len()].clone();
         let client = client.clone();
         async move {
@@ -135,7 +145,7 @@ pub async fn history_load(target: &RestTarget, rate: f64, secs: f64) -> anyhow::
     let client = target.client.clone();
     let urls = target.urls("?limit=50");
     let what = format!("GET history ({})", target.name);
-    open_loop(&what, &target.pids, rate, secs, |i| {
+    open_loop(&what, &target.pids, &target.services, rate, secs, |i| {
         let (url, token) = urls[i % urls.len()].clone();
         let client = client.clone();
         async move {

@@ -79,7 +79,7 @@ pub async fn all(plan: &Plan, command: String) -> anyhow::Result<Results> {
         }
         node.app.stop().await?;
     }
-    if plan.wants("s3") || plan.wants("s6") {
+    if plan.wants("s3") || plan.wants("s6") || plan.wants("s7c") {
         let outcome = cluster(plan, &sources, &mut results).await;
         record(&mut results, "S3/S6", outcome);
     }
@@ -146,6 +146,7 @@ async fn rest(plan: &Plan, node: &mut Node, results: &mut Results) -> anyhow::Re
         client: node.app.client.clone(),
         base: node.app.url(""),
         pids: node.pids.clone(),
+        services: Vec::new(),
         chats: authors
             .iter()
             .map(|(chat, user)| (chat.clone(), user.access.clone()))
@@ -260,6 +261,10 @@ async fn cluster(plan: &Plan, sources: &Arc<Sources>, results: &mut Results) -> 
                 .await?;
         results.s3 = Some((round, cpu));
     }
+    if plan.wants("s7c") {
+        let outcome = rest_cluster(plan, &bench, &users, results).await;
+        record(results, "S7 cluster", outcome);
+    }
     if plan.wants("s6") {
         eprintln!("S6: {} clients, kill -9 of their gateway", plan.s6_clients);
         results.s6 = Some(
@@ -275,6 +280,47 @@ async fn cluster(plan: &Plan, sources: &Arc<Sources>, results: &mut Results) -> 
             .await?,
         );
     }
+    Ok(())
+}
+
+/// S7 against the cluster's writer node (api and the workers), with PostgreSQL measured apart:
+/// what a send and a history page cost on the PostgreSQL path.
+async fn rest_cluster(
+    plan: &Plan,
+    bench: &crate::cluster::Bench,
+    users: &[TestUser],
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let mut chats = Vec::new();
+    for (i, user) in users.iter().step_by(20).take(50).enumerate() {
+        let chat = crate::harmony::group(&bench.writer, user, &format!("rest{i}"), &[]).await?;
+        chats.push((chat, user.access.clone()));
+    }
+    // PostgreSQL alone: tansu polls its SQLite store whether busy or not (about half a core,
+    // BROKER.md), which would say nothing about Kafka's cost per request.
+    let services: Vec<u32> = bench
+        .cluster
+        .postgres
+        .pid()
+        .map(crate::proc_stats::with_children)
+        .unwrap_or_default();
+    let target = RestTarget {
+        name: "harmony-cluster",
+        client: bench.writer.client.clone(),
+        base: bench.writer.url(""),
+        pids: bench.writer.pid().into_iter().collect(),
+        services,
+        chats,
+    };
+    eprintln!("S7 cluster: REST against the writer node");
+    crate::rest::post_load(&target, 100.0, 1.0).await?;
+    let (post_rate, read_rate) = (plan.s7_post_rate / 2.0, plan.s7_read_rate / 2.0);
+    results
+        .s7
+        .push(crate::rest::post_load(&target, post_rate, plan.s7_secs).await?);
+    results
+        .s7
+        .push(crate::rest::history_load(&target, read_rate, plan.s7_secs).await?);
     Ok(())
 }
 

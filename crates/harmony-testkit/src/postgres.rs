@@ -134,6 +134,18 @@ impl PrivatePostgres {
         )
     }
 
+    /// The postmaster's process id (its backends are its children), from `postmaster.pid`.
+    pub fn pid(&self) -> Option<u32> {
+        let file = self.dir.path().join("data").join("postmaster.pid");
+        std::fs::read_to_string(file)
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// A URL for a database of this server (`postgres` exists from the start).
     pub fn url(&self, database: &str) -> String {
         format!("postgres://harmony@127.0.0.1:{}/{database}", self.port)
