@@ -11,6 +11,7 @@ import { usePresenceSync } from "./presence";
 import { navigate, useRoute, type Route } from "./router";
 import { useAutoResend } from "./send";
 import { useMe } from "./session";
+import { TabTitle } from "./unread";
 
 /** Where a signed-out visitor was going (a shared link to a chat): there once signed in. Only
  *  the page first loaded: after a sign-out the next one to sign in starts afresh. */
@@ -31,7 +32,7 @@ export function App() {
     if (me.data) returnTo = "/";
   }, [me.data, route.name]);
 
-  if (me.isPending) return <p className="p-6 text-zinc-500">Loading…</p>;
+  if (me.isPending) return <p className="p-6 text-zinc-600 dark:text-zinc-400">Loading…</p>;
   if (me.isError) return <p className="p-6 text-red-600">Harmony is not reachable. Retrying…</p>;
   if (!me.data) return <AuthPage onSignedIn={() => void queryClient.invalidateQueries({ queryKey: ["me"] })} />;
 
@@ -41,7 +42,7 @@ export function App() {
     ) : route.name === "friends" ? (
       <FriendsPage me={me.data} />
     ) : (
-      <div className="hidden flex-1 items-center justify-center text-zinc-500 md:flex">Pick a chat, or start one.</div>
+      <div className="hidden flex-1 items-center justify-center text-zinc-600 dark:text-zinc-400 md:flex">Pick a chat, or start one.</div>
     );
   // On phones the list and the open chat take turns; from md up they sit side by side.
   const listVisible = route.name === "home";
@@ -53,9 +54,13 @@ export function App() {
         <div className={`${listVisible ? "flex" : "hidden"} w-full md:flex md:w-80 md:shrink-0`}>
           <Sidebar me={me.data} activeChat={activeChat} />
         </div>
-        <main id="main" tabIndex={-1} className={`${listVisible ? "hidden" : "flex"} min-w-0 flex-1 outline-none md:flex`}>{main}</main>
+        <main id="main" tabIndex={-1} className={`${listVisible ? "hidden" : "flex"} min-w-0 flex-1 outline-none md:flex`}>
+          <h1 className="sr-only">Harmony</h1>
+          {main}
+        </main>
       </div>
       <QuickSwitcher me={me.data} />
+      <TabTitle activeChat={activeChat} />
     </div>
   );
 }

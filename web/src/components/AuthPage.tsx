@@ -49,7 +49,7 @@ export function AuthPage({ onSignedIn }: { onSignedIn: () => void }) {
   }
 
   return (
-    <div className="flex min-h-full items-center justify-center p-4">
+    <main className="flex min-h-full items-center justify-center p-4">
       <form onSubmit={submit} className="flex w-full max-w-sm flex-col gap-4 rounded-xl border border-zinc-200 p-6 shadow-sm dark:border-zinc-800" noValidate>
         <h1 className="text-2xl font-semibold">{mode === "signin" ? "Sign in to Harmony" : "Create your account"}</h1>
         <Field id="username" name="username" label="Username" autoComplete="username" required error={errors.username}
@@ -65,6 +65,6 @@ export function AuthPage({ onSignedIn }: { onSignedIn: () => void }) {
           {mode === "signin" ? "New here? Create an account" : "Have an account? Sign in"}
         </button>
       </form>
-    </div>
+    </main>
   );
 }

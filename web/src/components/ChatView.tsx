@@ -5,6 +5,7 @@ import { flatten, markRead, useMessages } from "../data";
 import { navigate } from "../router";
 import { useChatTitle } from "../titles";
 import { useTyping } from "../typing";
+import { useFirstUnread } from "../unread";
 import { Composer } from "./Composer";
 import { MembersPanel } from "./MembersPanel";
 import { MessageList } from "./MessageList";
@@ -25,7 +26,7 @@ function TypingLine({ chatId, me }: { chatId: string; me: User }) {
     typing.length === 1 ? `${name(typing[0])} is typing…` :
     typing.length === 2 ? `${name(typing[0])} and ${name(typing[1])} are typing…` :
     "Several people are typing…";
-  return <p aria-live="polite" data-testid="typing" className="h-5 px-4 text-xs text-zinc-500">{text}</p>;
+  return <p aria-live="polite" data-testid="typing" className="h-5 px-4 text-xs text-zinc-600 dark:text-zinc-400">{text}</p>;
 }
 
 export function ChatView({ chatId, me }: { chatId: string; me: User }) {
@@ -42,11 +43,14 @@ export function ChatView({ chatId, me }: { chatId: string; me: User }) {
     membersButton.current?.focus();
   };
   const title = useChatTitle(chat.data ?? { id: chatId, kind: "group", name: "…" }, me);
-  useReadMarker(chatId, flatten(messages.data).at(-1)?.seq);
+  const loaded = flatten(messages.data);
+  const firstUnread = useFirstUnread(chatId, me.id, loaded, messages.isSuccess);
+  // Not before the "New messages" line is placed: marking read would move it away.
+  useReadMarker(chatId, firstUnread === undefined ? undefined : loaded.at(-1)?.seq);
 
   if (chat.isError) {
     return (
-      <div className="flex flex-1 flex-col items-center justify-center gap-3 text-zinc-500">
+      <div className="flex flex-1 flex-col items-center justify-center gap-3 text-zinc-600 dark:text-zinc-400">
         <p role="alert">You are no longer in this chat: you were removed, or it was deleted.</p>
         <Button onClick={() => navigate("/")}>Back to chats</Button>
       </div>
@@ -58,10 +62,10 @@ export function ChatView({ chatId, me }: { chatId: string; me: User }) {
         <header className="flex items-center gap-2 border-b border-zinc-200 p-3 dark:border-zinc-800">
           <Button variant="ghost" className="md:hidden" aria-label="Back to chats" onClick={() => navigate("/")}>←</Button>
           <h2 className="min-w-0 flex-1 truncate text-lg font-semibold" data-testid="chat-title">{title}</h2>
-          {chat.data && <span className="text-sm text-zinc-500">{chat.data.member_count === 1 ? "1 member" : `${chat.data.member_count} members`}</span>}
+          {chat.data && <span className="text-sm text-zinc-600 dark:text-zinc-400">{chat.data.member_count === 1 ? "1 member" : `${chat.data.member_count} members`}</span>}
           <Button ref={membersButton} variant="ghost" aria-expanded={showMembers} onClick={() => setShowMembers((s) => !s)}>Members</Button>
         </header>
-        <MessageList chatId={chatId} me={me} query={messages} />
+        <MessageList chatId={chatId} me={me} query={messages} firstUnread={firstUnread ?? undefined} />
         <TypingLine chatId={chatId} me={me} />
         <Composer chatId={chatId} meId={me.id} />
       </div>

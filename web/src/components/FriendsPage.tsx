@@ -57,7 +57,7 @@ export function FriendsPage({ me }: { me: User }) {
         <ul className="max-w-sm">
           {found.data?.filter((u) => u.id !== me.id).map((u) => (
             <li key={u.id} className="flex items-center gap-2 py-1">
-              <Avatar name={u.display_name} /><span className="flex-1">{u.display_name} <span className="text-zinc-500">@{u.username}</span></span>
+              <Avatar name={u.display_name} /><span className="flex-1">{u.display_name} <span className="text-zinc-600 dark:text-zinc-400">@{u.username}</span></span>
               {relation(u) ? <span className="text-sm text-zinc-600 dark:text-zinc-400">{relation(u)}</span> : (
                 <Button variant="ghost" onClick={() => void run(() => call(api.POST("/api/v1/friends/requests", { body: { username: u.username } })), `Request sent to ${u.display_name}.`)}>
                   Add friend
@@ -85,7 +85,7 @@ export function FriendsPage({ me }: { me: User }) {
               <Button variant="danger" onClick={() => void run(() => call(api.DELETE("/api/v1/friends/{user_id}", { params: { path: { user_id: f.id } } })), "Removed.")}>Remove</Button>
             </li>
           ))}
-          {friends.data?.length === 0 && <li className="text-sm text-zinc-500">No friends yet: find people above.</li>}
+          {friends.data?.length === 0 && <li className="text-sm text-zinc-600 dark:text-zinc-400">No friends yet: find people above.</li>}
         </ul>
       </div>
     </section>
@@ -102,7 +102,7 @@ function FriendName({ friend }: { friend: User }) {
       <Avatar name={friend.display_name} presence={presence?.status} />
       <span className="flex min-w-0 flex-1 flex-col">
         <span>{friend.display_name}<Handle username={friend.username} /></span>
-        {lastSeen && <span className="text-xs text-zinc-500" data-testid="last-seen">{lastSeen}</span>}
+        {lastSeen && <span className="text-xs text-zinc-600 dark:text-zinc-400" data-testid="last-seen">{lastSeen}</span>}
       </span>
     </>
   );

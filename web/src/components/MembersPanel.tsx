@@ -60,7 +60,7 @@ export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onCl
         {members.data?.map((m) => (
           <li key={m.user.id} className="flex items-center gap-2">
             <UserAvatar user={m.user} />
-            <span className="min-w-0 flex-1 truncate">{m.user.display_name}<Handle username={m.user.username} /><span className="ml-1 text-xs text-zinc-500">{m.role}</span></span>
+            <span className="min-w-0 flex-1 truncate">{m.user.display_name}<Handle username={m.user.username} /><span className="ml-1 text-xs text-zinc-600 dark:text-zinc-400">{m.role}</span></span>
             {canManage && m.user.id !== me.id && m.role !== "owner" && (
               <Button variant="danger" aria-label={`Remove ${m.user.display_name}`} onClick={() => void run(() => remove(m.user.id))}>Remove</Button>
             )}
@@ -130,7 +130,7 @@ function AddMember({ chatId, onAdded, inChat }: { chatId: string; onAdded: () =>
       <ul>
         {found.data?.filter((u) => !inChat.has(u.id)).map((u) => (
           <li key={u.id} className="flex items-center justify-between gap-2 py-1 text-sm">
-            <span>{u.display_name} <span className="text-zinc-500">@{u.username}</span></span>
+            <span>{u.display_name} <span className="text-zinc-600 dark:text-zinc-400">@{u.username}</span></span>
             <Button variant="ghost" onClick={() => void call(api.POST("/api/v1/chats/{id}/members", {
               params: { path: { id: chatId } }, body: { user_id: u.id } })).then(onAdded, () => undefined)}>Add</Button>
           </li>

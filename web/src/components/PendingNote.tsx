@@ -9,7 +9,7 @@ export function PendingNote({ pending }: { pending: Pending }) {
   const queryClient = useQueryClient();
   switch (pending.status) {
     case "sending":
-      return <span className="text-xs text-zinc-500">Sending…</span>;
+      return <span className="text-xs text-zinc-600 dark:text-zinc-400">Sending…</span>;
     case "offline":
       // It goes by itself; a retry by hand sends every waiting message, still in order.
       return (

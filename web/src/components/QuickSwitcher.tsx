@@ -112,8 +112,8 @@ function Switcher({ me, onClose }: { me: User; onClose: () => void }) {
             </li>
           ))}
         </ul>
-        {matches.length === 0 && <p className="px-3 py-2 text-sm text-zinc-500">{chats.isPending ? "Loading…" : "No chat matches."}</p>}
-        <p className="text-xs text-zinc-500">↑ ↓ to pick, Enter to open, Esc to close</p>
+        {matches.length === 0 && <p className="px-3 py-2 text-sm text-zinc-600 dark:text-zinc-400">{chats.isPending ? "Loading…" : "No chat matches."}</p>}
+        <p className="text-xs text-zinc-600 dark:text-zinc-400">↑ ↓ to pick, Enter to open, Esc to close</p>
       </div>
     </dialog>
   );

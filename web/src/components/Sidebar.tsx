@@ -32,13 +32,13 @@ export function Sidebar({ me, activeChat }: { me: User; activeChat: string | nul
         </Button>
         <Button ref={newGroup} variant="ghost" onClick={() => setCreating((c) => !c)} aria-expanded={creating}>New group</Button>
         <Button variant="ghost" onClick={openQuickSwitcher} aria-keyshortcuts={shortcut.aria}>
-          Jump to chat <kbd aria-hidden className="ml-1 hidden font-sans text-xs text-zinc-500 md:inline">{shortcut.label}</kbd>
+          Jump to chat <kbd aria-hidden className="ml-1 hidden font-sans text-xs text-zinc-600 dark:text-zinc-400 md:inline">{shortcut.label}</kbd>
         </Button>
       </nav>
       {creating && <NewGroup onDone={() => setCreating(false)} onCancel={() => { setCreating(false); newGroup.current?.focus(); }} />}
       <ul className="min-h-0 flex-1 overflow-y-auto" data-testid="chat-list">
         {chats.data?.map((c) => <ChatRow key={c.id} chat={c} me={me} active={c.id === activeChat} />)}
-        {chats.data?.length === 0 && <li className="p-4 text-sm text-zinc-500">No chats yet. Find friends or start a group.</li>}
+        {chats.data?.length === 0 && <li className="p-4 text-sm text-zinc-600 dark:text-zinc-400">No chats yet. Find friends or start a group.</li>}
       </ul>
     </aside>
   );
@@ -64,7 +64,7 @@ function ChatRow({ chat, me, active }: { chat: ChatListItem; me: User; active: b
             <span className="truncate font-medium">{title}</span>
             <Badge count={unread} label={`${unread} unread`} />
           </span>
-          <span className="block truncate text-sm text-zinc-500">
+          <span className="block truncate text-sm text-zinc-600 dark:text-zinc-400">
             {last ? `${last.author.id === me.id ? "You" : last.author.display_name}: ${last.content}` : chat.kind === "group" ? "Group" : "Say hello"}
           </span>
         </span>
@@ -107,7 +107,7 @@ function NewGroup({ onDone, onCancel }: { onDone: () => void; onCancel: () => vo
         {friends.data?.map((f) => (
           <label key={f.id} className="flex items-center gap-2"><input type="checkbox" name="member" value={f.id} />{f.display_name}<Handle username={f.username} /></label>
         ))}
-        {friends.data?.length === 0 && <span className="text-zinc-500">Add friends to invite them.</span>}
+        {friends.data?.length === 0 && <span className="text-zinc-600 dark:text-zinc-400">Add friends to invite them.</span>}
       </fieldset>
       {error && <p role="alert" className="text-sm text-red-600">{error}</p>}
       <Button type="submit">Create</Button>

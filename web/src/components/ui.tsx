@@ -54,7 +54,7 @@ export function UserAvatar({ user }: { user: { id: string; display_name: string 
 /** The @username beside a display name: display names are free text, so two people (or an
  *  impostor) may share one; the username is unique. */
 export function Handle({ username }: { username: string }) {
-  return <span className="ml-1 text-xs font-normal text-zinc-500">@{username}</span>;
+  return <span className="ml-1 text-xs font-normal text-zinc-600 dark:text-zinc-400">@{username}</span>;
 }
 
 export function Badge({ count, label }: { count: number; label: string }) {
