@@ -74,6 +74,7 @@ async fn presence_crosses_gateways_and_a_killed_gateways_users_go_offline() -> R
     doomed.kill9().await?;
     let gone = bob_ws.presence_of(&ann.id).await?;
     let took = killed.elapsed();
+    eprintln!("ann seen offline {took:?} after her gateway was killed");
     assert_eq!(gone["status"], "offline");
     assert!(gone["last_seen"].is_string(), "{gone}");
     let bound = Duration::from_millis(NODE_TTL_MS + NODE_TTL_MS / 3 + 1000);
