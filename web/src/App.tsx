@@ -7,6 +7,7 @@ import { QuickSwitcher } from "./components/QuickSwitcher";
 import { Sidebar } from "./components/Sidebar";
 import { useLiveSync } from "./data";
 import { live, type Status } from "./live";
+import { useNotifications } from "./notify";
 import { usePresenceSync } from "./presence";
 import { navigate, useRoute, type Route } from "./router";
 import { useAutoResend } from "./send";
@@ -24,6 +25,7 @@ export function App() {
   const activeChat = route.name === "chat" ? route.id : null;
   useLiveSync(me.data?.id, activeChat);
   usePresenceSync(me.data?.id);
+  useNotifications(me.data?.id);
   useAutoResend();
 
   useEffect(() => {
@@ -73,7 +75,7 @@ function SkipLink({ route }: { route: Route }) {
         e.preventDefault();
         (document.getElementById("messages") ?? document.getElementById("main"))?.focus();
       }}
-      className="sr-only focus:not-sr-only focus:absolute focus:top-2 focus:left-2 focus:z-30 focus:rounded-md focus:bg-white focus:px-3 focus:py-2 focus:font-medium focus:shadow-lg dark:focus:bg-zinc-900">
+      className="sr-only focus:not-sr-only focus:absolute focus:top-2 focus:left-2 focus:z-30 focus:rounded-md focus:bg-white focus:px-3 focus:py-3 focus:font-medium focus:shadow-lg dark:focus:bg-zinc-900">
       {route.name === "chat" ? "Skip to messages" : "Skip to friends"}
     </a>
   );

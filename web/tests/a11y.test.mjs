@@ -1,6 +1,7 @@
-// Accessibility: axe-core (from node_modules) run in the page on the sign-in page, a chat with its
-// members panel open and the friends page; in the light and dark themes, on a desktop and a
-// phone. Any "serious" or "critical" violation fails; "moderate" and "minor" ones are listed.
+// Accessibility: axe-core (from node_modules) run in the page on the sign-in page, a direct chat
+// with its profile panel open, a group with its members panel and the leave dialog, and the
+// friends page; in the light and dark themes, on a desktop and a phone. Any "serious" or
+// "critical" violation fails; "moderate" and "minor" ones are listed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
@@ -19,6 +20,8 @@ async function register(name) {
   assert.ok(r.ok, `register ${name}: ${r.status}`);
 }
 
+let team;
+
 /** Ann's world: a friend (bob) she chats with, a request from cid waiting, one she sent to dee. */
 async function world() {
   for (const name of ["ann", "bob", "cid", "dee"]) await register(name);
@@ -31,7 +34,7 @@ async function world() {
   const chat = await bob("POST", "/chats", { kind: "direct", member_ids: [me.id] });
   const lines = ["hi ann!", "see **this**: https://example.com", "`code` and _more_", "a longer line of text to wrap on a phone, and then some"];
   for (const [i, content] of lines.entries()) await (i % 2 ? ann : bob)("POST", `/chats/${chat.id}/messages`, { content });
-  await bob("POST", "/chats", { kind: "group", name: "team", member_ids: [me.id] });
+  team = await bob("POST", "/chats", { kind: "group", name: "team", member_ids: [me.id] });
   return chat;
 }
 
@@ -80,9 +83,18 @@ test("no serious or critical axe violations on the main screens, light and dark,
       await page.goto(`${base}/chats/${chat.id}`);
       await messages(page, "a longer line").waitFor();
       await check(`chat (${at})`, page);
+      // A direct chat: its panel is bob's profile.
+      await page.getByRole("button", { name: "Profile" }).click();
+      await page.getByRole("complementary", { name: "Profile" }).getByText("@bob").waitFor();
+      await check(`chat + profile (${at})`, page);
+      // A group: its members panel, and the question before leaving it.
+      await page.goto(`${base}/chats/${team.id}`);
       await page.getByRole("button", { name: "Members" }).click();
       await page.getByRole("complementary", { name: "Members" }).getByText("@bob").waitFor();
-      await check(`chat + members (${at})`, page);
+      await check(`group + members (${at})`, page);
+      await page.getByRole("button", { name: "Leave chat" }).click();
+      await page.getByRole("alertdialog", { name: "Leave this chat?" }).waitFor();
+      await check(`leave dialog (${at})`, page);
       await page.goto(`${base}/friends`);
       await page.getByTestId("friends").getByText("bob").waitFor();
       await page.getByText("Incoming requests").waitFor();

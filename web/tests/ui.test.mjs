@@ -63,6 +63,7 @@ test("who can be added is who is not there yet, and a removed member is told why
   await ivy.page.getByTestId("chat-list").getByText("team").click();
   await ivy.page.getByTestId("chat-title").getByText("team").waitFor();
   await hal.page.getByRole("button", { name: "Remove ivy" }).click();
+  await hal.page.getByRole("alertdialog", { name: "Remove ivy?" }).getByRole("button", { name: "Remove", exact: true }).click();
   await ivy.page.getByText("You are no longer in this chat").waitFor();
   await hal.context.close();
   await ivy.context.close();
@@ -137,8 +138,9 @@ test("a friend's presence: online while there, idle when the tab is hidden, offl
   // Kim's dot, in the chat list and in the members panel.
   const row = jay.page.getByTestId("chat-list").getByRole("listitem").filter({ hasText: "kim" });
   await row.locator('[data-presence="online"]').waitFor();
-  await jay.page.getByRole("button", { name: "Members" }).click();
-  const member = jay.page.getByRole("complementary", { name: "Members" }).getByRole("listitem").filter({ hasText: "@kim" });
+  // A direct chat has a profile of the other person, not a member list.
+  await jay.page.getByRole("button", { name: "Profile" }).click();
+  const member = jay.page.getByRole("complementary", { name: "Profile" }).filter({ hasText: "@kim" });
   await member.getByRole("img", { name: "online" }).waitFor();
   await jay.page.screenshot({ path: `${SHOTS}presence.png` });
   // Kim's tab goes to the background, then comes back.

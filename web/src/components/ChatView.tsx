@@ -3,12 +3,14 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, call, type User } from "../api/client";
 import { flatten, markRead, useMessages } from "../data";
 import { navigate } from "../router";
-import { useChatTitle } from "../titles";
+import { useChatTitle, usePeer } from "../titles";
 import { useTyping } from "../typing";
 import { useFirstUnread } from "../unread";
+import { ChatHeader } from "./ChatHeader";
 import { Composer } from "./Composer";
 import { MembersPanel } from "./MembersPanel";
 import { MessageList } from "./MessageList";
+import { ProfilePanel } from "./ProfilePanel";
 import { Button } from "./ui";
 
 /** "ann is typing…", "ann and bob are typing…", or "Several people are typing…". */
@@ -42,7 +44,9 @@ export function ChatView({ chatId, me }: { chatId: string; me: User }) {
     setShowMembers(false);
     membersButton.current?.focus();
   };
-  const title = useChatTitle(chat.data ?? { id: chatId, kind: "group", name: "…" }, me);
+  const ref = chat.data ?? { id: chatId, kind: "group", name: "…" };
+  const title = useChatTitle(ref, me);
+  const peer = usePeer(ref, me);
   const loaded = flatten(messages.data);
   const firstUnread = useFirstUnread(chatId, me.id, loaded, messages.isSuccess);
   // Not before the "New messages" line is placed: marking read would move it away.
@@ -59,17 +63,15 @@ export function ChatView({ chatId, me }: { chatId: string; me: User }) {
   return (
     <section aria-label={title} className="flex min-w-0 flex-1">
       <div className="flex min-w-0 flex-1 flex-col">
-        <header className="flex items-center gap-2 border-b border-zinc-200 p-3 dark:border-zinc-800">
-          <Button variant="ghost" className="md:hidden" aria-label="Back to chats" onClick={() => navigate("/")}>←</Button>
-          <h2 className="min-w-0 flex-1 truncate text-lg font-semibold" data-testid="chat-title">{title}</h2>
-          {chat.data && <span className="text-sm text-zinc-600 dark:text-zinc-400">{chat.data.member_count === 1 ? "1 member" : `${chat.data.member_count} members`}</span>}
-          <Button ref={membersButton} variant="ghost" aria-expanded={showMembers} onClick={() => setShowMembers((s) => !s)}>Members</Button>
-        </header>
+        <ChatHeader chat={chat.data} chatId={chatId} title={title} peer={peer} me={me} panelOpen={showMembers}
+          panelButton={membersButton} onTogglePanel={() => setShowMembers((s) => !s)} />
         <MessageList chatId={chatId} me={me} query={messages} firstUnread={firstUnread ?? undefined} />
         <TypingLine chatId={chatId} me={me} />
         <Composer chatId={chatId} meId={me.id} />
       </div>
-      {showMembers && chat.data && <MembersPanel chat={chat.data} me={me} onClose={closeMembers} />}
+      {showMembers && chat.data && (chat.data.kind === "direct"
+        ? <ProfilePanel peer={peer} onClose={closeMembers} />
+        : <MembersPanel chat={chat.data} me={me} onClose={closeMembers} />)}
     </section>
   );
 }

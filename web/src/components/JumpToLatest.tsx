@@ -32,7 +32,7 @@ export function JumpToLatest({ scroller, shown }: { scroller: RefObject<HTMLDivE
         el.focus({ preventScroll: true });
         setAway(false);
       }}
-      className="absolute bottom-3 left-1/2 z-10 -translate-x-1/2 rounded-full bg-indigo-600 px-4 py-1.5 text-sm font-medium text-white shadow-lg hover:bg-indigo-500">
+      className="absolute bottom-3 left-1/2 z-10 -translate-x-1/2 rounded-full bg-indigo-600 px-4 py-1.5 max-md:min-h-11 text-sm font-medium text-white shadow-lg hover:bg-indigo-500">
       Jump to latest ↓
     </button>
   );

@@ -3,6 +3,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError, call, type Chat, type User } from "../api/client";
 import { fetchPresence, LIVE_CHAT_LIMIT } from "../presence";
 import { navigate } from "../router";
+import { useConfirm } from "./ConfirmDialog";
 import { Button, Handle, UserAvatar } from "./ui";
 
 export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onClose: () => void }) {
@@ -12,6 +13,7 @@ export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onCl
     queryFn: () => call(api.GET("/api/v1/chats/{id}/members", { params: { path: { id: chat.id } } })),
   });
   const [error, setError] = useState("");
+  const [confirmDialog, ask] = useConfirm();
   // Members of a big chat are not shown live: ask for those listed (the server takes 100) when
   // the panel opens.
   const big = chat.member_count > LIVE_CHAT_LIMIT;
@@ -62,7 +64,9 @@ export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onCl
             <UserAvatar user={m.user} />
             <span className="min-w-0 flex-1 truncate">{m.user.display_name}<Handle username={m.user.username} /><span className="ml-1 text-xs text-zinc-600 dark:text-zinc-400">{m.role}</span></span>
             {canManage && m.user.id !== me.id && m.role !== "owner" && (
-              <Button variant="danger" aria-label={`Remove ${m.user.display_name}`} onClick={() => void run(() => remove(m.user.id))}>Remove</Button>
+              <Button variant="danger" aria-label={`Remove ${m.user.display_name}`} onClick={() => ask({
+                title: `Remove ${m.user.display_name}?`, body: `@${m.user.username} will no longer see this chat or its new messages.`,
+                confirm: "Remove", onConfirm: () => void run(() => remove(m.user.id)) })}>Remove</Button>
             )}
           </li>
         ))}
@@ -70,14 +74,16 @@ export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onCl
       {canManage && <AddMember chatId={chat.id} onAdded={refresh} inChat={new Set(members.data?.map((m) => m.user.id))} />}
       {error && <p role="alert" className="text-sm text-red-600">{error}</p>}
       {chat.kind === "group" && myRole && myRole !== "owner" && (
-        <Button variant="danger" onClick={() => void run(async () => { await remove(me.id); navigate("/"); })}>Leave chat</Button>
+        <Button variant="danger" onClick={() => ask({
+          title: "Leave this chat?", body: "You will no longer see it or its new messages, unless someone adds you again.",
+          confirm: "Leave", onConfirm: () => void run(async () => { await remove(me.id); navigate("/"); }) })}>Leave chat</Button>
       )}
       {myRole === "owner" && (
-        <Button variant="danger" onClick={() => {
-          if (!confirm("Delete this chat and its history for everyone?")) return;
-          void run(async () => { await call(api.DELETE("/api/v1/chats/{id}", { params: { path: { id: chat.id } } })); navigate("/"); });
-        }}>Delete chat</Button>
+        <Button variant="danger" onClick={() => ask({
+          title: "Delete this chat?", body: "Its history goes too, for everyone. This cannot be undone.",
+          confirm: "Delete", onConfirm: () => void run(async () => { await call(api.DELETE("/api/v1/chats/{id}", { params: { path: { id: chat.id } } })); navigate("/"); }) })}>Delete chat</Button>
       )}
+      {confirmDialog}
     </aside>
   );
 }

@@ -2,7 +2,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { pendingStore, type Pending } from "../pending";
 import { deliver, resendOffline } from "../send";
 
-const action = "font-semibold underline";
+const action = "font-semibold underline max-md:inline-flex max-md:min-h-11 max-md:min-w-11 max-md:items-center max-md:justify-center";
 
 /** Under a message not sent yet: where it stands, and what can be done about it. */
 export function PendingNote({ pending }: { pending: Pending }) {

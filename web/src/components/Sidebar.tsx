@@ -2,13 +2,14 @@ import { useRef, useState, type FormEvent } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, call, type ChatListItem, type User } from "../api/client";
 import { useChats } from "../data";
+import { usePermission } from "../notify";
 import { usePresence } from "../presence";
 import { navigate } from "../router";
 import { signOut } from "../session";
 import { useChatTitle, usePeer } from "../titles";
 import { focusComposer } from "./Composer";
 import { openQuickSwitcher, shortcut } from "./QuickSwitcher";
-import { Avatar, Badge, Button, Handle } from "./ui";
+import { Avatar, Badge, BellIcon, Button, Handle } from "./ui";
 
 export function Sidebar({ me, activeChat }: { me: User; activeChat: string | null }) {
   const chats = useChats();
@@ -23,6 +24,7 @@ export function Sidebar({ me, activeChat }: { me: User; activeChat: string | nul
       <header className="flex items-center gap-2 border-b border-zinc-200 p-3 dark:border-zinc-800">
         <Avatar name={me.display_name} />
         <span className="min-w-0 flex-1 truncate font-semibold" data-testid="me">{me.display_name}</span>
+        <EnableNotifications />
         <ThemeToggle />
         <Button variant="ghost" onClick={() => void signOut(queryClient)}>Sign out</Button>
       </header>
@@ -125,4 +127,11 @@ function ThemeToggle() {
       setDark(next);
     }}>{dark ? "☀" : "☾"}</Button>
   );
+}
+
+/** Asks for permission only when clicked; gone once the browser has an answer. */
+function EnableNotifications() {
+  const [permission, ask] = usePermission();
+  if (permission !== "default") return null;
+  return <Button variant="ghost" aria-label="Enable notifications" title="Enable notifications" onClick={ask}><BellIcon /></Button>;
 }

@@ -1,13 +1,17 @@
 import type { ComponentProps, InputHTMLAttributes } from "react";
 import { usePresence, type PresenceStatus } from "../presence";
 
+/** A touch target of at least 44×44 px below md (phones); as drawn from md up. */
+export const tap = "max-md:inline-flex max-md:items-center max-md:justify-center max-md:min-h-11 max-md:min-w-11";
+
 export function Button({ className = "", variant = "primary", ...props }: ComponentProps<"button"> & { variant?: "primary" | "ghost" | "danger" }) {
   const styles = {
     primary: "bg-indigo-600 text-white hover:bg-indigo-500 disabled:opacity-50",
     ghost: "text-zinc-700 hover:bg-zinc-100 dark:text-zinc-200 dark:hover:bg-zinc-800",
     danger: "text-red-700 hover:bg-red-50 dark:text-red-400 dark:hover:bg-red-950",
   }[variant];
-  return <button className={`rounded-md px-3 py-1.5 text-sm font-medium ${styles} ${className}`} {...props} />;
+  // On a phone every button is a 44×44 px target at least.
+  return <button className={`${tap} rounded-md px-3 py-1.5 text-sm font-medium ${styles} ${className}`} {...props} />;
 }
 
 export function Field({ label, error, hint, id, ...props }: InputHTMLAttributes<HTMLInputElement> & { label: string; error?: string; hint?: string; id: string }) {
@@ -63,5 +67,16 @@ export function Badge({ count, label }: { count: number; label: string }) {
     <span aria-label={label} className="rounded-full bg-indigo-600 px-1.5 text-xs font-semibold text-white">
       {count > 99 ? "99+" : count}
     </span>
+  );
+}
+
+/** A bell; struck through when `off`. Drawn, not an emoji: not every system has an emoji font. */
+export function BellIcon({ off = false }: { off?: boolean }) {
+  return (
+    <svg aria-hidden viewBox="0 0 24 24" className="size-4" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round">
+      <path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
+      <path d="M10.3 21a1.94 1.94 0 0 0 3.4 0" />
+      {off && <path d="M3 3l18 18" />}
+    </svg>
   );
 }
