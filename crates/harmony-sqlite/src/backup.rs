@@ -119,22 +119,36 @@ pub fn restore(from: &Path, db: &Path) -> Result<(Summary, Option<PathBuf>), Bac
         .map_err(io("syncing the copy"))?;
     make_private(&staged)?;
     let kept = if db.exists() {
-        let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let aside = db.with_extension(format!("db.before-restore-{stamp}"));
-        // The write-ahead log may hold commits not yet in the main file: it moves along.
-        for suffix in ["", "-wal", "-shm"] {
-            let file = PathBuf::from(format!("{}{suffix}", db.display()));
-            if file.exists() {
-                let to = PathBuf::from(format!("{}{suffix}", aside.display()));
-                std::fs::rename(&file, &to).map_err(io(format!("moving {}", file.display())))?;
-            }
-        }
-        Some(aside)
+        Some(keep_aside(db)?)
     } else {
         None
     };
+    // One atomic rename: a restore killed at any point leaves either the old database whole (its
+    // write-ahead log folded in) or the backup, never no database (a node would start empty).
     std::fs::rename(&staged, db).map_err(io(format!("moving {} into place", staged.display())))?;
     Ok((check(db)?, kept))
+}
+
+/// Folds the database's write-ahead log into it (commits there may not be in the main file yet,
+/// after a node was killed), then keeps a copy of the main file as
+/// `harmony.db.before-restore-<unix time>`; the database stays in place until the rename that
+/// replaces it.
+fn keep_aside(db: &Path) -> Result<PathBuf, BackupError> {
+    let conn = Connection::open(db)?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    drop(conn);
+    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let aside = db.with_extension(format!("db.before-restore-{stamp}"));
+    if std::fs::hard_link(db, &aside).is_err() {
+        std::fs::copy(db, &aside).map_err(io(format!("copying {}", db.display())))?;
+    }
+    for suffix in ["-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", db.display()));
+        if file.exists() {
+            std::fs::remove_file(&file).map_err(io(format!("removing {}", file.display())))?;
+        }
+    }
+    Ok(aside)
 }
 
 /// Checks a database file is whole and Harmony's (no newer schema than this binary knows), and
@@ -220,11 +234,32 @@ mod tests {
             restore(&junk, &db_path),
             Err(BackupError::Unusable { .. })
         ));
+        // A node killed with commits still in its write-ahead log: a connection that never
+        // checkpoints and is never closed.
+        let killed = Connection::open(&db_path).expect("opens");
+        killed
+            .execute_batch(
+                "PRAGMA wal_autocheckpoint = 0; \
+                 INSERT INTO consumer_offsets (consumer, position) VALUES ('late', 7);",
+            )
+            .expect("writes");
+        std::mem::forget(killed);
         let (restored, kept) = restore(&copy, &db_path).expect("restores");
         assert_eq!(restored.schema_version, made.schema_version);
+        let kept = kept.expect("the replaced database is kept");
+        let old = Connection::open_with_flags(&kept, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("opens the kept copy");
+        let late: i64 = old
+            .query_row(
+                "SELECT position FROM consumer_offsets WHERE consumer = 'late'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("the kept copy holds what was only in the write-ahead log");
+        assert_eq!(late, 7);
         assert!(
-            kept.is_some_and(|k| k.exists()),
-            "the replaced database is kept"
+            !PathBuf::from(format!("{}-wal", db_path.display())).exists(),
+            "no stale write-ahead log beside the restored database"
         );
     }
 }
