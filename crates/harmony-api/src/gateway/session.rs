@@ -13,7 +13,6 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use harmony_core::model::User;
 use harmony_core::presence::Shown;
-use harmony_core::ratelimit::TokenBucket;
 use harmony_core::ChatId;
 use harmony_protocol::dto::UserDto;
 use harmony_protocol::ws::{
@@ -47,12 +46,9 @@ pub(super) struct Positions {
     pub(super) sent: HashMap<ChatId, (i64, i64)>,
     /// How far below `lo` a `resume` already went, so a repeated one sends nothing twice.
     pub(super) resumed: HashMap<ChatId, i64>,
-    /// `typing` frames this session may still pass on (`signals::TYPING_RULE`); made on the
-    /// first one.
-    pub(super) typing: Option<TokenBucket>,
-    /// `presence` frames this session may still send (`signals::PRESENCE_RULE`); made on the
-    /// first one.
-    pub(super) presence: Option<TokenBucket>,
+    /// The rate limits of the client's `typing` and `presence` frames: boxed and made on the
+    /// first such frame, so an idle session holds one pointer for them.
+    pub(super) signals: Option<Box<super::signals::Buckets>>,
 }
 
 impl Positions {
@@ -60,8 +56,7 @@ impl Positions {
         Self {
             sent: heads.iter().map(|(c, h)| (*c, (h + 1, *h))).collect(),
             resumed: HashMap::new(),
-            typing: None,
-            presence: None,
+            signals: None,
         }
     }
 
@@ -431,10 +426,10 @@ async fn handle(io: &mut Io<'_>, state: &AppState, positions: &mut Positions, te
     match serde_json::from_str::<ClientFrame>(text) {
         Ok(ClientFrame::Ping) => io.send(&ServerFrame::Pong).await,
         Ok(ClientFrame::Typing { chat_id }) => {
-            super::signals::typing(io, state, &mut positions.typing, &chat_id).await
+            super::signals::typing(io, state, &mut positions.signals, &chat_id).await
         }
         Ok(ClientFrame::Presence { status }) => {
-            super::signals::presence(io, state, &mut positions.presence, status.into()).await
+            super::signals::presence(io, state, &mut positions.signals, status.into()).await
         }
         Ok(ClientFrame::Resume { chats }) => {
             let resuming = Box::pin(resume(io, state, positions, &chats));

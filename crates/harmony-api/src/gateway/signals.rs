@@ -22,12 +22,29 @@ const PRESENCE_RULE: RateRule = RateRule {
     per_second: 1.0,
 };
 
+/// What a session's client may still say: each bucket full when the first signal comes.
+#[derive(Debug)]
+pub(super) struct Buckets {
+    typing: TokenBucket,
+    presence: TokenBucket,
+}
+
+fn buckets(slot: &mut Option<Box<Buckets>>) -> &mut Buckets {
+    slot.get_or_insert_with(|| {
+        let now = std::time::Instant::now();
+        Box::new(Buckets {
+            typing: TokenBucket::full(TYPING_RULE, now),
+            presence: TokenBucket::full(PRESENCE_RULE, now),
+        })
+    })
+}
+
 /// A `typing` frame: passed on to the chat's members if the session follows the chat and is
 /// within its rule; false when the socket is gone.
 pub(super) async fn typing(
     io: &mut Io<'_>,
     state: &AppState,
-    bucket: &mut Option<TokenBucket>,
+    slot: &mut Option<Box<Buckets>>,
     chat_id: &str,
 ) -> bool {
     let followed = chat_id
@@ -44,8 +61,7 @@ pub(super) async fn typing(
     };
     // Past the rule, more adds nothing a reader could see: dropped quietly.
     let now = std::time::Instant::now();
-    let bucket = bucket.get_or_insert_with(|| TokenBucket::full(TYPING_RULE, now));
-    if bucket.take(TYPING_RULE, now).is_ok() {
+    if buckets(slot).typing.take(TYPING_RULE, now).is_ok() {
         state.use_cases.chats.typing(io.user, chat).await;
     }
     true
@@ -56,12 +72,11 @@ pub(super) async fn typing(
 pub(super) async fn presence(
     io: &mut Io<'_>,
     state: &AppState,
-    bucket: &mut Option<TokenBucket>,
+    slot: &mut Option<Box<Buckets>>,
     to: Shown,
 ) -> bool {
     let now = std::time::Instant::now();
-    let bucket = bucket.get_or_insert_with(|| TokenBucket::full(PRESENCE_RULE, now));
-    if bucket.take(PRESENCE_RULE, now).is_err() {
+    if buckets(slot).presence.take(PRESENCE_RULE, now).is_err() {
         return io
             .send(&error_frame(
                 "rate_limited",
