@@ -97,7 +97,8 @@ struct PageQuery {
     limit: Option<u32>,
 }
 
-type Append = (MessageOut, oneshot::Sender<rusqlite::Result<i64>>);
+/// A message to append, and where its seq (or why the group's commit failed) goes.
+type Append = (MessageOut, oneshot::Sender<Result<i64, String>>);
 
 #[derive(Default)]
 struct Directory {
@@ -197,8 +198,10 @@ fn write_loop(conn: Connection, mut rx: mpsc::UnboundedReceiver<Append>) {
                 }
             }
             Err(e) => {
+                let why = e.to_string();
+                eprintln!("floor: a group commit failed: {why}");
                 for (_, done) in batch.drain(..) {
-                    let _ = done.send(Err(rusqlite::Error::InvalidParameterName(e.to_string())));
+                    let _ = done.send(Err(why.clone()));
                 }
             }
         }

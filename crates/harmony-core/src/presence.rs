@@ -206,19 +206,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_book_reports_changes_only_and_remembers_when_someone_left() {
+    async fn the_book_reports_changes_only_and_remembers_when_someone_left() -> StoreResult<()> {
         let book = InProcessPresence::default();
         let ann = UserId::new();
+        assert_eq!(book.get(&[ann]).await?, vec![Presence::unknown(ann)]);
+        let online = book.set(ann, Status::Online).await?;
         assert_eq!(
-            book.get(&[ann]).await.unwrap(),
-            vec![Presence::unknown(ann)]
+            online.map(|p| (p.status, p.last_seen)),
+            Some((Status::Online, None))
         );
-        let online = book.set(ann, Status::Online).await.unwrap().unwrap();
-        assert_eq!((online.status, online.last_seen), (Status::Online, None));
-        assert_eq!(book.set(ann, Status::Online).await.unwrap(), None);
-        let gone = book.set(ann, Status::Offline).await.unwrap().unwrap();
-        assert_eq!(gone.status, Status::Offline);
-        assert!(gone.last_seen.is_some());
-        assert_eq!(book.get(&[ann]).await.unwrap(), vec![gone]);
+        assert_eq!(book.set(ann, Status::Online).await?, None);
+        let gone = book.set(ann, Status::Offline).await?;
+        assert_eq!(gone.map(|p| p.status), Some(Status::Offline));
+        assert!(gone.is_some_and(|p| p.last_seen.is_some()));
+        assert_eq!(
+            book.get(&[ann]).await?,
+            gone.into_iter().collect::<Vec<_>>()
+        );
+        Ok(())
     }
 }
