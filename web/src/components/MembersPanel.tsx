@@ -1,9 +1,10 @@
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError, call, type Chat, type User } from "../api/client";
 import { fetchPresence, LIVE_CHAT_LIMIT } from "../presence";
 import { navigate } from "../router";
 import { useConfirm } from "./ConfirmDialog";
+import { SidePanel } from "./SidePanel";
 import { Button, Handle, UserAvatar } from "./ui";
 
 export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onClose: () => void }) {
@@ -21,17 +22,6 @@ export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onCl
   useEffect(() => {
     if (shown) void fetchPresence(shown.split(","));
   }, [shown]);
-  // Below md the panel is a sheet over the whole chat: focus starts on its close button, and
-  // Escape closes it (at any width).
-  const closeButton = useRef<HTMLButtonElement>(null);
-  useEffect(() => closeButton.current?.focus(), []);
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape") onClose();
-    };
-    document.addEventListener("keydown", onKey);
-    return () => document.removeEventListener("keydown", onKey);
-  }, [onClose]);
   const myRole = members.data?.find((m) => m.user.id === me.id)?.role;
   const canManage = chat.kind === "group" && (myRole === "owner" || myRole === "admin");
   const refresh = () => {
@@ -52,11 +42,7 @@ export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onCl
     call(api.DELETE("/api/v1/chats/{id}/members/{user_id}", { params: { path: { id: chat.id, user_id: userId } } }));
 
   return (
-    <aside aria-label="Members" className="fixed inset-0 z-20 flex flex-col gap-3 overflow-y-auto bg-white p-3 dark:bg-zinc-950 md:static md:z-auto md:w-72 md:shrink-0 md:border-l md:border-zinc-200 md:dark:border-zinc-800">
-      <div className="flex items-center justify-between">
-        <h3 className="font-semibold">Members</h3>
-        <Button ref={closeButton} variant="ghost" aria-label="Close members" onClick={onClose}>✕</Button>
-      </div>
+    <SidePanel title="Members" onClose={onClose}>
       {canManage && <Rename chat={chat} onDone={refresh} />}
       <ul className="flex flex-col gap-2">
         {members.data?.map((m) => (
@@ -84,7 +70,7 @@ export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onCl
           confirm: "Delete", onConfirm: () => void run(async () => { await call(api.DELETE("/api/v1/chats/{id}", { params: { path: { id: chat.id } } })); navigate("/"); }) })}>Delete chat</Button>
       )}
       {confirmDialog}
-    </aside>
+    </SidePanel>
   );
 }
 
