@@ -55,22 +55,25 @@ async fn start(data_dir: &std::path::Path) -> anyhow::Result<Node> {
     Ok(node)
 }
 
-#[tokio::test]
-async fn acknowledged_messages_survive_kill_9_exactly_once_without_seq_holes() -> R {
-    let dir = tempfile::tempdir()?;
-    let mut node = start(dir.path()).await?;
-    let client = reqwest::Client::builder().timeout(STEP).build()?;
+/// Registers ann; her access and refresh tokens.
+async fn register_ann(client: &reqwest::Client, base: &str) -> anyhow::Result<(String, String)> {
     let register: Value = client
-        .post(format!("{}/api/v1/auth/register", node.base))
+        .post(format!("{base}/api/v1/auth/register"))
         .json(&json!({"username": "ann", "password": "password-ann"}))
         .send()
         .await?
         .json()
         .await?;
-    let token = register["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let token = |name: &str| register[name].as_str().unwrap_or_default().to_owned();
+    Ok((token("access_token"), token("refresh_token")))
+}
+
+#[tokio::test]
+async fn acknowledged_messages_survive_kill_9_exactly_once_without_seq_holes() -> R {
+    let dir = tempfile::tempdir()?;
+    let mut node = start(dir.path()).await?;
+    let client = reqwest::Client::builder().timeout(STEP).build()?;
+    let (token, _) = register_ann(&client, &node.base).await?;
     let chat: Value = client
         .post(format!("{}/api/v1/chats", node.base))
         .bearer_auth(&token)
@@ -239,21 +242,7 @@ async fn a_logout_survives_kill_9() -> R {
     let dir = tempfile::tempdir()?;
     let mut node = start(dir.path()).await?;
     let client = reqwest::Client::builder().timeout(STEP).build()?;
-    let register: Value = client
-        .post(format!("{}/api/v1/auth/register", node.base))
-        .json(&json!({"username": "ann", "password": "password-ann"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = register["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let refresh = register["refresh_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let (token, refresh) = register_ann(&client, &node.base).await?;
     let out = client
         .post(format!("{}/api/v1/auth/logout", node.base))
         .json(&json!({ "refresh_token": refresh }))
