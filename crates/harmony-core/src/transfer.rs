@@ -17,17 +17,6 @@ pub struct UserRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RefreshRow {
-    pub hash: Vec<u8>,
-    pub family: uuid::Uuid,
-    pub user_id: UserId,
-    pub created_at: OffsetDateTime,
-    pub expires_at: OffsetDateTime,
-    pub rotated_at: Option<OffsetDateTime>,
-    pub revoked: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RevocationRow {
     pub family: uuid::Uuid,
     pub revoked_at: OffsetDateTime,
@@ -87,7 +76,8 @@ pub struct LogRow {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StateRows {
     pub users: Vec<UserRow>,
-    pub refresh_tokens: Vec<RefreshRow>,
+    /// As the session store keeps them (`ports::RefreshRecord`).
+    pub refresh_tokens: Vec<crate::ports::RefreshRecord>,
     pub revocations: Vec<RevocationRow>,
     pub friend_requests: Vec<FriendRequestRow>,
     pub friendships: Vec<FriendshipRow>,

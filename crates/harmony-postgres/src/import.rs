@@ -62,7 +62,7 @@ impl Import {
                  (hash, family, user_id, created_at, expires_at, rotated_at, revoked) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
             )
-            .bind(&r.hash)
+            .bind(r.hash.as_slice())
             .bind(r.family)
             .bind(r.user_id.0)
             .bind(r.created_at)

@@ -4,10 +4,9 @@
 
 use std::path::Path;
 
-use harmony_core::ports::{StoreError, StoreResult};
+use harmony_core::ports::{RefreshRecord, StoreError, StoreResult};
 use harmony_core::transfer::{
-    ChatRow, FriendRequestRow, FriendshipRow, LogRow, MemberRow, RefreshRow, RevocationRow,
-    StateRows, UserRow,
+    ChatRow, FriendRequestRow, FriendshipRow, LogRow, MemberRow, RevocationRow, StateRows, UserRow,
 };
 use rusqlite::{Connection, OpenFlags, Row};
 
@@ -56,8 +55,11 @@ impl Export {
                 })
             })?,
             refresh_tokens: rows(c, "SELECT * FROM refresh_tokens", [], |r| {
-                Ok(RefreshRow {
-                    hash: col(r, "hash")?,
+                let hash: Vec<u8> = col(r, "hash")?;
+                Ok(RefreshRecord {
+                    hash: hash
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("a refresh token hash".into()))?,
                     family: uuid(r, "family")?,
                     user_id: parse("user id", &col::<String>(r, "user_id")?)?,
                     created_at: time(r, "created_at")?,
