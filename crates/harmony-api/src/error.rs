@@ -200,6 +200,28 @@ impl From<ChatError> for ApiError {
                 ErrorCode::InvalidCursor,
                 "The cursor is not a message of this chat",
             ),
+            ChatError::MessageNotFound => {
+                Self::not_found(ErrorCode::MessageNotFound, "Message not found")
+            }
+            ChatError::NotAuthor => Self::new(
+                S::FORBIDDEN,
+                ErrorCode::NotAuthor,
+                "Only the author can edit a message",
+            ),
+            ChatError::MessageDeleted => Self::new(
+                S::CONFLICT,
+                ErrorCode::MessageDeleted,
+                "The message was deleted",
+            ),
+            ChatError::TooManyReactions => Self::new(
+                S::CONFLICT,
+                ErrorCode::TooManyReactions,
+                "This message has as many different reactions as it can take",
+            )
+            .with_detail(format!(
+                "a message takes at most {} different emoji; react with one already there",
+                harmony_core::changes::MAX_REACTIONS
+            )),
             ChatError::RateLimited(wait) => Self::rate_limited(wait),
             ChatError::ContactNotAllowed(user) => Self::new(
                 S::FORBIDDEN,

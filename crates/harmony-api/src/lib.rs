@@ -135,6 +135,14 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
             axum::routing::delete(c::remove_member),
         )
         .route("/chats/{id}/messages", post(m::send).get(m::history))
+        .route(
+            "/chats/{id}/messages/{message_id}",
+            axum::routing::patch(routes::changes::edit).delete(routes::changes::delete),
+        )
+        .route(
+            "/chats/{id}/messages/{message_id}/reactions/{emoji}",
+            axum::routing::put(routes::changes::react).delete(routes::changes::unreact),
+        )
         .route("/chats/{id}/read", post(m::mark_read))
         .route("/presence", get(routes::presence::get))
         .route("/ws", get(routes::ws::upgrade))

@@ -38,6 +38,7 @@ impl Modify for BearerAuth {
         routes::chats::create, routes::chats::list, routes::chats::get, routes::chats::rename,
         routes::chats::delete, routes::chats::members, routes::chats::add_member, routes::chats::remove_member,
         routes::messages::send, routes::messages::history, routes::messages::mark_read,
+        routes::changes::edit, routes::changes::delete, routes::changes::react, routes::changes::unreact,
         routes::presence::get,
         routes::ws::upgrade,
     ),
@@ -68,6 +69,16 @@ const RATE_LIMITED: &[(&str, &str)] = &[
     ("post", "/api/v1/chats"),
     ("post", "/api/v1/chats/{id}/members"),
     ("post", "/api/v1/chats/{id}/messages"),
+    ("patch", "/api/v1/chats/{id}/messages/{message_id}"),
+    ("delete", "/api/v1/chats/{id}/messages/{message_id}"),
+    (
+        "put",
+        "/api/v1/chats/{id}/messages/{message_id}/reactions/{emoji}",
+    ),
+    (
+        "delete",
+        "/api/v1/chats/{id}/messages/{message_id}/reactions/{emoji}",
+    ),
     ("get", "/api/v1/ws"),
 ];
 
@@ -81,6 +92,12 @@ const CONFLICTING: &[(&str, &str)] = &[
     ("post", "/api/v1/friends/requests"),
     ("post", "/api/v1/friends/requests/{id}/accept"),
     ("post", "/api/v1/friends/requests/{id}/decline"),
+    ("post", "/api/v1/chats/{id}/messages"),
+    ("patch", "/api/v1/chats/{id}/messages/{message_id}"),
+    (
+        "put",
+        "/api/v1/chats/{id}/messages/{message_id}/reactions/{emoji}",
+    ),
 ];
 
 /// Documents every error an operation can answer, each as `application/problem+json`. The

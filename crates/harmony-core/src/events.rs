@@ -96,7 +96,7 @@ pub enum GatewayEvent {
     /// A committed message; `prev_seq` is the previous message's `seq` in the chat, if known.
     Message {
         prev_seq: Option<i64>,
-        message: Message,
+        message: Box<Message>,
     },
     /// Subscribes the user's sessions to the chat, then tells every subscriber.
     MemberAdded {
@@ -158,7 +158,7 @@ impl GatewayEvent {
     pub fn message(message: Message) -> Self {
         Self::Message {
             prev_seq: message.prev_seq(),
-            message,
+            message: Box::new(message),
         }
     }
 

@@ -8,6 +8,7 @@
 //! ports. Nothing here knows which shape is running.
 
 pub mod cache;
+pub mod changes;
 pub mod events;
 pub mod ids;
 pub mod model;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::changes::{Change, MessageState};
 use crate::ids::{ChatId, FriendRequestId, MessageId, UserId};
 use crate::values::{ChatName, ClientMsgId, DisplayName, MessageContent, Username};
 
@@ -107,6 +108,8 @@ pub struct ChatSummary {
     pub chat: Chat,
     pub last_message: Option<Message>,
     pub unread_count: u64,
+    /// Of the unread, those that mention the user (or everyone).
+    pub mention_count: u64,
 }
 
 /// The author as shown with a message: a snapshot taken when the message was accepted.
@@ -127,19 +130,70 @@ impl From<&User> for Author {
     }
 }
 
-/// A message accepted by an api node, not yet placed in the log (so it has no `seq`).
+/// A reply's quote of the message it answers: in history as the original reads now, in a live
+/// frame as it read when the reply was sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    pub id: MessageId,
+    pub author: Author,
+    /// The original's first [`Quote::EXCERPT_CHARS`] characters; empty once it is deleted.
+    pub excerpt: String,
+    pub deleted: bool,
+}
+
+impl Quote {
+    pub const EXCERPT_CHARS: usize = 100;
+
+    /// The quote of `original` as it reads now.
+    pub fn of(original: &Message) -> Self {
+        Self {
+            id: original.id,
+            author: original.author.clone(),
+            excerpt: excerpt(original.content.as_str()),
+            deleted: original.state.deleted_at.is_some(),
+        }
+    }
+}
+
+/// The first [`Quote::EXCERPT_CHARS`] characters of `content`.
+pub fn excerpt(content: &str) -> String {
+    content.chars().take(Quote::EXCERPT_CHARS).collect()
+}
+
+/// Who a message mentions, resolved against the chat's members when it was sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mentions {
+    pub users: Vec<UserId>,
+    /// `@everyone`, from an admin or the owner of a group.
+    pub everyone: bool,
+}
+
+impl Mentions {
+    pub fn includes(&self, user: UserId) -> bool {
+        self.everyone || self.users.contains(&user)
+    }
+}
+
+/// An entry accepted by an api node, not yet placed in the log (so it has no `seq`): a message,
+/// or a change to an earlier message (`change`, decision record 0004).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewMessage {
     pub id: MessageId,
     pub chat_id: ChatId,
     pub author: Author,
+    /// A message's text, or an edit's new text; empty for the other changes and once deleted.
     pub content: MessageContent,
     pub client_msg_id: Option<ClientMsgId>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    pub change: Option<Change>,
+    pub reply_to: Option<Quote>,
+    pub mentions: Mentions,
+    pub state: MessageState,
 }
 
-/// A committed message: `seq` is its position in its chat, strictly increasing in the chat's order.
+/// A committed entry: `seq` is its position in its chat, strictly increasing in the chat's
+/// order. Read from history, a message carries its current state (edits, deletion, reactions).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: MessageId,
@@ -150,6 +204,10 @@ pub struct Message {
     pub client_msg_id: Option<ClientMsgId>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    pub change: Option<Change>,
+    pub reply_to: Option<Quote>,
+    pub mentions: Mentions,
+    pub state: MessageState,
 }
 
 impl Message {
@@ -162,6 +220,27 @@ impl Message {
 }
 
 impl NewMessage {
+    /// A plain message (no change, reply or mention), accepted now.
+    pub fn text(
+        chat_id: ChatId,
+        author: Author,
+        content: MessageContent,
+        client_msg_id: Option<ClientMsgId>,
+    ) -> Self {
+        Self {
+            id: MessageId::new(),
+            chat_id,
+            author,
+            content,
+            client_msg_id,
+            created_at: crate::now(),
+            change: None,
+            reply_to: None,
+            mentions: Mentions::default(),
+            state: MessageState::default(),
+        }
+    }
+
     pub fn committed(self, seq: i64) -> Message {
         Message {
             id: self.id,
@@ -171,7 +250,18 @@ impl NewMessage {
             content: self.content,
             client_msg_id: self.client_msg_id,
             created_at: self.created_at,
+            change: self.change,
+            reply_to: self.reply_to,
+            mentions: self.mentions,
+            state: self.state,
         }
+    }
+}
+
+impl Message {
+    /// A message entry, not a change.
+    pub fn is_message(&self) -> bool {
+        self.change.is_none()
     }
 }
 

@@ -164,17 +164,21 @@ pub trait ChatStore: Send + Sync {
     async fn acquainted(&self, user: UserId, others: &[UserId]) -> StoreResult<Vec<UserId>>;
 }
 
-/// The result of appending: a retried `client_msg_id` finds the message it created before.
+/// The result of appending: a retried `client_msg_id` finds the message it created before; a
+/// change the chat's order refuses (decision record 0004) is not placed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AppendOutcome {
     Created(Message),
     Duplicate(Message),
+    Refused(crate::changes::Refusal),
 }
 
 impl AppendOutcome {
-    pub fn message(&self) -> &Message {
+    /// The entry created or found; none when refused.
+    pub fn message(&self) -> Option<&Message> {
         match self {
-            Self::Created(m) | Self::Duplicate(m) => m,
+            Self::Created(m) | Self::Duplicate(m) => Some(m),
+            Self::Refused(_) => None,
         }
     }
 }
@@ -204,6 +208,9 @@ pub enum Placement {
     /// Another record with the same `(chat, author, client_msg_id)` came first in the log: this
     /// one never gets a seq, and the send it came from answers with `original`.
     Duplicate { original: Message },
+    /// A change its target's state refuses where the order put it (decision record 0004):
+    /// never placed, never delivered.
+    Refused(crate::changes::Refusal),
 }
 
 /// What placing a batch decided.
@@ -368,18 +375,27 @@ pub enum PageCursor {
 /// A chat's newest message and the caller's unread count.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatActivity {
+    /// The newest message entry (changes are not messages).
     pub last_message: Option<Message>,
+    /// Message entries by others after the read marker.
     pub unread_count: u64,
+    /// Of those, the ones that mention the user or everyone.
+    pub mention_count: u64,
 }
 
 /// The message store (history). Writes are upserts by message id, so replays are harmless.
 #[async_trait]
 pub trait HistoryStore: Send + Sync {
-    /// Stores each message unless its id is stored already (a replay). Returns the ids it
-    /// refused because their chat's position holds another message: an impossible state (for
-    /// instance the state database restored from a backup older than the store's), which the
-    /// caller reports and passes over instead of retrying forever.
+    /// Stores each entry unless its id is stored already (a replay), and applies each change
+    /// entry to its target with [`crate::changes::apply`] (entries come in each chat's order,
+    /// and a target remembers the last change it took, so a replay changes nothing). Returns
+    /// the ids it refused because their chat's position holds another entry: an impossible
+    /// state (for instance the state database restored from a backup older than the store's),
+    /// which the caller reports and passes over instead of retrying forever.
     async fn upsert_messages(&self, messages: &[Message]) -> StoreResult<Vec<MessageId>>;
+    /// One entry of the chat by id, in its current state (a message with its edits, deletion
+    /// and reactions); `None` when the chat has no entry with that id.
+    async fn message(&self, chat: ChatId, id: MessageId) -> StoreResult<Option<Message>>;
     /// `None` when the cursor's message is not in this chat.
     async fn page(
         &self,

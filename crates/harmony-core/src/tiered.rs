@@ -74,6 +74,10 @@ mod tests {
             content: MessageContent::parse("hi").expect("valid"),
             client_msg_id: None,
             created_at: crate::now(),
+            change: None,
+            reply_to: None,
+            mentions: Default::default(),
+            state: Default::default(),
         }
     }
 

@@ -90,6 +90,7 @@ impl MessageLog for KafkaLog {
         {
             Some(Placement::Placed(m)) => Ok(AppendOutcome::Created(m)),
             Some(Placement::Duplicate { original }) => Ok(AppendOutcome::Duplicate(original)),
+            Some(Placement::Refused(refusal)) => Ok(AppendOutcome::Refused(refusal)),
             None => {
                 tracing::warn!(message = %message.id, chat = %message.chat_id, "a committed send was not placed in time; answering 503");
                 Err(StoreError::Unavailable(

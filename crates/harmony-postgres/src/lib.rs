@@ -6,6 +6,7 @@
 //! here; the relay reads the outbox from the WAL; the sink upserts committed messages into the
 //! history; history reads re-hydrate authors from the state store.
 
+mod changes;
 mod chats;
 mod friends;
 mod history;

@@ -29,6 +29,10 @@ pub(crate) const HISTORY: &[(i64, &str)] = &[
         2,
         include_str!("../../../migrations/postgres/history/0002_processed_events.sql"),
     ),
+    (
+        3,
+        include_str!("../../../migrations/postgres/history/0003_message_changes.sql"),
+    ),
 ];
 
 pub(crate) async fn run(

@@ -29,6 +29,10 @@ fn message(chat: ChatId, author: &Author, key: Option<&str>) -> anyhow::Result<N
         content: MessageContent::parse("hello")?,
         client_msg_id: key.map(ClientMsgId::parse).transpose()?,
         created_at: harmony_core::now(),
+        change: None,
+        reply_to: None,
+        mentions: Default::default(),
+        state: Default::default(),
     })
 }
 
@@ -37,7 +41,7 @@ fn seqs(placements: &[Placement]) -> Vec<Option<i64>> {
         .iter()
         .map(|p| match p {
             Placement::Placed(m) => Some(m.seq),
-            Placement::Duplicate { .. } => None,
+            Placement::Duplicate { .. } | Placement::Refused(_) => None,
         })
         .collect()
 }

@@ -149,6 +149,9 @@ pub struct ChatListItem {
     pub last_message: Option<MessageDto>,
     /// Messages by others after the caller's read marker.
     pub unread_count: u64,
+    /// Of those, the ones that mention the caller (or everyone).
+    #[serde(default)]
+    pub mention_count: u64,
 }
 
 impl From<&ChatSummary> for ChatListItem {
@@ -157,6 +160,7 @@ impl From<&ChatSummary> for ChatListItem {
             chat: (&s.chat).into(),
             last_message: s.last_message.as_ref().map(Into::into),
             unread_count: s.unread_count,
+            mention_count: s.mention_count,
         }
     }
 }
@@ -197,6 +201,9 @@ pub struct SendMessageRequest {
     /// The sender's idempotency key: a retry with the same key returns the same message.
     #[serde(default)]
     pub client_msg_id: Option<String>,
+    /// The id of a message of this chat this one answers.
+    #[serde(default)]
+    pub reply_to: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -226,11 +233,33 @@ pub struct MessageDto {
     /// resume). A seq missing from what a client holds is a message it has not received yet.
     pub seq: i64,
     pub author: AuthorDto,
+    /// Empty once deleted.
     pub content: String,
     pub client_msg_id: Option<String>,
     #[serde(with = "crate::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+    /// When the author last edited it; null if never.
+    #[serde(default, with = "crate::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub edited_at: Option<OffsetDateTime>,
+    /// When it was deleted; null unless deleted (then `content` is empty and there are no
+    /// reactions: a tombstone).
+    #[serde(default, with = "crate::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deleted_at: Option<OffsetDateTime>,
+    /// In the order each emoji was first used.
+    #[serde(default)]
+    pub reactions: Vec<ReactionDto>,
+    /// The message this one answers, quoted.
+    #[serde(default)]
+    pub reply_to: Option<QuoteDto>,
+    /// Members this message mentions (`@username`), resolved when it was sent.
+    #[serde(default)]
+    pub mentions: Vec<String>,
+    /// `@everyone` from an admin or the owner of a group.
+    #[serde(default)]
+    pub mentions_everyone: bool,
 }
 
 impl From<&Message> for MessageDto {
@@ -243,8 +272,104 @@ impl From<&Message> for MessageDto {
             content: m.content.to_string(),
             client_msg_id: m.client_msg_id.as_ref().map(|c| c.as_str().to_owned()),
             created_at: m.created_at,
+            edited_at: m.state.edited_at,
+            deleted_at: m.state.deleted_at,
+            reactions: m.state.reactions.iter().map(ReactionDto::from).collect(),
+            reply_to: m.reply_to.as_ref().map(QuoteDto::from),
+            mentions: m.mentions.users.iter().map(ToString::to_string).collect(),
+            mentions_everyone: m.mentions.everyone,
         }
     }
+}
+
+/// The users who reacted with one emoji.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReactionDto {
+    pub emoji: String,
+    pub count: u32,
+    /// In the order they reacted.
+    pub user_ids: Vec<String>,
+}
+
+impl From<&harmony_core::changes::Reaction> for ReactionDto {
+    fn from(r: &harmony_core::changes::Reaction) -> Self {
+        Self {
+            emoji: r.emoji.to_string(),
+            count: u32::try_from(r.users.len()).unwrap_or(u32::MAX),
+            user_ids: r.users.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// A reply's quote of the message it answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QuoteDto {
+    pub id: String,
+    pub author: AuthorDto,
+    /// The original's first 100 characters (empty once deleted).
+    pub excerpt: String,
+    pub deleted: bool,
+}
+
+impl From<&harmony_core::model::Quote> for QuoteDto {
+    fn from(q: &harmony_core::model::Quote) -> Self {
+        Self {
+            id: q.id.to_string(),
+            author: (&q.author).into(),
+            excerpt: q.excerpt.clone(),
+            deleted: q.deleted,
+        }
+    }
+}
+
+/// A change to a message: an entry of the chat's order with its own `seq`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MessageChangeDto {
+    /// The change entry's own id (a ULID).
+    pub id: String,
+    pub seq: i64,
+    /// `edit`, `delete`, `react` or `unreact`.
+    pub kind: String,
+    /// The message changed.
+    pub target_id: String,
+    pub by: AuthorDto,
+    #[serde(with = "crate::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    /// An edit's new content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// A reaction's emoji.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emoji: Option<String>,
+    pub client_msg_id: Option<String>,
+}
+
+impl MessageChangeDto {
+    /// `None` for a message entry.
+    pub fn of(m: &Message) -> Option<Self> {
+        let change = m.change.as_ref()?;
+        Some(Self {
+            id: m.id.to_string(),
+            seq: m.seq,
+            kind: change.kind().to_owned(),
+            target_id: change.target().to_string(),
+            by: (&m.author).into(),
+            at: m.created_at,
+            content: matches!(change, harmony_core::changes::Change::Edit { .. })
+                .then(|| m.content.to_string()),
+            emoji: change.emoji().map(ToString::to_string),
+            client_msg_id: m.client_msg_id.as_ref().map(|c| c.as_str().to_owned()),
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EditMessageRequest {
+    pub content: String,
+    /// The editor's idempotency key: a retry with the same key is the same edit.
+    #[serde(default)]
+    pub client_msg_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

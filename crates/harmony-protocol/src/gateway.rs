@@ -49,6 +49,8 @@ impl PlacedMessageV1 {
     }
 }
 
+/// Lives for one encode or decode, so the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Body {
@@ -131,6 +133,10 @@ mod tests {
             content: MessageContent::parse("hi").expect("valid"),
             client_msg_id: None,
             created_at: harmony_core::now(),
+            change: None,
+            reply_to: None,
+            mentions: Default::default(),
+            state: Default::default(),
         }
     }
 

@@ -1,11 +1,14 @@
-//! The message-log record, version 1: what an api node appends for each accepted message, on any
-//! log (the embedded one on a single node, `harmony.messages.v1` in a cluster). It carries no
-//! `seq`: the log assigns the position.
+//! The message-log record, version 1: what an api node appends for each accepted entry (a
+//! message, or a change to one: decision record 0004), on any log (the embedded one on a single
+//! node, `harmony.messages.v1` in a cluster). It carries no `seq`: the log assigns the position.
+//! The fields added for changes, replies and mentions are optional, so records written before
+//! them decode as the messages they are.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use harmony_core::model::{Author, NewMessage};
+use harmony_core::changes::{Change, MessageState};
+use harmony_core::model::{Author, Mentions, NewMessage, Quote};
 use harmony_core::values::{ClientMsgId, DisplayName, MessageContent, Username};
 use harmony_core::{ChatId, MessageId, UserId};
 
@@ -16,10 +19,38 @@ pub struct MessageRecordV1 {
     pub author_id: String,
     pub author_username: String,
     pub author_display_name: String,
+    /// Empty for a change other than an edit, and once the message is deleted.
     pub content: String,
     pub client_msg_id: Option<String>,
     #[serde(with = "crate::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<QuoteRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mentions_everyone: bool,
+    /// Set when a delete scrubbed this record (the message's, or one of its edits').
+    #[serde(
+        default,
+        with = "crate::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+/// A reply's quote as the record keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteRecord {
+    pub id: String,
+    pub author_id: String,
+    pub author_username: String,
+    pub author_display_name: String,
+    pub excerpt: String,
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 /// A record that does not decode into a valid message: it was written by something else, or
@@ -28,49 +59,92 @@ pub struct MessageRecordV1 {
 #[error("bad log record: {0}")]
 pub struct BadRecord(pub String);
 
+/// The fields every entry has, placed or not.
+struct Fields<'a> {
+    id: MessageId,
+    chat_id: ChatId,
+    author: &'a Author,
+    content: &'a MessageContent,
+    client_msg_id: Option<&'a ClientMsgId>,
+    created_at: OffsetDateTime,
+    change: Option<&'a Change>,
+    reply_to: Option<&'a Quote>,
+    mentions: &'a Mentions,
+    deleted_at: Option<OffsetDateTime>,
+}
+
 impl From<&NewMessage> for MessageRecordV1 {
     fn from(m: &NewMessage) -> Self {
-        Self::of(
-            (m.id, m.chat_id),
-            &m.author,
-            &m.content,
-            m.client_msg_id.as_ref(),
-            m.created_at,
-        )
+        Self::of(Fields {
+            id: m.id,
+            chat_id: m.chat_id,
+            author: &m.author,
+            content: &m.content,
+            client_msg_id: m.client_msg_id.as_ref(),
+            created_at: m.created_at,
+            change: m.change.as_ref(),
+            reply_to: m.reply_to.as_ref(),
+            mentions: &m.mentions,
+            deleted_at: m.state.deleted_at,
+        })
     }
 }
 
 impl From<&harmony_core::model::Message> for MessageRecordV1 {
     fn from(m: &harmony_core::model::Message) -> Self {
-        Self::of(
-            (m.id, m.chat_id),
-            &m.author,
-            &m.content,
-            m.client_msg_id.as_ref(),
-            m.created_at,
-        )
+        Self::of(Fields {
+            id: m.id,
+            chat_id: m.chat_id,
+            author: &m.author,
+            content: &m.content,
+            client_msg_id: m.client_msg_id.as_ref(),
+            created_at: m.created_at,
+            change: m.change.as_ref(),
+            reply_to: m.reply_to.as_ref(),
+            mentions: &m.mentions,
+            deleted_at: m.state.deleted_at,
+        })
     }
 }
 
 impl MessageRecordV1 {
-    /// The record of a message's fields, placed or not (a record carries no seq).
-    fn of(
-        (id, chat_id): (MessageId, ChatId),
-        author: &Author,
-        content: &MessageContent,
-        client_msg_id: Option<&ClientMsgId>,
-        created_at: OffsetDateTime,
-    ) -> Self {
+    /// The record of an entry's fields, placed or not (a record carries no seq).
+    fn of(f: Fields<'_>) -> Self {
         Self {
-            id: id.to_string(),
-            chat_id: chat_id.to_string(),
-            author_id: author.id.to_string(),
-            author_username: author.username.to_string(),
-            author_display_name: author.display_name.to_string(),
-            content: content.to_string(),
-            client_msg_id: client_msg_id.map(|c| c.as_str().to_owned()),
-            created_at,
+            id: f.id.to_string(),
+            chat_id: f.chat_id.to_string(),
+            author_id: f.author.id.to_string(),
+            author_username: f.author.username.to_string(),
+            author_display_name: f.author.display_name.to_string(),
+            content: f.content.to_string(),
+            client_msg_id: f.client_msg_id.map(|c| c.as_str().to_owned()),
+            created_at: f.created_at,
+            change: f.change.cloned(),
+            reply_to: f.reply_to.map(|q| QuoteRecord {
+                id: q.id.to_string(),
+                author_id: q.author.id.to_string(),
+                author_username: q.author.username.to_string(),
+                author_display_name: q.author.display_name.to_string(),
+                excerpt: q.excerpt.clone(),
+                deleted: q.deleted,
+            }),
+            mentions: f.mentions.users.iter().map(ToString::to_string).collect(),
+            mentions_everyone: f.mentions.everyone,
+            deleted_at: f.deleted_at,
         }
+    }
+
+    /// This record with its content gone: what a delete leaves of the message and its edits.
+    pub fn scrubbed(mut self, at: OffsetDateTime) -> Self {
+        self.content.clear();
+        self.deleted_at = Some(at);
+        self
+    }
+
+    /// Whether the entry carries no content: a change other than an edit, or scrubbed.
+    fn contentless(&self) -> bool {
+        self.deleted_at.is_some()
+            || matches!(&self.change, Some(c) if !matches!(c, Change::Edit { .. }))
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -82,22 +156,41 @@ impl MessageRecordV1 {
         serde_json::from_slice(bytes).map_err(|e| BadRecord(e.to_string()))
     }
 
-    /// Back into a domain message, re-validating every field.
+    /// Back into a domain entry, re-validating every field.
     pub fn into_message(self) -> Result<NewMessage, BadRecord> {
         let bad = |what: &str| BadRecord(format!("invalid {what}"));
+        let content = if self.contentless() {
+            if !self.content.is_empty() {
+                return Err(bad("content"));
+            }
+            MessageContent::from_trusted(String::new())
+        } else {
+            MessageContent::parse(&self.content).map_err(|_| bad("content"))?
+        };
+        let reply_to = match self.reply_to {
+            Some(q) => Some(Quote {
+                id: q.id.parse::<MessageId>().map_err(|_| bad("reply_to"))?,
+                author: author(&q.author_id, &q.author_username, &q.author_display_name)?,
+                excerpt: harmony_core::model::excerpt(&q.excerpt),
+                deleted: q.deleted,
+            }),
+            None => None,
+        };
+        let users = self
+            .mentions
+            .iter()
+            .map(|u| u.parse::<UserId>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| bad("mentions"))?;
         Ok(NewMessage {
             id: self.id.parse::<MessageId>().map_err(|_| bad("id"))?,
             chat_id: self.chat_id.parse::<ChatId>().map_err(|_| bad("chat_id"))?,
-            author: Author {
-                id: self
-                    .author_id
-                    .parse::<UserId>()
-                    .map_err(|_| bad("author_id"))?,
-                username: Username::parse(&self.author_username).map_err(|_| bad("username"))?,
-                display_name: DisplayName::parse(&self.author_display_name)
-                    .map_err(|_| bad("display_name"))?,
-            },
-            content: MessageContent::parse(&self.content).map_err(|_| bad("content"))?,
+            author: author(
+                &self.author_id,
+                &self.author_username,
+                &self.author_display_name,
+            )?,
+            content,
             client_msg_id: self
                 .client_msg_id
                 .as_deref()
@@ -105,8 +198,27 @@ impl MessageRecordV1 {
                 .transpose()
                 .map_err(|_| bad("client_msg_id"))?,
             created_at: self.created_at,
+            change: self.change,
+            reply_to,
+            mentions: Mentions {
+                users,
+                everyone: self.mentions_everyone,
+            },
+            state: MessageState {
+                deleted_at: self.deleted_at,
+                ..MessageState::default()
+            },
         })
     }
+}
+
+fn author(id: &str, username: &str, display_name: &str) -> Result<Author, BadRecord> {
+    let bad = |what: &str| BadRecord(format!("invalid {what}"));
+    Ok(Author {
+        id: id.parse::<UserId>().map_err(|_| bad("author_id"))?,
+        username: Username::parse(username).map_err(|_| bad("username"))?,
+        display_name: DisplayName::parse(display_name).map_err(|_| bad("display_name"))?,
+    })
 }
 
 #[cfg(test)]
@@ -115,21 +227,66 @@ mod tests {
 
     #[test]
     fn a_message_survives_the_record_round_trip() {
-        let message = NewMessage {
-            id: MessageId::new(),
-            chat_id: ChatId::new(),
-            author: Author {
-                id: UserId::new(),
-                username: Username::parse("ann").expect("valid"),
-                display_name: DisplayName::parse("Ann A.").expect("valid"),
-            },
-            content: MessageContent::parse("hello\nworld").expect("valid"),
-            client_msg_id: Some(ClientMsgId::parse("k-1").expect("valid")),
-            created_at: harmony_core::now(),
+        let ann = Author {
+            id: UserId::new(),
+            username: Username::parse("ann").expect("valid"),
+            display_name: DisplayName::parse("Ann A.").expect("valid"),
         };
-        let bytes = MessageRecordV1::from(&message).encode();
-        let back = MessageRecordV1::decode(&bytes).and_then(MessageRecordV1::into_message);
-        assert_eq!(back.ok(), Some(message));
+        let mut message = NewMessage::text(
+            ChatId::new(),
+            ann.clone(),
+            MessageContent::parse("hello\nworld").expect("valid"),
+            Some(ClientMsgId::parse("k-1").expect("valid")),
+        );
+        let round_trip = |m: &NewMessage| {
+            let bytes = MessageRecordV1::from(m).encode();
+            MessageRecordV1::decode(&bytes)
+                .and_then(MessageRecordV1::into_message)
+                .ok()
+        };
+        assert_eq!(round_trip(&message), Some(message.clone()));
+        message.reply_to = Some(Quote {
+            id: MessageId::new(),
+            author: ann,
+            excerpt: "before".into(),
+            deleted: false,
+        });
+        message.mentions.users.push(UserId::new());
+        message.mentions.everyone = true;
+        assert_eq!(round_trip(&message), Some(message.clone()));
+        let mut react = message.clone();
+        react.content = MessageContent::from_trusted(String::new());
+        react.change = Some(Change::React {
+            target: message.id,
+            emoji: harmony_core::changes::Emoji::parse("👍").expect("an emoji"),
+        });
+        assert_eq!(round_trip(&react), Some(react.clone()));
+        let scrubbed = MessageRecordV1::from(&message).scrubbed(harmony_core::now());
+        let back = MessageRecordV1::decode(&scrubbed.encode())
+            .and_then(MessageRecordV1::into_message)
+            .expect("a scrubbed record decodes");
+        assert!(back.content.as_str().is_empty() && back.state.deleted_at.is_some());
+    }
+
+    #[test]
+    fn a_record_written_before_changes_existed_is_a_message() {
+        let old = br#"{"id":"01J00000000000000000000000","chat_id":"7b0c0f8e-4a57-4d59-9d0a-0c2a3c1f5a10",
+            "author_id":"0e7a2c52-5f07-4f55-8c6c-2a8e4c3b1d20","author_username":"ann",
+            "author_display_name":"Ann","content":"hi","client_msg_id":null,
+            "created_at":"2026-01-01T00:00:00Z"}"#;
+        let message = MessageRecordV1::decode(old)
+            .and_then(MessageRecordV1::into_message)
+            .expect("an old record");
+        assert!(message.change.is_none() && message.reply_to.is_none());
+        assert_eq!(message.content.as_str(), "hi");
+        let mut bad_react = MessageRecordV1::decode(old).expect("shape");
+        bad_react.change = Some(Change::Delete {
+            target: MessageId::new(),
+        });
+        assert!(
+            bad_react.into_message().is_err(),
+            "a delete carries no content"
+        );
     }
 
     #[test]

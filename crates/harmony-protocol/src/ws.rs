@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::dto::{ChatDto, FriendRequestDto, MessageDto, PresenceDto, UserDto};
+use crate::dto::{ChatDto, FriendRequestDto, MessageChangeDto, MessageDto, PresenceDto, UserDto};
 use harmony_core::events::{GatewayEvent, UserNotice};
 
 /// Close code sent to a session whose queue overflowed: reconnect and resume.
@@ -47,6 +47,14 @@ pub enum ServerFrame {
         chat_id: String,
         prev_seq: Option<i64>,
         message: MessageDto,
+    },
+    /// A change to an earlier message of the chat (an edit, a delete, a reaction added or
+    /// removed): an entry of the chat's order like a message, with the same `prev_seq` rule.
+    /// Apply it to the target in order; it is not a new message (no unread, no line).
+    MessageChanged {
+        chat_id: String,
+        prev_seq: Option<i64>,
+        change: MessageChangeDto,
     },
     ChatUpdated {
         chat: ChatDto,
@@ -105,11 +113,19 @@ pub enum ServerFrame {
 impl ServerFrame {
     /// The one place a `message` frame is built, live or resumed; `prev_seq` is the message's
     /// own (`Message::prev_seq`).
+    /// A change entry is a `message_changed` frame, built here too.
     pub fn message(message: &harmony_core::model::Message) -> Self {
-        Self::Message {
-            chat_id: message.chat_id.to_string(),
-            prev_seq: message.prev_seq(),
-            message: message.into(),
+        match MessageChangeDto::of(message) {
+            Some(change) => Self::MessageChanged {
+                chat_id: message.chat_id.to_string(),
+                prev_seq: message.prev_seq(),
+                change,
+            },
+            None => Self::Message {
+                chat_id: message.chat_id.to_string(),
+                prev_seq: message.prev_seq(),
+                message: message.into(),
+            },
         }
     }
 }
@@ -229,6 +245,12 @@ mod tests {
             client_msg_id: Some("k1".into()),
             created_at: OffsetDateTime::UNIX_EPOCH
                 + time::Duration::milliseconds(seq % 4_000_000_000_000),
+            edited_at: None,
+            deleted_at: None,
+            reactions: Vec::new(),
+            reply_to: None,
+            mentions: Vec::new(),
+            mentions_everyone: false,
         }
     }
 

@@ -54,6 +54,10 @@ fn message(chat: ChatId, seq: i64) -> Message {
         content: MessageContent::from_trusted(format!("m{seq}")),
         client_msg_id: None,
         created_at: harmony_core::now(),
+        change: None,
+        reply_to: None,
+        mentions: Default::default(),
+        state: Default::default(),
     }
 }
 

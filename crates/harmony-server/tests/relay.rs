@@ -172,6 +172,10 @@ async fn an_idle_relay_moves_its_slot_past_writes_that_carry_no_event() -> anyho
                 content: MessageContent::parse(&format!("message {seq} {}", "x".repeat(100)))?,
                 client_msg_id: None,
                 created_at: harmony_core::now(),
+                change: None,
+                reply_to: None,
+                mentions: Default::default(),
+                state: Default::default(),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -36,6 +36,9 @@ pub(crate) struct Wakes {
     pub log: Notify,
     pub outbox: Notify,
     pub tail: Mutex<Tail>,
+    /// A delete committed in this group: the WAL still holds the deleted words in older page
+    /// images, so the writer checkpoints and truncates it once the group commits.
+    pub scrub_wal: std::sync::atomic::AtomicBool,
 }
 
 /// Entries kept in the log's tail.
@@ -55,6 +58,21 @@ impl Tail {
             self.entries.pop_front();
         }
         self.entries.push_back(entry);
+    }
+
+    /// Empties, in the entries held, the content of a deleted message and of its edits, as the
+    /// delete's transaction does in the database.
+    pub fn scrub(&mut self, target: harmony_core::MessageId, at: time::OffsetDateTime) {
+        for entry in &mut self.entries {
+            let harmony_core::ports::LogEntry::Placed(m) = &mut entry.entry else {
+                continue;
+            };
+            let edit = matches!(m.change, Some(harmony_core::changes::Change::Edit { target: t }) if t == target);
+            if m.id == target || edit {
+                m.content = harmony_core::values::MessageContent::from_trusted(String::new());
+                m.state.deleted_at = Some(at);
+            }
+        }
     }
 
     fn commit(&mut self) {
@@ -158,6 +176,8 @@ fn open(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
     conn.busy_timeout(Duration::from_secs(10))?;
     if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
+        // What a delete removes is overwritten, not just unlinked (decision record 0004).
+        conn.pragma_update(None, "secure_delete", true)?;
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
@@ -261,11 +281,39 @@ fn write_loop(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, wakes: 
                 wakes.outbox.notify_waiters();
             }
         }
+        if committed.is_ok()
+            && wakes
+                .scrub_wal
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            truncate_wal(&conn);
+        }
         let group_result = committed.as_ref().map(|_| ()).map_err(String::as_str);
         for job in group.drain(..) {
             job.answer(group_result);
         }
     }
+}
+
+/// Copies the WAL into the database and truncates it to nothing, so page images written before
+/// a delete (holding the deleted words) are gone from disk. A reader holding an old snapshot
+/// makes the checkpoint stop short; it is tried again for up to a second, then left to SQLite's
+/// own checkpoints (logged).
+fn truncate_wal(conn: &Connection) {
+    for _ in 0..20 {
+        let busy = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        });
+        match busy {
+            Ok(0) => return,
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => {
+                tracing::warn!(error = %e, "truncating the WAL after a delete failed");
+                return;
+            }
+        }
+    }
+    tracing::warn!("readers kept the WAL from being truncated after a delete; SQLite's next checkpoints overwrite it");
 }
 
 fn commit_group(conn: &Connection, group: &mut [Box<dyn Job>]) -> Result<(), String> {
@@ -381,6 +429,10 @@ mod tests {
                 content: MessageContent::from_trusted("hi".into()),
                 client_msg_id: None,
                 created_at: harmony_core::now(),
+                change: None,
+                reply_to: None,
+                mentions: Default::default(),
+                state: Default::default(),
             }),
         }
     }

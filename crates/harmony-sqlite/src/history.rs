@@ -1,8 +1,12 @@
 //! The message store: history pages, resume reads, activity for chat lists, and purges.
 //! Rows hold the author's id only; names are joined in on read, so they are always current.
+//! A row is an entry of the chat's log: a message in its current state, or a change to one
+//! (decision record 0004; `crate::changes` applies them). Pages, chat lists and unread counts
+//! read messages only; resume reads every entry.
 
 use async_trait::async_trait;
-use harmony_core::model::{Author, Message};
+use harmony_core::changes::MessageState;
+use harmony_core::model::{excerpt, Author, Mentions, Message, Quote};
 use harmony_core::ports::{ChatActivity, HistoryPage, HistoryStore, PageCursor, StoreResult};
 use harmony_core::values::{ClientMsgId, MessageContent};
 use harmony_core::{ChatId, MessageId, UserId};
@@ -12,13 +16,28 @@ use crate::conn::Wake;
 use crate::users::user_from;
 use crate::{col, exec, from_ms, ms, parse, row, rows, unavailable, Database};
 
-/// The columns [`message_from`] reads, by position (a page reads many rows).
+/// The columns [`message_from`] reads, by position (a page reads many rows). A reply's original
+/// is joined in as it reads now.
 macro_rules! message_select {
     () => {
         "SELECT m.id, m.chat_id, m.seq, m.content, m.client_msg_id, m.created_at, \
-         u.id, u.username, u.display_name, u.created_at \
-         FROM messages m JOIN users u ON u.id = m.author_id WHERE m.chat_id = ? "
+         u.id, u.username, u.display_name, u.created_at, \
+         m.change, m.reply_quote, m.mentions, m.mentions_everyone, m.edited_at, m.deleted_at, \
+         m.reactions, r.content, r.deleted_at, ru.id, ru.username, ru.display_name, ru.created_at \
+         FROM messages m JOIN users u ON u.id = m.author_id \
+         LEFT JOIN messages r ON r.id = m.reply_to_id LEFT JOIN users ru ON ru.id = r.author_id \
+         WHERE m.chat_id = ? "
     };
+}
+
+/// A JSON column, absent when NULL.
+fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, at: usize) -> StoreResult<Option<T>> {
+    let raw: Option<String> = col(row, at)?;
+    raw.map(|raw| {
+        serde_json::from_str(&raw)
+            .map_err(|e| harmony_core::ports::StoreError::Corrupt(format!("column {at}: {e}")))
+    })
+    .transpose()
 }
 
 fn message_from(row: &Row<'_>) -> StoreResult<Message> {
@@ -26,6 +45,22 @@ fn message_from(row: &Row<'_>) -> StoreResult<Message> {
     let chat: String = col(row, 1)?;
     let author = user_from(row, &[6, 7, 8, 9])?;
     let client_msg_id: Option<String> = col(row, 4)?;
+    let original: Option<String> = col(row, 19)?;
+    let reply_to = match (json::<Quote>(row, 11)?, original) {
+        (Some(quote), Some(_)) => {
+            let deleted_at: Option<i64> = col(row, 18)?;
+            Some(Quote {
+                author: Author::from(&user_from(row, &[19, 20, 21, 22])?),
+                excerpt: excerpt(&col::<String>(row, 17)?),
+                deleted: deleted_at.is_some(),
+                ..quote
+            })
+        }
+        (quote, _) => quote,
+    };
+    let at = |i: usize| -> StoreResult<Option<time::OffsetDateTime>> {
+        col::<Option<i64>>(row, i)?.map(from_ms).transpose()
+    };
     Ok(Message {
         id: parse("message id", &id)?,
         chat_id: parse("chat id", &chat)?,
@@ -34,6 +69,17 @@ fn message_from(row: &Row<'_>) -> StoreResult<Message> {
         content: MessageContent::from_trusted(col(row, 3)?),
         client_msg_id: client_msg_id.map(ClientMsgId::from_trusted),
         created_at: from_ms(col(row, 5)?)?,
+        change: json(row, 10)?,
+        reply_to,
+        mentions: Mentions {
+            users: json(row, 12)?.unwrap_or_default(),
+            everyone: col(row, 13)?,
+        },
+        state: MessageState {
+            edited_at: at(14)?,
+            deleted_at: at(15)?,
+            reactions: json(row, 16)?.unwrap_or_default(),
+        },
     })
 }
 
@@ -46,28 +92,50 @@ fn seq_of(conn: &Connection, chat: &str, id: harmony_core::MessageId) -> StoreRe
     )
 }
 
-/// Stores one message in history; a message already there (same id) is left as it is.
+/// Stores one entry in history; one already there (same id) is left as it is.
 macro_rules! insert_message_sql {
     ($on_conflict:literal) => {
         concat!(
-            "INSERT INTO messages (id, chat_id, seq, author_id, content, client_msg_id, created_at) ",
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ",
+            "INSERT INTO messages (id, chat_id, seq, author_id, content, client_msg_id, created_at, ",
+            "change, target_id, reply_to_id, reply_quote, mentions, mentions_everyone, deleted_at, ",
+            "position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ",
             $on_conflict
         )
     };
 }
 
-pub(crate) fn insert_message(conn: &Connection, m: &Message) -> StoreResult<()> {
-    insert(conn, m, insert_message_sql!("ON CONFLICT (id) DO NOTHING")).map(|_| ())
+/// Stores the entry the log appended at `position`, and applies it if it is a change (the
+/// append checked it may be placed).
+pub(crate) fn insert_message(conn: &Connection, m: &Message, position: i64) -> StoreResult<()> {
+    let added = insert(
+        conn,
+        m,
+        Some(position),
+        insert_message_sql!("ON CONFLICT (id) DO NOTHING"),
+    )?;
+    if added > 0 {
+        crate::changes::apply_stored(conn, m)?;
+    }
+    Ok(())
 }
 
-/// Inserts a message row with `sql` (one of the `insert_message_sql!` statements); how many
+/// A JSON column's value, NULL for nothing.
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// Inserts an entry row with `sql` (one of the `insert_message_sql!` statements); how many
 /// rows it added.
-fn insert(conn: &Connection, m: &Message, sql: &'static str) -> StoreResult<usize> {
+fn insert(
+    conn: &Connection,
+    m: &Message,
+    position: Option<i64>,
+    sql: &'static str,
+) -> StoreResult<usize> {
     exec(
         conn,
         sql,
-        (
+        rusqlite::params![
             m.id.to_string(),
             m.chat_id.to_string(),
             m.seq,
@@ -75,15 +143,25 @@ fn insert(conn: &Connection, m: &Message, sql: &'static str) -> StoreResult<usiz
             m.content.as_str(),
             m.client_msg_id.as_ref().map(|c| c.as_str()),
             ms(m.created_at),
-        ),
+            m.change.as_ref().map(to_json),
+            m.change.as_ref().map(|c| c.target().to_string()),
+            m.reply_to.as_ref().map(|q| q.id.to_string()),
+            m.reply_to.as_ref().map(to_json),
+            (!m.mentions.users.is_empty()).then(|| to_json(&m.mentions.users)),
+            m.mentions.everyone,
+            m.state.deleted_at.map(ms),
+            position,
+        ],
     )
     .map_err(unavailable)
 }
 
-/// Stores a message unless its id is stored; false when its position holds another message.
+/// Stores an entry unless its id is stored, applying a change the first time; false when its
+/// position holds another entry.
 fn upsert_one(conn: &Connection, m: &Message) -> StoreResult<bool> {
-    let added = insert(conn, m, insert_message_sql!("ON CONFLICT DO NOTHING"))?;
+    let added = insert(conn, m, None, insert_message_sql!("ON CONFLICT DO NOTHING"))?;
     if added > 0 {
+        crate::changes::apply_stored(conn, m)?;
         return Ok(true);
     }
     let stored: Option<i64> = row(
@@ -95,15 +173,21 @@ fn upsert_one(conn: &Connection, m: &Message) -> StoreResult<bool> {
     Ok(stored.is_some())
 }
 
-/// Newest first, below `seq`.
+/// Messages (no changes), newest first, below `seq`.
 const BEFORE: &str = concat!(
     message_select!(),
-    "AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
+    "AND m.seq < ? AND m.change IS NULL ORDER BY m.seq DESC LIMIT ?"
 );
-/// Oldest first, above `seq`.
-const AFTER: &str = concat!(message_select!(), "AND m.seq > ? ORDER BY m.seq LIMIT ?");
+/// Messages (no changes), oldest first, above `seq`.
+const AFTER: &str = concat!(
+    message_select!(),
+    "AND m.seq > ? AND m.change IS NULL ORDER BY m.seq LIMIT ?"
+);
+/// Every entry, oldest first, above `seq` (resume).
+const ENTRIES_AFTER: &str = concat!(message_select!(), "AND m.seq > ? ORDER BY m.seq LIMIT ?");
 
-/// `sql` is [`BEFORE`] or [`AFTER`]: whole statements, so a page builds no SQL string.
+/// `sql` is [`BEFORE`], [`AFTER`] or [`ENTRIES_AFTER`]: whole statements, so a page builds no
+/// SQL string.
 fn messages_where(
     conn: &Connection,
     sql: &str,
@@ -114,15 +198,21 @@ fn messages_where(
     rows(conn, sql, (chat, seq, i64::from(limit)), message_from)
 }
 
-/// Up to `limit` messages of `chat` after `seq`, oldest first (resume reads these: the history
-/// is written in the append's transaction, so it holds every message the log does).
+/// Up to `limit` entries of `chat` after `seq`, oldest first (resume reads these: the history
+/// is written in the append's transaction, so it holds every entry the log does).
 pub(crate) fn after(
     conn: &Connection,
     chat: &str,
     seq: i64,
     limit: u32,
 ) -> StoreResult<Vec<Message>> {
-    messages_where(conn, AFTER, chat, seq, limit)
+    messages_where(conn, ENTRIES_AFTER, chat, seq, limit)
+}
+
+/// One entry of the chat by id, as it stands.
+pub(crate) fn by_id(conn: &Connection, chat: &str, id: MessageId) -> StoreResult<Option<Message>> {
+    const BY_ID: &str = concat!(message_select!(), "AND m.id = ?");
+    row(conn, BY_ID, (chat, id.to_string()), message_from)
 }
 
 /// The message a retried send created before: the same chat, author and `client_msg_id`.
@@ -192,7 +282,12 @@ impl HistoryStore for Database {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
-        self.read(move |conn| messages_where(conn, AFTER, &chat.to_string(), after_seq, limit))
+        self.read(move |conn| after(conn, &chat.to_string(), after_seq, limit))
+            .await
+    }
+
+    async fn message(&self, chat: ChatId, id: MessageId) -> StoreResult<Option<Message>> {
+        self.read(move |conn| by_id(conn, &chat.to_string(), id))
             .await
     }
 
@@ -208,17 +303,20 @@ impl HistoryStore for Database {
             for (chat, marker) in &chats {
                 let chat = chat.to_string();
                 let last = messages_where(conn, BEFORE, &chat, i64::MAX, 1)?.pop();
-                let unread = row(
+                let (unread, mentions) = row(
                     conn,
-                    "SELECT COUNT(*) AS n FROM messages \
-                     WHERE chat_id = ? AND seq > ? AND author_id != ?",
+                    "SELECT COUNT(*) AS n, \
+                     COALESCE(SUM(mentions_everyone OR instr(mentions, ?3) > 0), 0) AS mentioned \
+                     FROM messages \
+                     WHERE chat_id = ?1 AND seq > ?2 AND author_id != ?3 AND change IS NULL",
                     (&chat, marker, &user),
-                    |r| col::<i64>(r, "n"),
+                    |r| Ok((col::<i64>(r, "n")?, col::<i64>(r, "mentioned")?)),
                 )?
-                .unwrap_or(0);
+                .unwrap_or((0, 0));
                 out.push(ChatActivity {
                     last_message: last,
                     unread_count: u64::try_from(unread).unwrap_or(0),
+                    mention_count: u64::try_from(mentions).unwrap_or(0),
                 });
             }
             Ok(out)

@@ -9,6 +9,7 @@
 //! SQLite synchronously (rusqlite), so a call crosses threads once, not once per statement.
 
 pub mod backup;
+mod changes;
 mod chats;
 mod conn;
 pub mod export;
@@ -49,6 +50,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../../migrations/sqlite/0005_log_append_only.sql"),
+    ),
+    (
+        6,
+        include_str!("../../../migrations/sqlite/0006_message_changes.sql"),
     ),
 ];
 

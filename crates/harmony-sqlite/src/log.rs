@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use harmony_core::changes::Change;
 use harmony_core::model::{Message, NewMessage};
 use harmony_core::ports::{
     AppendOutcome, LogConsumer, LogDelivery, LogEntry, LogPosition, MessageLog, RecentMessages,
@@ -50,6 +51,13 @@ fn append_one(
             return Ok((AppendOutcome::Duplicate(message), None));
         }
     }
+    if message.change.is_some() {
+        // What the order decides (a change after a delete, a reaction already there) is
+        // decided here, in the append's transaction.
+        if let Err(refusal) = crate::changes::check(conn, &message.clone().committed(0))? {
+            return Ok((AppendOutcome::Refused(refusal), None));
+        }
+    }
     let prev: Option<i64> = row(
         conn,
         "SELECT last_seq FROM log_heads WHERE chat_id = ?",
@@ -83,7 +91,7 @@ fn append_one(
     let committed = message.clone().committed(seq);
     // History in the same transaction: readable the moment the send is answered, and the
     // single node needs no sink.
-    crate::history::insert_message(conn, &committed)?;
+    crate::history::insert_message(conn, &committed, position)?;
     // Exactly what a read of the row gives (the record is what the row holds).
     let entry = LogDelivery {
         position: LogPosition {
@@ -104,6 +112,12 @@ impl MessageLog for Database {
         self.write(Wake::Log, move |conn| {
             let (outcome, entry) = append_one(conn, &message)?;
             if let (Some(entry), Ok(mut tail)) = (entry, wakes.tail.lock()) {
+                if let Some(Change::Delete { target }) = &message.change {
+                    tail.scrub(*target, message.created_at);
+                    wakes
+                        .scrub_wal
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                }
                 tail.push(entry);
             }
             Ok(outcome)

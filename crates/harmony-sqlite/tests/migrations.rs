@@ -123,6 +123,10 @@ fn version_4(path: &std::path::Path, chat: ChatId, ann: &User) -> anyhow::Result
             content: MessageContent::from_trusted(format!("m{seq}")),
             client_msg_id: (seq == 1).then(|| ClientMsgId::from_trusted("k1".into())),
             created_at: harmony_core::now(),
+            change: None,
+            reply_to: None,
+            mentions: Default::default(),
+            state: Default::default(),
         };
         let key = message
             .client_msg_id
@@ -202,10 +206,15 @@ async fn a_log_written_with_its_indexes_keeps_its_positions_keys_and_resumes_aft
         content: MessageContent::from_trusted("m1 again".into()),
         client_msg_id: Some(ClientMsgId::from_trusted("k1".into())),
         created_at: harmony_core::now(),
+        change: None,
+        reply_to: None,
+        mentions: Default::default(),
+        state: Default::default(),
     };
     match db.append(retry).await? {
         AppendOutcome::Duplicate(m) => assert_eq!((m.seq, m.content.as_str()), (1, "m1")),
         AppendOutcome::Created(m) => anyhow::bail!("the retry created seq {}", m.seq),
+        AppendOutcome::Refused(r) => anyhow::bail!("the retry was refused: {r:?}"),
     }
     // A new send takes the next seq and the next position; resume reads all three.
     let fresh = NewMessage {
@@ -215,8 +224,12 @@ async fn a_log_written_with_its_indexes_keeps_its_positions_keys_and_resumes_aft
         content: MessageContent::from_trusted("m3".into()),
         client_msg_id: None,
         created_at: harmony_core::now(),
+        change: None,
+        reply_to: None,
+        mentions: Default::default(),
+        state: Default::default(),
     };
-    assert_eq!(db.append(fresh).await?.message().seq, 3);
+    assert_eq!(db.append(fresh).await?.message().map(|m| m.seq), Some(3));
     let resumed = db.recent_after(chat, 0, 10).await?;
     let got: Vec<i64> = resumed.messages.iter().map(|m| m.seq).collect();
     assert_eq!(got, vec![1, 2, 3]);

@@ -163,7 +163,22 @@ impl TestApp {
 
     /// Stops the node gracefully and checks that it stopped cleanly, in time.
     pub async fn stop(self) -> anyhow::Result<()> {
-        match self.runner {
+        self.stop_keeping_data().await.map(drop)
+    }
+
+    /// Stops the node as [`TestApp::stop`] does and hands over its data directory, to look at
+    /// what the node left on disk.
+    pub async fn stop_keeping_data(self) -> anyhow::Result<tempfile::TempDir> {
+        let Self { runner, dir, .. } = self;
+        stop_runner(runner).await?;
+        Ok(dir)
+    }
+}
+
+/// Stops a node gracefully and checks that it stopped cleanly, in time.
+async fn stop_runner(runner: Runner) -> anyhow::Result<()> {
+    {
+        match runner {
             Runner::Task { shutdown, server } => {
                 shutdown.cancel();
                 let result = tokio::time::timeout(Duration::from_secs(30), server)

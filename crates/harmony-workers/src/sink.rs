@@ -48,7 +48,7 @@ async fn placed(entries: Vec<LogEntry>, sequencer: &dyn Sequencer) -> StoreResul
         for (m, placement) in unplaced.into_iter().zip(found) {
             match placement {
                 Some(Placement::Placed(placed)) => out.push(placed),
-                Some(Placement::Duplicate { .. }) => {}
+                Some(Placement::Duplicate { .. } | Placement::Refused(_)) => {}
                 None => waiting.push(m),
             }
         }

@@ -24,7 +24,8 @@ const REPLAY_HEADER: &str = "idempotent-replay";
 
 #[utoipa::path(operation_id = "send_message", post, path = "/api/v1/chats/{id}/messages", tag = "messages", params(("id" = String, Path)), request_body = SendMessageRequest,
     responses((status = 201, description = "Committed to the log (or the same message, for a retry)", body = MessageDto),
-              (status = 403, body = Problem), (status = 429, body = Problem)), security(("bearer" = [])))]
+              (status = 403, body = Problem), (status = 409, description = "The message replied to was deleted", body = Problem),
+              (status = 429, body = Problem)), security(("bearer" = [])))]
 pub async fn send(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -38,20 +39,26 @@ pub async fn send(
         Some(raw) => fields.take(ClientMsgId::parse(raw)).map(Some),
         None => Some(None),
     };
+    let reply_to = match body.reply_to.as_deref() {
+        Some(raw) => fields
+            .take(super::body_id::<MessageId>(raw, "reply_to"))
+            .map(Some),
+        None => Some(None),
+    };
     fields.finish()?;
-    let (Some(content), Some(client_msg_id)) = (content, client_msg_id) else {
+    let (Some(content), Some(client_msg_id), Some(reply_to)) = (content, client_msg_id, reply_to)
+    else {
         return Err(crate::error::ApiError::internal());
     };
     let outcome = state
         .use_cases
         .messages
-        .send(caller.id, chat, content, client_msg_id)
+        .send(caller.id, chat, content, client_msg_id, reply_to)
         .await?;
-    let mut response = (
-        StatusCode::CREATED,
-        Json(MessageDto::from(outcome.message())),
-    )
-        .into_response();
+    let Some(message) = outcome.message() else {
+        return Err(crate::error::ApiError::internal());
+    };
+    let mut response = (StatusCode::CREATED, Json(MessageDto::from(message))).into_response();
     match outcome {
         AppendOutcome::Created(_) => {
             state.metrics.messages_appended.inc();
@@ -62,6 +69,7 @@ pub async fn send(
                 HeaderValue::from_static("true"),
             );
         }
+        AppendOutcome::Refused(_) => {}
     }
     Ok(response)
 }

@@ -2,6 +2,7 @@
 //! shape the answer; they hold no business rules.
 
 pub mod auth;
+pub mod changes;
 pub mod chats;
 pub mod friends;
 pub mod messages;

@@ -32,6 +32,14 @@ pub enum ChatError {
     DirectChatFixed,
     #[error("the history cursor is not a message of this chat")]
     InvalidCursor,
+    #[error("message not found")]
+    MessageNotFound,
+    #[error("only the author edits a message")]
+    NotAuthor,
+    #[error("the message is deleted")]
+    MessageDeleted,
+    #[error("the message carries the most distinct reactions it may")]
+    TooManyReactions,
     #[error("too many requests")]
     RateLimited(std::time::Duration),
     /// The user does not accept chats from the caller (see `contact`).
@@ -190,6 +198,7 @@ impl Chats {
                 chat: m.chat,
                 last_message: a.last_message,
                 unread_count: a.unread_count,
+                mention_count: a.mention_count,
             })
             .collect();
         summaries.sort_by_key(|s| std::cmp::Reverse(ChatCursor::of(s)));

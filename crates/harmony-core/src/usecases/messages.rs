@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{ChatError, MembershipCheck, Policy, Ports, UserLookup};
-use crate::model::{Author, Message, NewMessage};
+use crate::model::{Author, Message, NewMessage, Quote};
 use crate::ports::{AppendOutcome, HistoryPage, PageCursor};
 use crate::values::{ClientMsgId, MessageContent};
 use crate::{ChatId, MessageId, UserId};
@@ -15,10 +15,10 @@ pub const HISTORY_PAGE_MAX: u32 = 100;
 
 #[derive(Clone)]
 pub struct Messages {
-    ports: Ports,
-    policy: Arc<Policy>,
-    members: MembershipCheck,
-    users: UserLookup,
+    pub(super) ports: Ports,
+    pub(super) policy: Arc<Policy>,
+    pub(super) members: MembershipCheck,
+    pub(super) users: UserLookup,
 }
 
 impl Messages {
@@ -37,42 +37,51 @@ impl Messages {
     }
 
     /// Members only; to anyone else the chat does not exist (see `Chats::require_member`).
-    async fn require_member(&self, actor: UserId, chat: ChatId) -> Result<(), ChatError> {
-        match self.members.role(chat, actor).await? {
-            Some(_) => Ok(()),
-            None => Err(ChatError::ChatNotFound),
-        }
+    pub(super) async fn require_member(
+        &self,
+        actor: UserId,
+        chat: ChatId,
+    ) -> Result<crate::model::Role, ChatError> {
+        self.members
+            .role(chat, actor)
+            .await?
+            .ok_or(ChatError::ChatNotFound)
+    }
+
+    /// The member's author snapshot, once they passed the send rate limit.
+    pub(super) async fn author_within_limit(&self, actor: UserId) -> Result<Author, ChatError> {
+        self.ports
+            .limiter
+            .check(&format!("send:{actor}"), self.policy.send_rule)
+            .await
+            .map_err(ChatError::RateLimited)?;
+        let user = self.users.get(actor).await?;
+        Ok(Author::from(&user.ok_or(ChatError::UserNotFound)?))
     }
 
     /// Appends a message; returns once the log holds it. A retry with the same `client_msg_id`
-    /// returns the message the first attempt created.
+    /// returns the message the first attempt created. `reply_to` must be a message of the chat
+    /// that is not deleted; `@username` of members and `@everyone` (from an admin or the owner
+    /// of a group) are resolved now.
     pub async fn send(
         &self,
         actor: UserId,
         chat: ChatId,
         content: MessageContent,
         client_msg_id: Option<ClientMsgId>,
+        reply_to: Option<MessageId>,
     ) -> Result<AppendOutcome, ChatError> {
-        self.require_member(actor, chat).await?;
-        self.ports
-            .limiter
-            .check(&format!("send:{actor}"), self.policy.send_rule)
-            .await
-            .map_err(ChatError::RateLimited)?;
-        let message = NewMessage {
-            id: MessageId::new(),
-            chat_id: chat,
-            author: Author::from(
-                &self
-                    .users
-                    .get(actor)
-                    .await?
-                    .ok_or(ChatError::UserNotFound)?,
-            ),
-            content,
-            client_msg_id,
-            created_at: crate::now(),
-        };
+        let role = self.require_member(actor, chat).await?;
+        let author = self.author_within_limit(actor).await?;
+        let mut message = NewMessage::text(chat, author, content, client_msg_id);
+        if let Some(id) = reply_to {
+            let original = self.target(chat, id).await?;
+            if original.state.deleted_at.is_some() {
+                return Err(ChatError::MessageDeleted);
+            }
+            message.reply_to = Some(Quote::of(&original));
+        }
+        message.mentions = self.mentions(chat, role, &message.content).await?;
         Ok(self.ports.log.append(message).await?)
     }
 

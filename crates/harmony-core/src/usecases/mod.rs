@@ -3,6 +3,7 @@
 //! status codes.
 
 mod accounts;
+mod changes;
 mod chats;
 mod contact;
 mod friends;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use accounts::{Accounts, AuthError};
+pub use changes::mentioned;
 pub use chats::{ChatCursor, ChatError, Chats, NewChat};
 pub use contact::Contact;
 pub use friends::{FriendError, Friends};

@@ -268,6 +268,10 @@ async fn broker_share(cluster: &TestCluster, n: usize) -> anyhow::Result<()> {
         content: MessageContent::parse("warm-up")?,
         client_msg_id: None,
         created_at: harmony_core::now(),
+        change: None,
+        reply_to: None,
+        mentions: Default::default(),
+        state: Default::default(),
     };
     log.produce(&warm).await?;
     while cursor
@@ -284,6 +288,10 @@ async fn broker_share(cluster: &TestCluster, n: usize) -> anyhow::Result<()> {
             content: MessageContent::parse(&format!("p{i}"))?,
             client_msg_id: None,
             created_at: harmony_core::now(),
+            change: None,
+            reply_to: None,
+            mentions: Default::default(),
+            state: Default::default(),
         };
         let id = message.id;
         let started = Instant::now();

@@ -20,6 +20,10 @@ fn message(chat: ChatId, author: &User, seq: i64, key: Option<&str>) -> anyhow::
             .map(harmony_core::values::ClientMsgId::parse)
             .transpose()?,
         created_at: harmony_core::now(),
+        change: None,
+        reply_to: None,
+        mentions: Default::default(),
+        state: Default::default(),
     })
 }
 
