@@ -156,6 +156,30 @@ pub enum Refusal {
     Unchanged,
 }
 
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::NotAuthor => "not_author",
+            Self::Deleted => "deleted",
+            Self::TooManyReactions => "too_many_reactions",
+            Self::Unchanged => "unchanged",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::NotFound,
+            Self::NotAuthor,
+            Self::Deleted,
+            Self::TooManyReactions,
+            Self::Unchanged,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == raw)
+    }
+}
+
 /// What a store knows of a change's target when it applies the change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {

@@ -154,12 +154,14 @@ impl Import {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
-        let (mut keys, mut records, mut contents, mut times) = (
+        let (mut keys, mut records, mut kinds, mut targets, mut deleted) = (
+            Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
+        let mut messages = Vec::with_capacity(n);
         for e in entries {
             let message = MessageRecordV1::decode(&e.record)
                 .and_then(MessageRecordV1::into_message)
@@ -170,32 +172,35 @@ impl Import {
             authors.push(e.author_id.0);
             keys.push(e.client_msg_id.clone());
             records.push(e.record.clone());
-            contents.push(message.content.as_str().to_owned());
-            times.push(message.created_at);
+            kinds.push(message.change.as_ref().map(|c| c.kind()));
+            targets.push(message.change.as_ref().map(|c| c.target().to_string()));
+            // A scrubbed message row is a deleted message (its edits are scrubbed too, but
+            // only the message's row answers "deleted" to the sequencer).
+            deleted.push(
+                message
+                    .state
+                    .deleted_at
+                    .filter(|_| message.change.is_none()),
+            );
+            messages.push(message.committed(e.seq));
         }
         // The history first: a page in the sequencer with its store rows missing would be
         // served to resumes while the store lacks it; the other way round is merely re-run.
-        sqlx::query(
-            "INSERT INTO messages (id, chat_id, seq, author_id, content, client_msg_id, created_at) \
-             SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], \
-                                  $6::text[], $7::timestamptz[]) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&ids)
-        .bind(&chats)
-        .bind(&seqs)
-        .bind(&authors)
-        .bind(&contents)
-        .bind(&keys)
-        .bind(&times)
-        .execute(&self.history)
-        .await
-        .map_err(unavailable)?;
+        // Stored as the sink stores entries: changes applied once, in order.
+        let mut history = self.history.begin().await.map_err(unavailable)?;
+        let inserted = crate::changes::insert_entries(&mut history, &messages).await?;
+        for m in &messages {
+            if m.change.is_some() && inserted.contains(&m.id.to_string()) {
+                crate::changes::apply_stored(&mut history, m).await?;
+            }
+        }
+        history.commit().await.map_err(unavailable)?;
         let mut tx = self.state.begin().await.map_err(unavailable)?;
         sqlx::query(
-            "INSERT INTO sequenced (chat_id, seq, id, author_id, client_msg_id, record) \
+            "INSERT INTO sequenced (chat_id, seq, id, author_id, client_msg_id, record, kind, \
+             target_id, deleted_at) \
              SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::uuid[], $5::text[], \
-                                  $6::bytea[]) \
+                                  $6::bytea[], $7::text[], $8::text[], $9::timestamptz[]) \
              ON CONFLICT DO NOTHING",
         )
         .bind(&chats)
@@ -204,6 +209,9 @@ impl Import {
         .bind(&authors)
         .bind(&keys)
         .bind(&records)
+        .bind(&kinds)
+        .bind(&targets)
+        .bind(&deleted)
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;

@@ -14,6 +14,7 @@ pub mod import;
 mod migrate;
 mod outbox;
 mod placements;
+mod placing;
 mod relay;
 mod sequencer;
 mod users;

@@ -19,6 +19,10 @@ pub(crate) const STATE: &[(i64, &str)] = &[
         3,
         include_str!("../../../migrations/postgres/state/0003_session_revocations.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/postgres/state/0004_message_changes.sql"),
+    ),
 ];
 pub(crate) const HISTORY: &[(i64, &str)] = &[
     (

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use harmony_core::changes::Change;
 use harmony_core::model::{Message, NewMessage};
 use harmony_core::ports::{
     Placement, RecentMessages, RecentSlice, Sequenced, Sequencer, StoreError, StoreResult,
@@ -108,9 +109,11 @@ async fn lookup(
             by_key.insert((message.chat_id, message.author.id, key), message);
         }
     }
+    let refused = crate::placing::refused(conn, batch).await?;
     Ok(batch
         .iter()
         .map(|m| match key_of(m) {
+            _ if refused.contains_key(&m.id) => refused.get(&m.id).map(|r| Placement::Refused(*r)),
             None => by_id
                 .get(&m.id.to_string())
                 .map(|seq| Placement::Placed(m.clone().committed(*seq))),
@@ -226,6 +229,8 @@ struct NewRows {
     authors: Vec<uuid::Uuid>,
     keys: Vec<Option<String>>,
     records: Vec<Vec<u8>>,
+    kinds: Vec<Option<&'static str>>,
+    targets: Vec<Option<String>>,
 }
 
 impl NewRows {
@@ -237,6 +242,9 @@ impl NewRows {
         self.keys
             .push(m.client_msg_id.as_ref().map(|k| k.as_str().to_owned()));
         self.records.push(record_of(m));
+        self.kinds.push(m.change.as_ref().map(|c| c.kind()));
+        self.targets
+            .push(m.change.as_ref().map(|c| c.target().to_string()));
     }
 
     async fn insert(&self, tx: &mut Transaction<'_, Postgres>) -> StoreResult<()> {
@@ -244,8 +252,9 @@ impl NewRows {
             return Ok(());
         }
         sqlx::query(
-            "INSERT INTO sequenced (chat_id, seq, id, author_id, client_msg_id, record) \
-             SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::uuid[], $5::text[], $6::bytea[])",
+            "INSERT INTO sequenced (chat_id, seq, id, author_id, client_msg_id, record, kind, target_id) \
+             SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::uuid[], $5::text[], $6::bytea[], \
+             $7::text[], $8::text[])",
         )
         .bind(&self.chats)
         .bind(&self.seqs)
@@ -253,6 +262,8 @@ impl NewRows {
         .bind(&self.authors)
         .bind(&self.keys)
         .bind(&self.records)
+        .bind(&self.kinds)
+        .bind(&self.targets)
         .execute(&mut **tx)
         .await
         .map_err(unavailable)?;
@@ -322,6 +333,8 @@ impl Sequencer for PgSequencer {
         let mut heads = lock_heads(&mut tx, batch).await?;
         // Read under the head locks: a placer of the same chats that committed first is seen.
         let found = lookup(&mut tx, batch).await?;
+        let mut targets = crate::placing::Targets::load(&mut tx, batch).await?;
+        let (mut refused, mut deletes) = (Vec::new(), Vec::new());
         let mut rows = NewRows::default();
         let mut out = Vec::with_capacity(batch.len());
         // Keys this batch places, for a retry in the same batch.
@@ -338,6 +351,14 @@ impl Sequencer for PgSequencer {
                 });
                 continue;
             }
+            if let Err(refusal) = targets.decide(m) {
+                refused.push((m.id.to_string(), m.chat_id, refusal));
+                out.push(Placement::Refused(refusal));
+                continue;
+            }
+            if let Some(Change::Delete { target }) = &m.change {
+                deletes.push((*target, m.created_at));
+            }
             let head = heads.entry(m.chat_id).or_insert(0);
             *head += 1;
             rows.push(m, *head);
@@ -348,6 +369,8 @@ impl Sequencer for PgSequencer {
             out.push(Placement::Placed(placed));
         }
         rows.insert(&mut tx).await?;
+        crate::placing::scrub(&mut tx, &deletes).await?;
+        crate::placing::remember_refused(&mut tx, &refused).await?;
         let (chats, tops): (Vec<uuid::Uuid>, Vec<i64>) =
             heads.iter().map(|(c, h)| (c.0, *h)).unzip();
         sqlx::query(

@@ -292,3 +292,95 @@ async fn a_removal_is_ordered_before_the_chats_next_message_unless_undone_there(
     );
     Ok(())
 }
+
+/// A change to `target` by `author` (decision record 0004).
+fn change(
+    chat: ChatId,
+    author: &Author,
+    change: harmony_core::changes::Change,
+) -> anyhow::Result<NewMessage> {
+    let content = match change {
+        harmony_core::changes::Change::Edit { .. } => MessageContent::parse("edited")?,
+        _ => MessageContent::from_trusted(String::new()),
+    };
+    Ok(NewMessage {
+        content,
+        change: Some(change),
+        ..message(chat, author, None)?
+    })
+}
+
+#[tokio::test]
+async fn the_order_refuses_what_a_delete_or_the_author_forbids_and_a_replay_is_refused_again(
+) -> anyhow::Result<()> {
+    use harmony_core::changes::{Change, Refusal};
+    let pg = PrivatePostgres::start().await?;
+    let state = StateDb::connect(&pg.database("state").await?, 8).await?;
+    let sequencer = state.sequencer();
+    let (ann, bob) = (author("ann")?, author("bob")?);
+    let (chat, other) = (ChatId::new(), ChatId::new());
+    let first = message(chat, &ann, None)?;
+    let target = first.id;
+    // One batch: the message, bob's edit of it, ann's edit, a reaction, the delete, then an
+    // edit and a second delete after it, and a change naming the message from another chat.
+    let batch = vec![
+        first,
+        change(chat, &bob, Change::Edit { target })?,
+        change(chat, &ann, Change::Edit { target })?,
+        change(
+            chat,
+            &bob,
+            Change::React {
+                target,
+                emoji: harmony_core::changes::Emoji::parse("👍")?,
+            },
+        )?,
+        change(chat, &bob, Change::Delete { target })?,
+        change(chat, &ann, Change::Edit { target })?,
+        change(chat, &ann, Change::Delete { target })?,
+        change(other, &ann, Change::Delete { target })?,
+    ];
+    let placed = sequencer.sequence(&batch).await?.placements;
+    assert_eq!(
+        seqs(&placed),
+        [Some(1), None, Some(2), Some(3), Some(4), None, None, None]
+    );
+    let refusals: Vec<Option<Refusal>> = placed
+        .iter()
+        .map(|p| match p {
+            Placement::Refused(r) => Some(*r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        refusals,
+        [
+            None,
+            Some(Refusal::NotAuthor),
+            None,
+            None,
+            None,
+            Some(Refusal::Deleted),
+            Some(Refusal::Unchanged),
+            Some(Refusal::NotFound)
+        ]
+    );
+    // A replay is answered the same, and places nothing more.
+    assert_eq!(sequencer.sequence(&batch).await?.placements, placed);
+    assert_eq!(
+        sequencer.placements(&batch[5..6]).await?,
+        vec![Some(placed[5].clone())]
+    );
+    // The message and its edit are scrubbed in the chat's order; the reaction is not.
+    let entries = sequencer.recent_after(chat, 0, 10).await?.messages;
+    let contents: Vec<(&str, bool)> = entries
+        .iter()
+        .map(|m| (m.content.as_str(), m.state.deleted_at.is_some()))
+        .collect();
+    assert_eq!(
+        contents,
+        [("", true), ("", true), ("", false), ("", false)],
+        "{entries:?}"
+    );
+    Ok(())
+}

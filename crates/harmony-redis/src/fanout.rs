@@ -1,6 +1,8 @@
 //! The fan-out's publisher. For each message, one script adds it to its chat's window (trimming
 //! the oldest beyond the window size) and publishes the event to the chat's channel, both in
-//! `harmony-protocol`'s gateway encoding. A batch is one pipelined round trip.
+//! `harmony-protocol`'s gateway encoding. A batch is one pipelined round trip. A delete drops
+//! the chat's window before it is added: the window holds the deleted words, and resumes read
+//! the sequencer's scrubbed records until the window fills again (decision record 0004).
 
 use async_trait::async_trait;
 use harmony_core::events::GatewayEvent;
@@ -11,8 +13,10 @@ use redis::Script;
 
 use crate::{unavailable, Keys};
 
-/// KEYS: window. ARGV: seq, message JSON, window size, channel, event JSON.
+/// KEYS: window. ARGV: seq, message JSON, window size, channel, event JSON, "1" to drop the
+/// window first.
 const PUBLISH_MESSAGE: &str = r#"
+if ARGV[6] == '1' then redis.call('DEL', KEYS[1]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 local size = redis.call('ZCARD', KEYS[1])
@@ -63,6 +67,10 @@ impl GatewayPublisher for RedisFanout {
                         .arg(self.window_size)
                         .arg(self.keys.chat_channel(chat))
                         .arg(event)
+                        .arg(u8::from(matches!(
+                            message.change,
+                            Some(harmony_core::changes::Change::Delete { .. })
+                        )))
                         .ignore();
                 }
                 other => {

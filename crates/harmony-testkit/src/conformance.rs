@@ -33,6 +33,7 @@ pub async fn run_all(s: &Stores) -> anyhow::Result<()> {
     friends(s, &ann, &bob, &cat).await?;
     let chat = chats(s, &ann, &bob, &cat).await?;
     history::history(s, &ann, &bob, chat).await?;
+    history::changes(s, &ann, &bob).await?;
     peers::peers(s).await?;
     Ok(())
 }

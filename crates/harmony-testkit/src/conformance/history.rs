@@ -159,3 +159,125 @@ pub(super) async fn history(
     );
     Ok(())
 }
+
+/// A change entry at `seq` (decision record 0004).
+fn change(
+    chat: ChatId,
+    author: &User,
+    seq: i64,
+    change: harmony_core::changes::Change,
+    content: &str,
+) -> anyhow::Result<Message> {
+    Ok(Message {
+        content: harmony_core::values::MessageContent::from_trusted(content.to_owned()),
+        change: Some(change),
+        ..message(chat, author, seq, None)?
+    })
+}
+
+/// Changes are entries applied once, in order, to their target: history shows messages only,
+/// in their current state (edits, reactions as sets, a delete's tombstone, a reply's quote as
+/// the original reads now); resume reads every entry; a replay changes nothing; unread and
+/// mention counts count messages.
+pub(super) async fn changes(s: &Stores, ann: &User, bob: &User) -> anyhow::Result<()> {
+    use harmony_core::changes::{Change, Emoji};
+    let chat = ChatId::new();
+    let first = message(chat, ann, 1, None)?;
+    let target = first.id;
+    let mut reply = message(chat, bob, 2, None)?;
+    reply.reply_to = Some(harmony_core::model::Quote::of(&first));
+    reply.mentions.users = vec![ann.id];
+    let thumbs = Emoji::parse("👍")?;
+    let react = |by: &User, seq: i64, add: bool| {
+        let emoji = thumbs.clone();
+        let c = if add {
+            Change::React { target, emoji }
+        } else {
+            Change::Unreact { target, emoji }
+        };
+        change(chat, by, seq, c, "")
+    };
+    let entries = vec![
+        first.clone(),
+        reply.clone(),
+        change(chat, ann, 3, Change::Edit { target }, "message 1, edited")?,
+        react(bob, 4, true)?,
+        react(ann, 5, true)?,
+        react(bob, 6, false)?,
+    ];
+    ensure!(s.history.upsert_messages(&entries).await?.is_empty());
+    ensure!(
+        s.history.upsert_messages(&entries).await?.is_empty(),
+        "a replay is no refusal"
+    );
+    let page = s
+        .history
+        .page(chat, PageCursor::Latest, 10)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no page"))?;
+    ensure!(
+        page.messages.len() == 2,
+        "messages only: {:?}",
+        page.messages
+    );
+    let shown = &page.messages[0];
+    ensure!(
+        shown.content.as_str() == "message 1, edited" && shown.state.edited_at.is_some(),
+        "the edit is applied: {shown:?}"
+    );
+    let who: Vec<Vec<_>> = shown
+        .state
+        .reactions
+        .iter()
+        .map(|r| r.users.clone())
+        .collect();
+    ensure!(
+        who == [vec![ann.id]],
+        "reactions are a set, applied once: {who:?}"
+    );
+    let quote = page.messages[1].reply_to.clone();
+    ensure!(
+        quote.as_ref().map(|q| q.excerpt.as_str()) == Some("message 1, edited")
+            && page.messages[1].mentions.users == [ann.id],
+        "the quote reads the original as it is now: {quote:?}"
+    );
+    let all = s.history.messages_after_seq(chat, 0, 10).await?;
+    ensure!(all.len() == 6, "resume reads every entry: {all:?}");
+    let activity = s.history.activity(ann.id, &[(chat, 0)]).await?;
+    ensure!(
+        activity.first().map(|a| (a.unread_count, a.mention_count)) == Some((1, 1))
+            && activity[0].last_message.as_ref().map(|m| m.id) == Some(reply.id),
+        "counts and the last message are messages': {activity:?}"
+    );
+
+    let delete = change(chat, bob, 7, Change::Delete { target }, "")?;
+    ensure!(s.history.upsert_messages(&[delete]).await?.is_empty());
+    let gone = s
+        .history
+        .message(chat, target)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the tombstone is missing"))?;
+    ensure!(
+        gone.content.as_str().is_empty()
+            && gone.state.deleted_at.is_some()
+            && gone.state.reactions.is_empty(),
+        "a tombstone: {gone:?}"
+    );
+    let after = s.history.messages_after_seq(chat, 2, 1).await?;
+    ensure!(
+        after.first().map(|e| e.content.as_str()) == Some(""),
+        "the edit's words are gone too: {after:?}"
+    );
+    let quote = s
+        .history
+        .message(chat, reply.id)
+        .await?
+        .and_then(|m| m.reply_to);
+    ensure!(
+        quote
+            .as_ref()
+            .is_some_and(|q| q.deleted && q.excerpt.is_empty()),
+        "the quote shows the deletion: {quote:?}"
+    );
+    Ok(())
+}
