@@ -43,7 +43,7 @@ async fn a_deleted_message_is_gone_from_the_sequencer_the_store_and_redis() -> R
 
     let state = sqlx::PgPool::connect(&cluster.postgres.url("state")).await?;
     let history = sqlx::PgPool::connect(&cluster.postgres.url("history")).await?;
-    let mut redis = redis::Client::open(cluster.redis.url())?
+    let redis = redis::Client::open(cluster.redis.url())?
         .get_multiplexed_async_connection()
         .await?;
     // Where each store holds `words`: counts in the sequencer, the message store, Redis.
