@@ -20,7 +20,8 @@
 //!   S6 failover  kill -9 a gateway under load: time until every client resumed on the other
 //!                one, gaps and duplicates found
 //!   S7 rest      POST /messages and history reads, open loop at fixed rates, against Harmony and
-//!                the floor (`serve-floor`: the same requests on the same stack, nothing else)
+//!                the floor (`serve-floor`: the same requests on the same stack, nothing else);
+//!                and Harmony's edits (PATCH) at the POST rate: a change costs what a send does
 //!   S7c          S7 against a cluster's writer node at half the rates, PostgreSQL measured apart
 //!
 //! Peers (`bench/peers/`, npm packages installed on first use): node-ws (a minimal Node `ws`

@@ -162,6 +162,50 @@ pub async fn history_load(target: &RestTarget, rate: f64, secs: f64) -> anyhow::
     .await
 }
 
+/// Edits a message of each of the target's chats round robin, each by its author: a change is
+/// an entry of the chat's order like a send (decision record 0004), so its cost sits next to a
+/// send's in the same run.
+pub async fn edit_load(target: &RestTarget, rate: f64, secs: f64) -> anyhow::Result<Load> {
+    let client = target.client.clone();
+    let mut urls = Vec::new();
+    for (url, token) in target.urls("") {
+        let r = client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "content": "to be edited" }))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status() == reqwest::StatusCode::CREATED,
+            "POST answered {}",
+            r.status()
+        );
+        let body: serde_json::Value = r.json().await?;
+        let id = body["id"].as_str().unwrap_or_default();
+        urls.push((format!("{url}/{id}"), token));
+    }
+    let what = format!("PATCH edit ({})", target.name);
+    open_loop(&what, &target.pids, &target.services, rate, secs, |i| {
+        let (url, token) = urls[i % urls.len()].clone();
+        let client = client.clone();
+        async move {
+            let r = client
+                .patch(url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "content": format!("edit {i}") }))
+                .send()
+                .await?;
+            anyhow::ensure!(
+                r.status() == reqwest::StatusCode::OK,
+                "PATCH answered {}",
+                r.status()
+            );
+            Ok(())
+        }
+    })
+    .await
+}
+
 /// S5: raises the POST rate step by step until ack p99 passes `knee_us` (or requests fail).
 pub async fn ramp(
     target: &RestTarget,

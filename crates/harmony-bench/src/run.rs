@@ -169,6 +169,10 @@ async fn rest(plan: &Plan, node: &mut Node, results: &mut Results) -> anyhow::Re
             results.s7.push(posts.await?);
             let reads = crate::rest::history_load(target, plan.s7_read_rate, plan.s7_secs);
             results.s7.push(reads.await?);
+            if target.name == "harmony" {
+                let edits = crate::rest::edit_load(target, plan.s7_post_rate, plan.s7_secs);
+                results.s7.push(edits.await?);
+            }
         }
     }
     Ok(())
