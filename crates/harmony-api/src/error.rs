@@ -129,7 +129,10 @@ impl From<StoreError> for ApiError {
 }
 
 impl ApiError {
+    /// A 500, logged with where it was answered (a bug: every expected failure has its code).
+    #[track_caller]
     pub fn internal() -> Self {
+        tracing::error!(at = %std::panic::Location::caller(), "answering 500: internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Internal,
@@ -222,6 +225,12 @@ impl From<ChatError> for ApiError {
                 "a message takes at most {} different emoji; react with one already there",
                 harmony_core::changes::MAX_REACTIONS
             )),
+            ChatError::KeyReused => Self::new(
+                S::CONFLICT,
+                ErrorCode::IdempotencyKeyReused,
+                "This client_msg_id was already used for something else",
+            )
+            .with_detail("use a new client_msg_id for each message and each edit"),
             ChatError::RateLimited(wait) => Self::rate_limited(wait),
             ChatError::ContactNotAllowed(user) => Self::new(
                 S::FORBIDDEN,

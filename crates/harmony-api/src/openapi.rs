@@ -226,7 +226,7 @@ fn constrain(doc: &mut serde_json::Value) {
     let nullable = |schema: serde_json::Value| json!({ "oneOf": [schema, { "type": "null" }] });
     let text = |pattern: &str| json!({ "type": "string", "pattern": pattern });
     let id = json!({ "type": "string", "format": "uuid", "pattern": p::UUID });
-    let fields: [(&str, &str, serde_json::Value); 13] = [
+    let fields: [(&str, &str, serde_json::Value); 16] = [
         ("ChangePasswordRequest", "new_password", text(p::PASSWORD)),
         ("RegisterRequest", "username", text(p::USERNAME)),
         ("RegisterRequest", "password", text(p::PASSWORD)),
@@ -242,6 +242,13 @@ fn constrain(doc: &mut serde_json::Value) {
         ("SendMessageRequest", "content", text(p::CONTENT)),
         (
             "SendMessageRequest",
+            "client_msg_id",
+            nullable(text(p::CLIENT_MSG_ID)),
+        ),
+        ("SendMessageRequest", "reply_to", nullable(text(p::ULID))),
+        ("EditMessageRequest", "content", text(p::CONTENT)),
+        (
+            "EditMessageRequest",
             "client_msg_id",
             nullable(text(p::CLIENT_MSG_ID)),
         ),

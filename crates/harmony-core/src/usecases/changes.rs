@@ -91,7 +91,12 @@ impl Messages {
             .change(actor, chat, change, content, client_msg_id)
             .await?
         {
-            AppendOutcome::Created(m) | AppendOutcome::Duplicate(m) => Ok(m),
+            AppendOutcome::Created(m) => Ok(m),
+            // A retry: the key made this edit, or it made something else.
+            AppendOutcome::Duplicate(m) => match m.change {
+                Some(Change::Edit { target: t }) if t == target => Ok(m),
+                _ => Err(ChatError::KeyReused),
+            },
             AppendOutcome::Refused(r) => Err(r.into()),
         }
     }

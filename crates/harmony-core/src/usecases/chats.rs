@@ -40,6 +40,9 @@ pub enum ChatError {
     MessageDeleted,
     #[error("the message carries the most distinct reactions it may")]
     TooManyReactions,
+    /// The `client_msg_id` made another kind of entry (a message, or another change).
+    #[error("the client_msg_id was used for something else")]
+    KeyReused,
     #[error("too many requests")]
     RateLimited(std::time::Duration),
     /// The user does not accept chats from the caller (see `contact`).

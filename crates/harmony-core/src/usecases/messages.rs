@@ -82,7 +82,11 @@ impl Messages {
             message.reply_to = Some(Quote::of(&original));
         }
         message.mentions = self.mentions(chat, role, &message.content).await?;
-        Ok(self.ports.log.append(message).await?)
+        match self.ports.log.append(message).await? {
+            // The key made a change, not a message.
+            AppendOutcome::Duplicate(m) if !m.is_message() => Err(ChatError::KeyReused),
+            outcome => Ok(outcome),
+        }
     }
 
     /// A page of history, ascending by `seq`.

@@ -496,6 +496,36 @@ pub async fn replies_and_mentions(a: &TestApp, b: &TestApp) -> R {
         Some("message_not_found"),
         "reply to nothing",
     );
+
+    // One key, one entry: a key that made a message cannot make an edit, nor the reverse.
+    let keyed = call(
+        b,
+        Method::POST,
+        &path,
+        &bob,
+        Some(json!({"content": "keyed", "client_msg_id": "key-1"})),
+    )
+    .await?;
+    assert_status(&keyed, StatusCode::CREATED, None, "a keyed send");
+    let keyed_id = keyed.str("/id");
+    let reused = edit(b, &bob, &chat, &keyed_id, "keyed, edited", Some("key-1")).await?;
+    let code = Some("idempotency_key_reused");
+    assert_status(
+        &reused,
+        StatusCode::CONFLICT,
+        code,
+        "a send's key on an edit",
+    );
+    let edited = edit(b, &bob, &chat, &keyed_id, "keyed, edited", Some("key-2")).await?;
+    assert_status(&edited, StatusCode::OK, None, "a fresh key");
+    let body = json!({"content": "again", "client_msg_id": "key-2"});
+    let reused = call(b, Method::POST, &path, &bob, Some(body)).await?;
+    assert_status(
+        &reused,
+        StatusCode::CONFLICT,
+        code,
+        "an edit's key on a send",
+    );
     Ok(())
 }
 
