@@ -2,6 +2,7 @@
 import { useEffect } from "react";
 import { notifyManager, useInfiniteQuery, useQuery, useQueryClient, type InfiniteData, type QueryClient } from "@tanstack/react-query";
 import { api, call, type ChatListItem, type Message, type ServerFrame } from "./api/client";
+import { applyChange, mentions } from "./changes";
 import { live } from "./live";
 import { pendingStore } from "./pending";
 
@@ -45,10 +46,13 @@ const readUpTo = new Map<string, number>();
 function withReads(chats: ChatListItem[]): ChatListItem[] {
   return chats.map((c) => {
     const read = readUpTo.get(c.id);
-    if (read === undefined || c.unread_count === 0) return c;
-    // Seqs have no gaps: at most the messages after the marker are unread.
+    if (read === undefined || (c.unread_count === 0 && !c.mention_count)) return c;
+    // Seqs have no gaps: at most the entries after the marker are unread (changes take seqs
+    // too, so this is a bound, never too low).
     const unread = Math.min(c.unread_count, Math.max(0, (c.last_message?.seq ?? 0) - read));
-    return unread === c.unread_count ? c : { ...c, unread_count: unread };
+    // Mentions are among the unread messages.
+    const mentioned = Math.min(c.mention_count ?? 0, unread);
+    return unread === c.unread_count && mentioned === c.mention_count ? c : { ...c, unread_count: unread, mention_count: mentioned };
   });
 }
 
@@ -89,6 +93,16 @@ export function useMessages(chatId: string) {
   return query;
 }
 
+/** A chat's members and their roles (kept current by `member_added` and `member_removed`). */
+export function useMembers(chatId: string, enabled = true) {
+  return useQuery({
+    queryKey: ["members", chatId],
+    queryFn: () => call(api.GET("/api/v1/chats/{id}/members", { params: { path: { id: chatId } } })),
+    enabled,
+    staleTime: 60_000,
+  });
+}
+
 /** All loaded messages of a chat, ascending by seq. */
 export function flatten(data: MessagePages | undefined): Message[] {
   return data ? [...data.pages].reverse().flatMap((p) => p.messages) : [];
@@ -115,8 +129,10 @@ function bumpChat(queryClient: QueryClient, message: Message, meId: string, acti
       if (c.id !== message.chat_id) return c;
       known = true;
       const newer = !c.last_message || c.last_message.seq < message.seq;
-      const unread = message.author.id !== meId && activeChat !== c.id ? c.unread_count + 1 : c.unread_count;
-      return newer ? { ...c, last_message: message, unread_count: unread } : c;
+      const theirs = message.author.id !== meId && activeChat !== c.id;
+      const unread = theirs ? c.unread_count + 1 : c.unread_count;
+      const mentioned = theirs && mentions(message, meId) ? (c.mention_count ?? 0) + 1 : c.mention_count;
+      return newer ? { ...c, last_message: message, unread_count: unread, mention_count: mentioned } : c;
     }),
   );
   if (!known) void queryClient.invalidateQueries({ queryKey: ["chats"] });
@@ -136,6 +152,10 @@ export function useLiveSync(meId: string | undefined, activeChat: string | null)
         case "message":
           insertMessage(queryClient, frame.message);
           bumpChat(queryClient, frame.message, meId, activeChat);
+          break;
+        case "message_changed":
+          // Not a new message: nothing unread, no new line; the message it targets changes.
+          applyChange(queryClient, frame.chat_id, frame.change);
           break;
         case "chat_updated":
           void queryClient.invalidateQueries({ queryKey: ["chats"] });

@@ -155,16 +155,24 @@ class Live {
       }
       if (Object.keys(chats).length > 0) this.send({ type: "resume", chats });
     } else if (frame.type === "message") {
-      const known = this.lastSeq.get(frame.chat_id);
-      const prev = frame.prev_seq ?? null;
-      // A gap (the previous message is not one we hold), or an unknown previous message (the
-      // server could not tell): ask for what may be missing. Resume never sends twice.
-      if (known !== undefined && frame.message.seq > known && (prev === null || prev > known)) {
-        this.send({ type: "resume", chats: { [frame.chat_id]: known } });
-      }
-      this.saw(frame.chat_id, frame.message.seq);
+      this.placed(frame.chat_id, frame.message.seq, frame.prev_seq ?? null);
+    } else if (frame.type === "message_changed") {
+      // A change (edit, delete, reaction) is an entry of the chat's log like a message, with
+      // its own seq: the chat's position moves the same way.
+      this.placed(frame.chat_id, frame.change.seq, frame.prev_seq ?? null);
     }
     this.frameListeners.forEach((l) => l(frame));
+  }
+
+  /** An entry of a chat's log arrived at `seq`, after `prev`. */
+  private placed(chatId: string, seq: number, prev: number | null): void {
+    const known = this.lastSeq.get(chatId);
+    // A gap (the previous entry is not one we hold), or an unknown previous entry (the server
+    // could not tell): ask for what may be missing. Resume never sends twice.
+    if (known !== undefined && seq > known && (prev === null || prev > known)) {
+      this.send({ type: "resume", chats: { [chatId]: known } });
+    }
+    this.saw(chatId, seq);
   }
 }
 

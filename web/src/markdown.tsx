@@ -69,7 +69,32 @@ export function safeHref(text: string): string | null {
 const codeStyle = "rounded bg-zinc-100 px-1 font-mono text-[0.9em] dark:bg-zinc-800";
 const linkStyle = "text-indigo-700 underline hover:text-indigo-500 dark:text-indigo-300";
 
-function inline(text: string, key: string): ReactNode[] {
+const markStyle = "rounded bg-amber-200 px-0.5 font-medium text-amber-950 dark:bg-amber-700/60 dark:text-amber-50";
+
+/** "@name" tokens to highlight (the reader's own name, "@everyone"), as a pattern: not inside a
+ *  word or an address, and not the start of a longer name. */
+function markPattern(marks: string[]): RegExp | null {
+  if (marks.length === 0) return null;
+  const names = marks.map((m) => m.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|");
+  return new RegExp(`(?<![\\p{L}\\p{N}_.@-])@(?:${names})(?![\\p{L}\\p{N}_-])`, "giu");
+}
+
+/** Plain text, with the mentions to highlight in <mark>. */
+function marked(text: string, key: string, marks: RegExp | null): ReactNode[] {
+  if (!marks) return [text];
+  const out: ReactNode[] = [];
+  const re = new RegExp(marks.source, marks.flags);
+  let at = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    if (m.index > at) out.push(text.slice(at, m.index));
+    out.push(<mark key={`${key}.m${out.length}`} data-testid="mention" className={markStyle}>{m[0]}</mark>);
+    at = re.lastIndex;
+  }
+  if (at < text.length) out.push(text.slice(at));
+  return out;
+}
+
+function inline(text: string, key: string, marks: RegExp | null = null): ReactNode[] {
   const out: ReactNode[] = [];
   // A fresh regex per call: emphasis recurses, and each level keeps its own place.
   const re = new RegExp(INLINE.source, INLINE.flags);
@@ -83,25 +108,27 @@ function inline(text: string, key: string): ReactNode[] {
       re.lastIndex = m.index + url.length;
       const href = safeHref(url);
       node = href ? <a key={k} href={href} target="_blank" rel="noopener noreferrer" className={linkStyle}>{url}</a> : url;
-    } else if (m[4] !== undefined) node = <strong key={k}>{inline(m[4], k)}</strong>;
-    else node = <em key={k}>{inline(m[5] ?? m[6], k)}</em>;
-    if (m.index > at) out.push(text.slice(at, m.index));
+    } else if (m[4] !== undefined) node = <strong key={k}>{inline(m[4], k, marks)}</strong>;
+    else node = <em key={k}>{inline(m[5] ?? m[6], k, marks)}</em>;
+    if (m.index > at) out.push(...marked(text.slice(at, m.index), `${k}.t`, marks));
     out.push(node);
     at = re.lastIndex;
   }
-  if (at < text.length) out.push(text.slice(at));
+  if (at < text.length) out.push(...marked(text.slice(at), `${key}.end`, marks));
   return out;
 }
 
-/** A message's text, formatted. The caller's box keeps line breaks (whitespace-pre-wrap). */
-export function MessageText({ content }: { content: string }) {
+/** A message's text, formatted. The caller's box keeps line breaks (whitespace-pre-wrap).
+ *  `marks`: names mentioned ("ann", "everyone") whose "@name" is highlighted. */
+export function MessageText({ content, marks = [] }: { content: string; marks?: string[] }) {
+  const pattern = markPattern(marks);
   return blocks(content).map((b, i) =>
     b.kind === "code" ? (
       <pre key={i} className="my-1 overflow-x-auto rounded-md bg-zinc-100 p-2 font-mono text-sm dark:bg-zinc-900"><code>{b.text}</code></pre>
     ) : b.kind === "quote" ? (
-      <blockquote key={i} className="my-0.5 border-l-4 border-zinc-300 pl-2 text-zinc-600 dark:border-zinc-700 dark:text-zinc-400">{inline(b.text, `${i}`)}</blockquote>
+      <blockquote key={i} className="my-0.5 border-l-4 border-zinc-300 pl-2 text-zinc-600 dark:border-zinc-700 dark:text-zinc-400">{inline(b.text, `${i}`, pattern)}</blockquote>
     ) : (
-      <p key={i}>{inline(b.text, `${i}`)}</p>
+      <p key={i}>{inline(b.text, `${i}`, pattern)}</p>
     ),
   );
 }

@@ -1,12 +1,14 @@
 // Messages being sent: shown at once (optimistic) as the sender's own, kept when they cannot go
 // out, and sent again with the same client_msg_id so a retry can never create a second message.
 import { useSyncExternalStore } from "react";
+import type { ReplyTo } from "./api/client";
 
 /** sending: on its way. offline: the connection was down; it goes out when it is back.
  *  failed: the server could not take it now (overloaded, rate limited); Retry may work.
  *  refused: the server will never take it as it is (invalid); the text can be edited. */
 export type PendingStatus = "sending" | "offline" | "failed" | "refused";
-export type Pending = { clientMsgId: string; chatId: string; content: string; createdAt: string; status: PendingStatus; error?: string };
+/** `replyTo`: the message it answers, quoted as it was when the reply was written. */
+export type Pending = { clientMsgId: string; chatId: string; content: string; createdAt: string; status: PendingStatus; error?: string; replyTo?: ReplyTo };
 
 let pending: Pending[] = [];
 const listeners = new Set<() => void>();

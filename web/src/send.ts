@@ -3,7 +3,7 @@
 // back. Every retry sends the same client_msg_id, so the server can never create it twice.
 import { useEffect } from "react";
 import { useQueryClient, type QueryClient } from "@tanstack/react-query";
-import { api, ApiError, call } from "./api/client";
+import { api, ApiError, call, type ReplyTo } from "./api/client";
 import { insertMessage } from "./data";
 import { live } from "./live";
 import { pendingStore, type Pending } from "./pending";
@@ -13,7 +13,7 @@ export async function deliver(queryClient: QueryClient, p: Pending): Promise<voi
   try {
     const message = await call(api.POST("/api/v1/chats/{id}/messages", {
       params: { path: { id: p.chatId } },
-      body: { content: p.content, client_msg_id: p.clientMsgId },
+      body: { content: p.content, client_msg_id: p.clientMsgId, reply_to: p.replyTo?.id },
     }));
     // Removes the pending copy too, once the history shows the message.
     insertMessage(queryClient, { ...message, client_msg_id: p.clientMsgId });
@@ -38,8 +38,9 @@ function failure(e: unknown): Partial<Pending> {
   return { status: "refused", error: field ? `the message ${field}` : e.message };
 }
 
-export function send(queryClient: QueryClient, chatId: string, content: string): void {
-  const p: Pending = { clientMsgId: crypto.randomUUID(), chatId, content, createdAt: new Date().toISOString(), status: "sending" };
+/** Sends a message; `replyTo` is the message it answers, if any. */
+export function send(queryClient: QueryClient, chatId: string, content: string, replyTo?: ReplyTo): void {
+  const p: Pending = { clientMsgId: crypto.randomUUID(), chatId, content, createdAt: new Date().toISOString(), status: "sending", replyTo };
   // Behind a message that waits for the connection, it waits too: the order is kept.
   if (pendingStore.all().some((x) => x.chatId === chatId && x.status === "offline")) {
     pendingStore.add({ ...p, status: "offline" });

@@ -1,6 +1,8 @@
 // Accessibility: axe-core (from node_modules) run in the page on the sign-in page, a direct chat
-// with its profile panel open, a group with its members panel and the leave dialog, and the
-// friends page; in the light and dark themes, on a desktop and a phone. Any "serious" or
+// (with reactions, a reply, an edit, a deleted message and a mention; then with a message's
+// actions, the emoji picker, the reply bar, the mention list and the inline editor open) with its
+// profile panel open, a group with its members panel and the leave dialog, and the friends page;
+// in the light and dark themes, on a desktop and a phone. Any "serious" or
 // "critical" violation fails; "moderate" and "minor" ones are listed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -33,8 +35,19 @@ async function world() {
   const me = await ann("GET", "/users/me");
   const chat = await bob("POST", "/chats", { kind: "direct", member_ids: [me.id] });
   const lines = ["hi ann!", "see **this**: https://example.com", "`code` and _more_", "a longer line of text to wrap on a phone, and then some"];
-  for (const [i, content] of lines.entries()) await (i % 2 ? ann : bob)("POST", `/chats/${chat.id}/messages`, { content });
+  const sent = [];
+  for (const [i, content] of lines.entries()) sent.push(await (i % 2 ? ann : bob)("POST", `/chats/${chat.id}/messages`, { content }));
+  // Changes: a reaction each, a reply, an edit, a deleted message, a mention.
+  const at = (m) => `/chats/${chat.id}/messages/${m.id}`;
+  await ann("PUT", `${at(sent[0])}/reactions/${encodeURIComponent("👍")}`);
+  await bob("PUT", `${at(sent[0])}/reactions/${encodeURIComponent("🎉")}`);
+  await bob("POST", `/chats/${chat.id}/messages`, { content: "on it, @ann", reply_to: sent[1].id });
+  await ann("PATCH", at(sent[1]), { content: "see **this**: https://example.com (fixed)" });
+  const oops = await bob("POST", `/chats/${chat.id}/messages`, { content: "oops" });
+  await bob("DELETE", at(oops));
   team = await bob("POST", "/chats", { kind: "group", name: "team", member_ids: [me.id] });
+  // A mention badge in the chat list (until the first visit to the group reads it).
+  await bob("POST", `/chats/${team.id}/messages`, { content: "welcome, @ann" });
   return chat;
 }
 
@@ -83,6 +96,28 @@ test("no serious or critical axe violations on the main screens, light and dark,
       await page.goto(`${base}/chats/${chat.id}`);
       await messages(page, "a longer line").waitFor();
       await check(`chat (${at})`, page);
+      // A message's actions and the emoji picker; the reply bar and the mention list; the editor.
+      const mine = messages(page, "(fixed)").first();
+      await mine.hover();
+      await mine.getByRole("button", { name: "React" }).click();
+      await page.getByTestId("emoji-picker").waitFor();
+      await check(`chat + emoji picker (${at})`, page);
+      await page.keyboard.press("Escape");
+      await page.getByTestId("emoji-picker").waitFor({ state: "detached" });
+      await mine.getByRole("button", { name: "Reply" }).click();
+      await page.getByTestId("reply-bar").waitFor();
+      await page.getByLabel("Message", { exact: true }).pressSequentially("@");
+      await page.getByRole("listbox", { name: "People to mention" }).waitFor();
+      await check(`chat + reply + mention list (${at})`, page);
+      await page.keyboard.press("Escape");
+      await page.keyboard.press("Escape");
+      await page.getByTestId("reply-bar").waitFor({ state: "detached" });
+      await mine.hover();
+      await mine.getByRole("button", { name: "Edit" }).click();
+      await page.getByLabel("Edit message").waitFor();
+      await check(`chat + editor (${at})`, page);
+      await page.keyboard.press("Escape");
+      await page.getByLabel("Edit message").waitFor({ state: "detached" });
       // A direct chat: its panel is bob's profile.
       await page.getByRole("button", { name: "Profile" }).click();
       await page.getByRole("complementary", { name: "Profile" }).getByText("@bob").waitFor();

@@ -17,6 +17,11 @@ export type Presence = components["schemas"]["PresenceDto"];
 export type PresenceStatus = components["schemas"]["PresenceStatusDto"];
 /** What a session shows of its user: online, idle or invisible. */
 export type Shown = components["schemas"]["ShownDto"];
+/** An edit, a delete, a reaction added or removed: an entry of the chat's log, like a message. */
+export type MessageChange = Extract<ServerFrame, { type: "message_changed" }>["change"];
+export type Reaction = NonNullable<Message["reactions"]>[number];
+/** The message a reply answers, as the reply shows it. */
+export type ReplyTo = NonNullable<Message["reply_to"]>;
 
 /** A refused request: its status and the problem+json body. */
 export class ApiError extends Error {

@@ -149,6 +149,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/chats/{id}/messages/{message_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["delete_message"];
+        options?: never;
+        head?: never;
+        patch: operations["edit_message"];
+        trace?: never;
+    };
+    "/api/v1/chats/{id}/messages/{message_id}/reactions/{emoji}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put: operations["add_reaction"];
+        post?: never;
+        delete: operations["remove_reaction"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/chats/{id}/read": {
         parameters: {
             query?: never;
@@ -390,6 +422,11 @@ export interface components {
             last_message?: null | components["schemas"]["MessageDto"];
             /**
              * Format: int64
+             * @description Of those, the ones that mention the caller (or everyone).
+             */
+            mention_count?: number;
+            /**
+             * Format: int64
              * @description Messages by others after the caller's read marker.
              */
             unread_count: number;
@@ -437,11 +474,16 @@ export interface components {
             kind?: "direct";
             member_ids: unknown;
         });
+        EditMessageRequest: {
+            /** @description The editor's idempotency key: a retry with the same key is the same edit. */
+            client_msg_id?: string | null;
+            content: string;
+        };
         /**
          * @description Every error code the API can answer with. Codes are part of contract v1: never renamed.
          * @enum {string}
          */
-        ErrorCode: "validation_failed" | "malformed_request" | "payload_too_large" | "unsupported_media_type" | "unauthorized" | "invalid_token" | "invalid_credentials" | "invalid_refresh_token" | "refresh_token_reused" | "csrf_failed" | "forbidden" | "not_a_member" | "not_found" | "chat_not_found" | "user_not_found" | "member_not_found" | "friend_request_not_found" | "username_taken" | "already_member" | "already_friends" | "not_friends" | "friend_request_pending" | "friend_request_not_pending" | "self_friend_request" | "owner_cannot_leave" | "direct_chat_fixed" | "contact_not_allowed" | "invalid_cursor" | "rate_limited" | "unavailable" | "internal" | "bad_frame";
+        ErrorCode: "validation_failed" | "malformed_request" | "payload_too_large" | "unsupported_media_type" | "unauthorized" | "invalid_token" | "invalid_credentials" | "invalid_refresh_token" | "refresh_token_reused" | "csrf_failed" | "forbidden" | "not_a_member" | "not_found" | "chat_not_found" | "user_not_found" | "member_not_found" | "friend_request_not_found" | "username_taken" | "already_member" | "already_friends" | "not_friends" | "friend_request_pending" | "friend_request_not_pending" | "self_friend_request" | "owner_cannot_leave" | "direct_chat_fixed" | "contact_not_allowed" | "invalid_cursor" | "message_not_found" | "not_author" | "message_deleted" | "too_many_reactions" | "idempotency_key_reused" | "rate_limited" | "unavailable" | "internal" | "bad_frame";
         /** @description One invalid field. */
         FieldError: {
             field: string;
@@ -471,15 +513,53 @@ export interface components {
             role: string;
             user: components["schemas"]["UserDto"];
         };
+        /** @description A change to a message: an entry of the chat's order with its own `seq`. */
+        MessageChangeDto: {
+            /** Format: date-time */
+            at: string;
+            by: components["schemas"]["AuthorDto"];
+            client_msg_id?: string | null;
+            /** @description An edit's new content. */
+            content?: string | null;
+            /** @description A reaction's emoji. */
+            emoji?: string | null;
+            /** @description The change entry's own id (a ULID). */
+            id: string;
+            /** @description `edit`, `delete`, `react` or `unreact`. */
+            kind: string;
+            /** Format: int64 */
+            seq: number;
+            /** @description The message changed. */
+            target_id: string;
+        };
         MessageDto: {
             author: components["schemas"]["AuthorDto"];
             chat_id: string;
             client_msg_id?: string | null;
+            /** @description Empty once deleted. */
             content: string;
             /** Format: date-time */
             created_at: string;
+            /**
+             * Format: date-time
+             * @description When it was deleted; null unless deleted (then `content` is empty and there are no
+             *     reactions: a tombstone).
+             */
+            deleted_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When the author last edited it; null if never.
+             */
+            edited_at?: string | null;
             /** @description A ULID. */
             id: string;
+            /** @description Members this message mentions (`@username`), resolved when it was sent. */
+            mentions?: string[];
+            /** @description `@everyone` from an admin or the owner of a group. */
+            mentions_everyone?: boolean;
+            /** @description In the order each emoji was first used. */
+            reactions?: components["schemas"]["ReactionDto"][];
+            reply_to?: null | components["schemas"]["QuoteDto"];
             /**
              * Format: int64
              * @description The message's position in its chat: 1 for its first message, then 2, 3, ... with no gap
@@ -521,6 +601,22 @@ export interface components {
             /** @description A URI naming the problem type: `urn:harmony:problem:<code>`. */
             type: string;
         };
+        /** @description A reply's quote of the message it answers. */
+        QuoteDto: {
+            author: components["schemas"]["AuthorDto"];
+            deleted: boolean;
+            /** @description The original's first 100 characters (empty once deleted). */
+            excerpt: string;
+            id: string;
+        };
+        /** @description The users who reacted with one emoji. */
+        ReactionDto: {
+            /** Format: int32 */
+            count: number;
+            emoji: string;
+            /** @description In the order they reacted. */
+            user_ids: string[];
+        };
         ReadMarkerRequest: {
             /**
              * Format: int64
@@ -548,6 +644,8 @@ export interface components {
             /** @description The sender's idempotency key: a retry with the same key returns the same message. */
             client_msg_id?: string | null;
             content: string;
+            /** @description The id of a message of this chat this one answers. */
+            reply_to?: string | null;
         };
         /** @description What the server sends. */
         ServerFrame: {
@@ -563,6 +661,13 @@ export interface components {
             prev_seq?: number | null;
             /** @enum {string} */
             type: "message";
+        } | {
+            change: components["schemas"]["MessageChangeDto"];
+            chat_id: string;
+            /** Format: int64 */
+            prev_seq?: number | null;
+            /** @enum {string} */
+            type: "message_changed";
         } | {
             chat: components["schemas"]["ChatDto"];
             /** @enum {string} */
@@ -1790,6 +1895,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The message replied to was deleted */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is too large */
             413: {
                 headers: {
@@ -1801,6 +1915,389 @@ export interface operations {
             };
             /** @description The body is not application/json */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Temporarily unavailable: a store is down, the work was shed, or the request took too long; retry (see Retry-After) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted (also when it was already) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid session: sign in or refresh */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A member deleting another's message */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Temporarily unavailable: a store is down, the work was shed, or the request took too long; retry (see Retry-After) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    edit_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EditMessageRequest"];
+            };
+        };
+        responses: {
+            /** @description The edit, placed in the chat's order (or the same edit, for a retry) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageChangeDto"];
+                };
+            };
+            /** @description Malformed request or invalid fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid session: sign in or refresh */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not the author */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The message was deleted */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Temporarily unavailable: a store is down, the work was shed, or the request took too long; retry (see Retry-After) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    add_reaction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                message_id: string;
+                /** @description One emoji, percent-encoded */
+                emoji: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller reacts with it (also when they did already) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid session: sign in or refresh */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed (for a cookie session: the CSRF header is missing) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The message was deleted, or carries the most distinct emoji it may */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Temporarily unavailable: a store is down, the work was shed, or the request took too long; retry (see Retry-After) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    remove_reaction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                message_id: string;
+                /** @description One emoji, percent-encoded */
+                emoji: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller no longer reacts with it */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid session: sign in or refresh */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed (for a cookie session: the CSRF header is missing) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

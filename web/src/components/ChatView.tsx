@@ -1,13 +1,13 @@
 import { useEffect, useRef, useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, call, type User } from "../api/client";
-import { flatten, markRead, useMessages } from "../data";
+import { flatten, markRead, useMembers, useMessages } from "../data";
 import { navigate } from "../router";
 import { useChatTitle, usePeer } from "../titles";
 import { useTyping } from "../typing";
 import { useFirstUnread } from "../unread";
 import { ChatHeader } from "./ChatHeader";
-import { Composer } from "./Composer";
+import { Composer, focusComposer } from "./Composer";
 import { MembersPanel } from "./MembersPanel";
 import { MessageList } from "./MessageList";
 import { ProfilePanel } from "./ProfilePanel";
@@ -16,12 +16,7 @@ import { Button } from "./ui";
 /** "ann is typing…", "ann and bob are typing…", or "Several people are typing…". */
 function TypingLine({ chatId, me }: { chatId: string; me: User }) {
   const typing = useTyping(chatId, me.id);
-  const members = useQuery({
-    queryKey: ["members", chatId],
-    queryFn: () => call(api.GET("/api/v1/chats/{id}/members", { params: { path: { id: chatId } } })),
-    enabled: typing.length > 0,
-    staleTime: 60_000,
-  });
+  const members = useMembers(chatId, typing.length > 0);
   const name = (id: string) => members.data?.find((m) => m.user.id === id)?.user.display_name ?? "Someone";
   const text =
     typing.length === 0 ? "" :
@@ -38,7 +33,10 @@ export function ChatView({ chatId, me }: { chatId: string; me: User }) {
     retry: false,
   });
   const messages = useMessages(chatId);
+  // Roles (who may delete others' messages) and names (mentions, who reacted).
+  const members = useMembers(chatId);
   const [showMembers, setShowMembers] = useState(false);
+  const [replyId, setReplyId] = useState<string | null>(null);
   const membersButton = useRef<HTMLButtonElement>(null);
   const closeMembers = () => {
     setShowMembers(false);
@@ -51,6 +49,10 @@ export function ChatView({ chatId, me }: { chatId: string; me: User }) {
   const firstUnread = useFirstUnread(chatId, me.id, loaded, messages.isSuccess);
   // Not before the "New messages" line is placed: marking read would move it away.
   useReadMarker(chatId, firstUnread === undefined ? undefined : loaded.at(-1)?.seq);
+  const myRole = members.data?.find((m) => m.user.id === me.id)?.role;
+  const moderator = chat.data?.kind === "group" && (myRole === "owner" || myRole === "admin");
+  // A reply to a message deleted meanwhile cannot be sent: its bar goes.
+  const replyTo = loaded.find((m) => m.id === replyId && !m.deleted_at);
 
   if (chat.isError) {
     return (
@@ -65,9 +67,10 @@ export function ChatView({ chatId, me }: { chatId: string; me: User }) {
       <div className="flex min-w-0 flex-1 flex-col">
         <ChatHeader chat={chat.data} chatId={chatId} title={title} peer={peer} me={me} panelOpen={showMembers}
           panelButton={membersButton} onTogglePanel={() => setShowMembers((s) => !s)} />
-        <MessageList chatId={chatId} me={me} query={messages} firstUnread={firstUnread ?? undefined} />
+        <MessageList chatId={chatId} me={me} query={messages} firstUnread={firstUnread ?? undefined} members={members.data}
+          canModerate={moderator} onReply={(m) => { setReplyId(m.id); focusComposer(); }} />
         <TypingLine chatId={chatId} me={me} />
-        <Composer chatId={chatId} meId={me.id} />
+        <Composer chatId={chatId} meId={me.id} replyTo={replyTo} onCancelReply={() => setReplyId(null)} canMentionEveryone={moderator} />
       </div>
       {showMembers && chat.data && (chat.data.kind === "direct"
         ? <ProfilePanel peer={peer} onClose={closeMembers} />

@@ -54,6 +54,8 @@ function ChatRow({ chat, me, active }: { chat: ChatListItem; me: User; active: b
   const last = chat.last_message;
   // The open chat is being read: whatever the list says, it has nothing unread.
   const unread = active ? 0 : chat.unread_count;
+  const mentioned = active ? 0 : (chat.mention_count ?? 0);
+  const preview = !last ? undefined : last.deleted_at ? "This message was deleted" : last.content;
   return (
     <li>
       <a href={`/chats/${chat.id}`} onClick={(e) => { e.preventDefault(); if (active) focusComposer(); else navigate(`/chats/${chat.id}`); }}
@@ -64,14 +66,28 @@ function ChatRow({ chat, me, active }: { chat: ChatListItem; me: User; active: b
         <span className="min-w-0 flex-1">
           <span className="flex items-center justify-between gap-2">
             <span className="truncate font-medium">{title}</span>
-            <Badge count={unread} label={`${unread} unread`} />
+            <span className="flex shrink-0 items-center gap-1">
+              <MentionBadge count={mentioned} />
+              <Badge count={unread} label={`${unread} unread`} />
+            </span>
           </span>
           <span className="block truncate text-sm text-zinc-600 dark:text-zinc-400">
-            {last ? `${last.author.id === me.id ? "You" : last.author.display_name}: ${last.content}` : chat.kind === "group" ? "Group" : "Say hello"}
+            {last ? `${last.author.id === me.id ? "You" : last.author.display_name}: ${preview}` : chat.kind === "group" ? "Group" : "Say hello"}
           </span>
         </span>
       </a>
     </li>
+  );
+}
+
+/** "@2": messages after the read marker that mention the user (or everyone). */
+function MentionBadge({ count }: { count: number }) {
+  if (count <= 0) return null;
+  return (
+    <span aria-label={`${count} ${count === 1 ? "mention" : "mentions"}`} data-testid="mention-badge"
+      className="rounded-full bg-red-700 px-1.5 text-xs font-semibold text-white">
+      @{count > 99 ? "99+" : count}
+    </span>
   );
 }
 
