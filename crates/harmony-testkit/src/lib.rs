@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod conformance;
+pub mod dynamo;
 mod http;
 pub mod kafka;
 pub mod load;
