@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::Client;
 use harmony_core::ports::{StoreError, UserStore};
 
 /// Where the table is and what to do when it is missing.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DynamoSettings {
     /// An endpoint other than AWS's (dynalite, DynamoDB Local); `None` for AWS.
     pub endpoint: Option<String>,
@@ -29,6 +29,9 @@ pub struct DynamoSettings {
     /// Create the table when it is missing; false refuses to start instead (an account where
     /// the service may not create tables).
     pub create_table: bool,
+    /// Fixed credentials `(access key id, secret)` for a local endpoint; `None`: the SDK's
+    /// chain.
+    pub static_credentials: Option<(String, String)>,
 }
 
 /// The message store on DynamoDB. Cheap to clone.
@@ -50,6 +53,11 @@ impl DynamoHistory {
             .region(Region::new(settings.region.clone()));
         if let Some(endpoint) = &settings.endpoint {
             loader = loader.endpoint_url(endpoint);
+        }
+        if let Some((id, secret)) = &settings.static_credentials {
+            let fixed =
+                aws_sdk_dynamodb::config::Credentials::new(id, secret, None, None, "harmony");
+            loader = loader.credentials_provider(fixed);
         }
         let client = Client::new(&loader.load().await);
         Self::with_client(client, settings, profiles).await

@@ -34,6 +34,7 @@ fn settings(table: &str, create_table: bool) -> DynamoSettings {
         region: REGION.into(),
         table: table.into(),
         create_table,
+        static_credentials: None,
     }
 }
 

@@ -13,6 +13,7 @@ use harmony_core::ports::{
 };
 use harmony_core::tiered::CachedRecent;
 use harmony_core::usecases::Ports;
+use harmony_dynamodb::{DynamoHistory, DynamoSettings};
 use harmony_kafka::{
     check_topic, ensure_topic, KafkaCursor, KafkaEventCursor, KafkaEvents, KafkaLog, KafkaSettings,
 };
@@ -24,7 +25,11 @@ use harmony_redis::{
 use harmony_workers::{fanout::Fanout, projector::Projector, relay::Relay, sink::Sink};
 use tokio::sync::mpsc;
 
+use crate::config::HistoryBackend;
 use crate::{Assembly, Node, Task};
+
+/// What a store needs done when the node stops.
+type Closer = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// How long a cached membership may live in Redis even without an invalidation.
 const MEMBERSHIP_TTL: Duration = Duration::from_secs(300);
@@ -59,11 +64,34 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
         PROFILE_TTL,
         state.clone(),
     ));
-    let history = Arc::new(
-        HistoryDb::connect(history_url, c.max_connections, profiles.clone())
-            .await
-            .context("connecting to PostgreSQL (history)")?,
-    );
+    let (history, close_history): (Arc<dyn HistoryStore>, Closer) = match a.config.history.backend {
+        HistoryBackend::Postgres => {
+            let db = HistoryDb::connect(history_url, c.max_connections, profiles.clone())
+                .await
+                .context("connecting to PostgreSQL (history)")?;
+            let closing = db.clone();
+            (Arc::new(db), Box::pin(async move { closing.close().await }))
+        }
+        HistoryBackend::Dynamodb => {
+            let h = &a.config.history;
+            let settings = DynamoSettings {
+                endpoint: (!h.dynamodb_endpoint.is_empty()).then(|| h.dynamodb_endpoint.clone()),
+                region: h.dynamodb_region.clone(),
+                table: h.dynamodb_table.clone(),
+                create_table: h.dynamodb_create_table,
+                static_credentials: (!h.dynamodb_access_key_id.is_empty()).then(|| {
+                    (
+                        h.dynamodb_access_key_id.clone(),
+                        h.dynamodb_secret_access_key.clone(),
+                    )
+                }),
+            };
+            let db = DynamoHistory::connect(&settings, profiles.clone())
+                .await
+                .context("connecting to DynamoDB (history)")?;
+            (Arc::new(db), Box::pin(async {}))
+        }
+    };
     let keys = Keys::new(&c.key_prefix);
     let topic = |name: &str| {
         let mut settings = KafkaSettings::new(&c.brokers, name);
@@ -153,7 +181,7 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
     if a.roles.sink {
         // The fan-out parks undecodable records; the sink passes over them.
         let consumer = KafkaCursor::new(&kafka, "harmony-sink")?;
-        let history: Arc<dyn HistoryStore> = history.clone();
+        let history = history.clone();
         tasks.push(Box::pin(
             Sink {
                 consumer,
@@ -204,7 +232,7 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
         ));
     }
     let ready_state = state.clone();
-    let (close_state, close_history) = (state.clone(), history.clone());
+    let close_state = state.clone();
     Ok(Node {
         ports,
         hub,
@@ -214,7 +242,7 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
             Box::pin(async move { state.ping().await })
         }),
         close: Box::pin(async move {
-            close_history.close().await;
+            close_history.await;
             close_state.close().await;
         }),
     })

@@ -24,6 +24,45 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub presence: PresenceConfig,
     pub cluster: ClusterConfig,
+    pub history: HistoryConfig,
+}
+
+/// The cluster's message store.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    pub backend: HistoryBackend,
+    pub dynamodb_endpoint: String,
+    pub dynamodb_region: String,
+    pub dynamodb_access_key_id: String,
+    pub dynamodb_secret_access_key: String,
+    pub dynamodb_table: String,
+    pub dynamodb_create_table: bool,
+}
+
+impl fmt::Debug for HistoryConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |v: &str| if v.is_empty() { "<empty>" } else { "<set>" };
+        f.debug_struct("HistoryConfig")
+            .field("backend", &self.backend)
+            .field("dynamodb_endpoint", &self.dynamodb_endpoint)
+            .field("dynamodb_region", &self.dynamodb_region)
+            .field("dynamodb_access_key_id", &set(&self.dynamodb_access_key_id))
+            .field(
+                "dynamodb_secret_access_key",
+                &set(&self.dynamodb_secret_access_key),
+            )
+            .field("dynamodb_table", &self.dynamodb_table)
+            .field("dynamodb_create_table", &self.dynamodb_create_table)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HistoryBackend {
+    Postgres,
+    Dynamodb,
 }
 
 #[derive(Clone, Debug, Deserialize)]

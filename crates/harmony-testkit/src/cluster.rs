@@ -3,6 +3,7 @@
 
 use harmony_server::Config;
 
+use crate::dynamo::PrivateDynamo;
 use crate::kafka::PrivateBroker;
 use crate::postgres::PrivatePostgres;
 use crate::redis::PrivateRedis;
@@ -14,6 +15,9 @@ pub struct TestCluster {
     pub history: Option<PrivatePostgres>,
     pub redis: PrivateRedis,
     pub broker: PrivateBroker,
+    /// The message store on DynamoDB (a private dynalite), when the test asked for it
+    /// (`with_dynamodb`).
+    pub dynamo: Option<PrivateDynamo>,
     state_url: String,
     history_url: String,
 }
@@ -28,6 +32,7 @@ impl TestCluster {
             history: None,
             redis: PrivateRedis::start().await?,
             broker: PrivateBroker::start().await?,
+            dynamo: None,
             state_url,
             history_url,
         })
@@ -42,6 +47,33 @@ impl TestCluster {
         Ok(cluster)
     }
 
+    /// A cluster whose message store is DynamoDB (a private dynalite).
+    pub async fn with_dynamodb() -> anyhow::Result<Self> {
+        let mut cluster = Self::start().await?;
+        cluster.dynamo = Some(PrivateDynamo::start().await?);
+        Ok(cluster)
+    }
+
+    /// The `[history]` settings of this cluster, as `(key, value)`.
+    fn history(&self) -> Vec<(&'static str, String)> {
+        let Some(dynamo) = &self.dynamo else {
+            return Vec::new();
+        };
+        vec![
+            ("backend", "dynamodb".to_owned()),
+            ("dynamodb_endpoint", dynamo.endpoint()),
+            ("dynamodb_region", crate::dynamo::REGION.to_owned()),
+            (
+                "dynamodb_access_key_id",
+                crate::dynamo::ACCESS_KEY_ID.to_owned(),
+            ),
+            (
+                "dynamodb_secret_access_key",
+                crate::dynamo::SECRET_ACCESS_KEY.to_owned(),
+            ),
+        ]
+    }
+
     /// Points a configuration at this cluster's services.
     pub fn configure(&self, config: &mut Config) {
         let c = &mut config.cluster;
@@ -53,6 +85,16 @@ impl TestCluster {
         // One broker.
         c.replication_factor = 1;
         c.min_insync_replicas = 1;
+        let h = &mut config.history;
+        for (key, value) in self.history() {
+            match key {
+                "backend" => h.backend = harmony_server::config::HistoryBackend::Dynamodb,
+                "dynamodb_endpoint" => h.dynamodb_endpoint = value,
+                "dynamodb_region" => h.dynamodb_region = value,
+                "dynamodb_access_key_id" => h.dynamodb_access_key_id = value,
+                _ => h.dynamodb_secret_access_key = value,
+            }
+        }
     }
 
     /// The `HARMONY_*` variables that point a process node at this cluster.
@@ -69,6 +111,11 @@ impl TestCluster {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(
+            self.history()
+                .into_iter()
+                .map(|(k, v)| (format!("HARMONY_HISTORY__{}", k.to_ascii_uppercase()), v)),
+        )
         .collect()
     }
 

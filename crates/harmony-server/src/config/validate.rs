@@ -120,6 +120,15 @@ impl Config {
         if c.min_insync_replicas < 1 || c.min_insync_replicas > c.replication_factor {
             bail!("cluster.min_insync_replicas must be 1 to cluster.replication_factor");
         }
+        let h = &self.history;
+        if h.backend == super::HistoryBackend::Dynamodb {
+            if h.dynamodb_region.is_empty() || h.dynamodb_table.is_empty() {
+                bail!("history.dynamodb_region and history.dynamodb_table must be set for the dynamodb backend");
+            }
+            if h.dynamodb_access_key_id.is_empty() != h.dynamodb_secret_access_key.is_empty() {
+                bail!("history.dynamodb_access_key_id and history.dynamodb_secret_access_key are set together, or not at all");
+            }
+        }
         let origin = &self.server.public_origin;
         let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
         if !origin.is_empty() && !scheme_ok {
