@@ -3,11 +3,12 @@
 //! in temporary directories, then one `harmony` process per `--nodes` entry with those roles, each
 //! on its own port, and waits. Ctrl-C (or SIGTERM) stops the nodes gracefully and removes the
 //! services and their data. `--measure N` sends N messages across nodes, prints send → delivery
-//! latency, and exits.
+//! latency, and exits. `--history dynamodb` keeps the message store in a private dynalite (the
+//! DynamoDB API) instead of PostgreSQL.
 //!
 //! Usage (through `scripts/cluster`, which builds what it needs):
 //!   harmony-cluster [--harmony PATH] [--nodes "api,gateway api,gateway fanout,sink,projector,relay"]
-//!                   [--port 8080] [--measure N]
+//!                   [--port 8080] [--measure N] [--history postgres|dynamodb]
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ struct Args {
     nodes: Vec<String>,
     port: u16,
     measure: Option<usize>,
+    dynamodb: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -33,6 +35,7 @@ fn args() -> anyhow::Result<Args> {
         ],
         port: 8080,
         measure: None,
+        dynamodb: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -42,6 +45,13 @@ fn args() -> anyhow::Result<Args> {
             "--nodes" => args.nodes = value()?.split_whitespace().map(str::to_owned).collect(),
             "--port" => args.port = value()?.parse().context("--port")?,
             "--measure" => args.measure = Some(value()?.parse().context("--measure")?),
+            "--history" => {
+                args.dynamodb = match value()?.as_str() {
+                    "dynamodb" => true,
+                    "postgres" => false,
+                    other => bail!("--history is postgres or dynamodb, not {other}"),
+                }
+            }
             "-h" | "--help" => {
                 println!(
                     "{}",
@@ -72,7 +82,11 @@ async fn main() -> anyhow::Result<()> {
         args.harmony.display()
     );
     eprintln!("starting PostgreSQL, Redis and the broker…");
-    let cluster = TestCluster::start().await?;
+    let cluster = if args.dynamodb {
+        TestCluster::with_dynamodb().await?
+    } else {
+        TestCluster::start().await?
+    };
     let mut nodes = Vec::new();
     for (i, roles) in args.nodes.iter().enumerate() {
         let port = args.port + i as u16;
@@ -90,6 +104,9 @@ async fn main() -> anyhow::Result<()> {
         cluster.redis.url(),
         cluster.broker.bootstrap()
     );
+    if let Some(dynamo) = &cluster.dynamo {
+        println!("message store: DynamoDB (dynalite) at {}", dynamo.endpoint());
+    }
     match args.measure {
         Some(n) => {
             measure(&nodes, n).await?;
