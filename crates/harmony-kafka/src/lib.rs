@@ -10,10 +10,12 @@
 
 mod consumer;
 mod events;
+mod lag;
 mod log;
 
 pub use consumer::KafkaCursor;
 pub use events::{KafkaEventCursor, KafkaEvents};
+pub use lag::group_lag;
 pub use log::{KafkaLog, KafkaProducer};
 
 use std::time::Duration;

@@ -193,6 +193,26 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
             .run(stop.clone()),
         ));
     }
+    // The log's consumers' lag, for the workers this node runs.
+    let watched: Vec<(&str, &str)> = [
+        (a.roles.fanout, "fanout", "harmony-fanout"),
+        (a.roles.sink, "sink", "harmony-sink"),
+    ]
+    .into_iter()
+    .filter(|(runs, ..)| *runs)
+    .map(|(_, label, group)| (label, group))
+    .collect();
+    if !watched.is_empty() {
+        tasks.push(Box::pin(watch_lag(
+            kafka.clone(),
+            watched
+                .into_iter()
+                .map(|(l, g)| (l.to_owned(), g.to_owned()))
+                .collect(),
+            a.metrics.clone(),
+            stop.clone(),
+        )));
+    }
     let events = topic(&c.events_topic);
     let dead_letters = topic(&c.dead_letter_topic);
     if a.roles.relay || a.roles.projector {
@@ -300,6 +320,37 @@ async fn relay(
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Publishes each watched consumer group's lag on the message log
+/// (`consumer_lag{consumer="sink"}`: records not yet stored) every 5 s. A message store that is
+/// down or throttling shows here as a growing lag, and its recovery as the lag going back down.
+async fn watch_lag(
+    log: KafkaSettings,
+    groups: Vec<(String, String)>,
+    metrics: Arc<harmony_api::Metrics>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for (label, group) in &groups {
+            match harmony_kafka::group_lag(&log, group).await {
+                Ok(lag) => {
+                    metrics
+                        .consumer_lag
+                        .get_or_create(&metrics.consumer(label))
+                        .set(lag);
+                }
+                Err(e) => {
+                    tracing::warn!(group = %group, error = %e, "could not read a consumer group's lag")
                 }
             }
         }

@@ -105,7 +105,10 @@ async fn main() -> anyhow::Result<()> {
         cluster.broker.bootstrap()
     );
     if let Some(dynamo) = &cluster.dynamo {
-        println!("message store: DynamoDB (dynalite) at {}", dynamo.endpoint());
+        println!(
+            "message store: DynamoDB (dynalite) at {}",
+            dynamo.endpoint()
+        );
     }
     match args.measure {
         Some(n) => {
