@@ -26,7 +26,7 @@ export function App() {
   useLiveSync(me.data?.id, activeChat);
   usePresenceSync(me.data?.id);
   useNotifications(me.data?.id);
-  useAutoResend();
+  useAutoResend(me.data?.id);
 
   useEffect(() => {
     if (me.data === null && route.name !== "signin") navigate("/signin", true);

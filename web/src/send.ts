@@ -1,6 +1,7 @@
 // Sending a message optimistically: it shows at once as pending; on success it joins the
 // history. Cut off by a lost connection it waits, and goes out by itself when the connection is
-// back. Every retry sends the same client_msg_id, so the server can never create it twice.
+// back, after a reload too (pending.ts keeps it). Every retry sends the same client_msg_id, so
+// the server can never create it twice.
 import { useEffect } from "react";
 import { useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { api, ApiError, call, type ReplyTo } from "./api/client";
@@ -79,10 +80,16 @@ export async function resendOffline(queryClient: QueryClient): Promise<void> {
   }
 }
 
-/** Messages that waited for the connection go out as soon as the live connection is back. */
-export function useAutoResend(): void {
+/** Messages that waited for the connection go out as soon as the live connection is back;
+ *  so do those the signed-in user left unsent before a reload. */
+export function useAutoResend(meId: string | undefined): void {
   const queryClient = useQueryClient();
-  useEffect(() => live.onStatus((s) => {
-    if (s === "online") void resendOffline(queryClient);
-  }), [queryClient]);
+  useEffect(() => {
+    if (!meId) return;
+    pendingStore.restore(meId);
+    if (live.status === "online") void resendOffline(queryClient);
+    return live.onStatus((s) => {
+      if (s === "online") void resendOffline(queryClient);
+    });
+  }, [meId, queryClient]);
 }

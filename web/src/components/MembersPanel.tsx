@@ -1,10 +1,11 @@
-import { useEffect, useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError, call, type Chat, type User } from "../api/client";
 import { fetchPresence, LIVE_CHAT_LIMIT } from "../presence";
 import { navigate } from "../router";
 import { useConfirm } from "./ConfirmDialog";
 import { SidePanel } from "./SidePanel";
+import { focusChatList } from "./Sidebar";
 import { Button, Handle, UserAvatar } from "./ui";
 
 export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onClose: () => void }) {
@@ -29,30 +30,58 @@ export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onCl
     void queryClient.invalidateQueries({ queryKey: ["chat", chat.id] });
     void queryClient.invalidateQueries({ queryKey: ["chats"] });
   };
-  async function run(action: () => Promise<unknown>) {
+  /** Whether the action went through. */
+  async function run(action: () => Promise<unknown>): Promise<boolean> {
     setError("");
     try {
       await action();
       refresh();
+      return true;
     } catch (e) {
       setError(e instanceof ApiError ? e.message : "Something went wrong");
+      return false;
     }
   }
   const remove = (userId: string) =>
     call(api.DELETE("/api/v1/chats/{id}/members/{user_id}", { params: { path: { id: chat.id, user_id: userId } } }));
+  // A removed member's row goes, and its Remove button with the focus: the focus goes on to the
+  // row that takes its place (the next member's, or the one before when it was the last).
+  const list = useRef<HTMLUListElement>(null);
+  const refocus = useRef<{ userId: string; index: number } | null>(null);
+  useEffect(() => {
+    const after = refocus.current;
+    if (!after || !members.data || members.data.some((m) => m.user.id === after.userId)) return;
+    refocus.current = null;
+    // Only a focus that went with the row: not one the user has put elsewhere since.
+    if (document.activeElement && document.activeElement !== document.body) return;
+    const rows = list.current?.querySelectorAll<HTMLElement>(":scope > li");
+    (rows?.[Math.min(after.index, rows.length - 1)] ?? list.current)?.focus();
+  }, [members.data]);
+  const removeMember = (userId: string) => {
+    refocus.current = { userId, index: Math.max(0, members.data?.findIndex((m) => m.user.id === userId) ?? 0) };
+    void run(() => remove(userId)).then((done) => {
+      if (!done) refocus.current = null;
+    });
+  };
+  /** Out of a chat left or deleted: to the chat list, the focus on a chat still there. */
+  const leave = () => {
+    navigate("/");
+    focusChatList(chat.id);
+  };
 
   return (
     <SidePanel title="Members" onClose={onClose}>
       {canManage && <Rename chat={chat} onDone={refresh} />}
-      <ul className="flex flex-col gap-2">
+      <ul ref={list} tabIndex={-1} aria-label="Members of this chat" className="flex flex-col gap-2 focus-visible:outline-offset-0">
         {members.data?.map((m) => (
-          <li key={m.user.id} className="flex items-center gap-2">
+          // Focusable from script: the focus lands here once the member above is removed.
+          <li key={m.user.id} tabIndex={-1} className="-mx-1 flex items-center gap-2 rounded-md px-1 focus-visible:outline-offset-0">
             <UserAvatar user={m.user} />
             <span className="min-w-0 flex-1 truncate">{m.user.display_name}<Handle username={m.user.username} /><span className="ml-1 text-xs text-zinc-600 dark:text-zinc-400">{m.role}</span></span>
             {canManage && m.user.id !== me.id && m.role !== "owner" && (
               <Button variant="danger" aria-label={`Remove ${m.user.display_name}`} onClick={() => ask({
                 title: `Remove ${m.user.display_name}?`, body: `@${m.user.username} will no longer see this chat or its new messages.`,
-                confirm: "Remove", onConfirm: () => void run(() => remove(m.user.id)) })}>Remove</Button>
+                confirm: "Remove", onConfirm: () => removeMember(m.user.id) })}>Remove</Button>
             )}
           </li>
         ))}
@@ -62,12 +91,12 @@ export function MembersPanel({ chat, me, onClose }: { chat: Chat; me: User; onCl
       {chat.kind === "group" && myRole && myRole !== "owner" && (
         <Button variant="danger" onClick={() => ask({
           title: "Leave this chat?", body: "You will no longer see it or its new messages, unless someone adds you again.",
-          confirm: "Leave", onConfirm: () => void run(async () => { await remove(me.id); navigate("/"); }) })}>Leave chat</Button>
+          confirm: "Leave", onConfirm: () => void run(async () => { await remove(me.id); leave(); }) })}>Leave chat</Button>
       )}
       {myRole === "owner" && (
         <Button variant="danger" onClick={() => ask({
           title: "Delete this chat?", body: "Its history goes too, for everyone. This cannot be undone.",
-          confirm: "Delete", onConfirm: () => void run(async () => { await call(api.DELETE("/api/v1/chats/{id}", { params: { path: { id: chat.id } } })); navigate("/"); }) })}>Delete chat</Button>
+          confirm: "Delete", onConfirm: () => void run(async () => { await call(api.DELETE("/api/v1/chats/{id}", { params: { path: { id: chat.id } } })); leave(); }) })}>Delete chat</Button>
       )}
       {confirmDialog}
     </SidePanel>

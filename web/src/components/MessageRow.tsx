@@ -115,10 +115,11 @@ export function Row({ item, previous, firstUnread, highlighted, ctx }: Props) {
         data-mentioned={mentioned || undefined} data-highlighted={highlighted || undefined} tabIndex={m ? -1 : undefined}
         className={`group relative -mx-2 flex gap-3 rounded border-l-2 px-2 transition-colors duration-500 ${grouped ? "" : "mt-3"} ${background}`}>
         {grouped ? (
-          // The time of a message under another's header: shown on hover.
+          // The time of a message under another's header: shown on hover, and while the message
+          // or its actions have the focus, so the keyboard learns it too.
           <span className="w-8 shrink-0 pt-1 text-right leading-none">
             {!p && <time dateTime={item.created_at} title={full.format(at)} data-testid="grouped-time"
-              className="invisible text-[10px] text-zinc-600 group-hover:visible dark:text-zinc-400">{time.format(at)}</time>}
+              className="invisible text-[10px] text-zinc-600 group-focus-within:visible group-hover:visible dark:text-zinc-400">{time.format(at)}</time>}
           </span>
         ) : <Avatar name={item.author.display_name} />}
         <div className="min-w-0 flex-1">

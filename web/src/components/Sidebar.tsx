@@ -38,12 +38,30 @@ export function Sidebar({ me, activeChat }: { me: User; activeChat: string | nul
         </Button>
       </nav>
       {creating && <NewGroup onDone={() => setCreating(false)} onCancel={() => { setCreating(false); newGroup.current?.focus(); }} />}
-      <ul className="min-h-0 flex-1 overflow-y-auto" data-testid="chat-list">
+      {/* Focusable from script: where the focus goes when a chat is left or deleted and no other
+          is left to take it. */}
+      <ul tabIndex={-1} aria-label="Chat list" className="min-h-0 flex-1 overflow-y-auto focus-visible:-outline-offset-2" data-testid="chat-list">
         {chats.data?.map((c) => <ChatRow key={c.id} chat={c} me={me} active={c.id === activeChat} />)}
         {chats.data?.length === 0 && <li className="p-4 text-sm text-zinc-600 dark:text-zinc-400">No chats yet. Find friends or start a group.</li>}
       </ul>
     </aside>
   );
+}
+
+/** Puts the focus on the chat list once it shows (a phone shows it instead of the chat): on the
+ *  newest chat but `except` (one just left or deleted, which the list may hold a moment more),
+ *  or on the list itself when no other chat is left. */
+export function focusChatList(except?: string): void {
+  let frames = 0;
+  const attempt = () => {
+    const list = document.querySelector<HTMLElement>('[data-testid="chat-list"]');
+    const rows = [...(list?.querySelectorAll<HTMLAnchorElement>(":scope > li > a[href]") ?? [])];
+    const target = rows.find((a) => a.getAttribute("href") !== `/chats/${except}`) ?? list;
+    if (target && target.getClientRects().length > 0) target.focus();
+    // Hidden until the page has changed: tried again on the next frames.
+    if (document.activeElement !== target && ++frames < 60) requestAnimationFrame(attempt);
+  };
+  requestAnimationFrame(attempt);
 }
 
 function ChatRow({ chat, me, active }: { chat: ChatListItem; me: User; active: boolean }) {
