@@ -23,6 +23,8 @@
 //!                the floor (`serve-floor`: the same requests on the same stack, nothing else);
 //!                and Harmony's edits (PATCH) at the POST rate: a change costs what a send does
 //!   S7c          S7 against a cluster's writer node at half the rates, PostgreSQL measured apart
+//!   S7s          the cluster's message store, PostgreSQL and DynamoDB (dynalite) in one run: the
+//!                sink's catch-up rate on a backlog, and history reads at a fifth of S7's rate
 //!
 //! Peers (`bench/peers/`, npm packages installed on first use): node-ws (a minimal Node `ws`
 //! broadcast server), socket.io (Socket.IO with @socket.io/redis-adapter on a private Redis),
@@ -65,6 +67,7 @@ mod readers;
 mod report;
 mod rest;
 mod run;
+mod stores;
 mod stuck;
 
 use std::path::PathBuf;
@@ -102,6 +105,8 @@ pub struct Plan {
     pub s7_post_rate: f64,
     pub s7_read_rate: f64,
     pub s7_secs: f64,
+    /// S7s: messages per chat (50 chats) the sink catches up on.
+    pub s7s_per_chat: usize,
 }
 
 impl Plan {
@@ -132,6 +137,7 @@ impl Plan {
             s7_post_rate: 100.0,
             s7_read_rate: 200.0,
             s7_secs: 2.0,
+            s7s_per_chat: 4,
         }
     }
 
@@ -159,6 +165,7 @@ impl Plan {
             s7_post_rate: 2_000.0,
             s7_read_rate: 5_000.0,
             s7_secs: 10.0,
+            s7s_per_chat: 100,
             ..Self::quick()
         }
     }

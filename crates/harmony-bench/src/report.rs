@@ -26,6 +26,8 @@ pub struct Results {
     pub s5: Vec<Load>,
     pub s6: Option<Failover>,
     pub s7: Vec<Load>,
+    /// S7s: each message store's sink catching up on a backlog.
+    pub catch_up: Vec<crate::stores::CatchUp>,
     /// Scenarios that could not finish, and why.
     pub errors: Vec<String>,
 }
@@ -211,6 +213,25 @@ pub fn markdown(r: &Results) -> String {
     if let Some(f) = &r.s6 {
         let _ = writeln!(md, "## S6 gateway kill\n\n- {} clients on one gateway, `kill -9` under load ({} messages sent in all)\n- resumed on the other gateway: {} of {}; kill → resumed p50 {:.0} ms, p99 {:.0} ms, all within {:.0} ms\n- kill → first `ready` on the other gateway: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; sessions opened there {}, attempts that got none {}\n- gaps {}, duplicates {}; connections dropped for a full accept queue: {}\n",
             f.clients, f.messages, f.resumed, f.clients, f.resume_ms[0], f.resume_ms[1], f.resume_ms[2], f.ready_ms[0], f.ready_ms[1], f.ready_ms[2], f.sessions_opened, f.failed_attempts, f.gaps, f.duplicates, f.listen_overflows);
+    }
+    if !r.catch_up.is_empty() {
+        let _ = writeln!(md, "## S7s message stores
+
+A backlog of messages in the log, then a sink-only node starts: the time until history serves them all (history reads of both stores are in S7, `cluster, …`). dynalite is a Node.js emulation of DynamoDB on LevelDB: it shows what the adapter costs and how it behaves, not AWS's latency.
+
+| store | messages | caught up in | messages/s |
+|---|---:|---:|---:|");
+        for c in &r.catch_up {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.2} s | {:.0} |",
+                c.store,
+                c.messages,
+                c.secs,
+                c.messages as f64 / c.secs.max(1e-9)
+            );
+        }
+        md.push('\n');
     }
     if !r.s7.is_empty() {
         let _ = writeln!(md, "## S7 REST\n\nServer CPU is the node's (a cluster's writer node runs api and the workers); services are a cluster's PostgreSQL (the postmaster and its backends; the broker and Redis are left out: tansu polls whether busy or not).\n\n| request | rate/s | achieved/s | p50 / p99 / p99.9 ms | failed | server CPU µs/request | services CPU µs/request | generator CPU µs/request |\n|---|---:|---:|---|---:|---:|---:|---:|");

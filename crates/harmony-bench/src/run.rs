@@ -79,6 +79,23 @@ pub async fn all(plan: &Plan, command: String) -> anyhow::Result<Results> {
         }
         node.app.stop().await?;
     }
+    if plan.wants("s7s") {
+        for dynamodb in [false, true] {
+            let outcome = crate::stores::one(
+                &plan.harmony,
+                dynamodb,
+                plan.s7s_per_chat,
+                plan.s7_read_rate / 5.0,
+                plan.s7_secs,
+            )
+            .await
+            .map(|(catch_up, reads)| {
+                results.catch_up.push(catch_up);
+                results.s7.push(reads);
+            });
+            record(&mut results, "S7s", outcome);
+        }
+    }
     if plan.wants("s3") || plan.wants("s6") || plan.wants("s7c") {
         let outcome = cluster(plan, &sources, &mut results).await;
         record(&mut results, "S3/S6", outcome);

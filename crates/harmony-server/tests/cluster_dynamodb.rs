@@ -80,6 +80,39 @@ async fn with_dynamodb_down_live_delivery_goes_on_and_the_sink_catches_up() -> R
     Ok(())
 }
 
+#[tokio::test]
+async fn history_is_complete_and_in_order_after_a_sink_kill() -> R {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_harmony"));
+    let cluster = TestCluster::with_dynamodb().await?;
+    let api = cluster.node("api,fanout,projector,relay").await?;
+    let sink = cluster.process(bin, "sink").await?;
+    let (ann, bob) = (api.register("ann").await?, api.register("bob").await?);
+    let chat = api.group(&ann, "g", &[&bob]).await?;
+    for i in 1..=15 {
+        api.send(&ann, &chat, &format!("m {i}")).await?;
+    }
+    // Killed while it may be between a batch's writes and its commit to the log.
+    sink.kill9().await?;
+    for i in 16..=30 {
+        api.send(&ann, &chat, &format!("m {i}")).await?;
+    }
+    let _sink = cluster.process(bin, "sink").await?;
+    let all = eventually("history complete after the restart", || async {
+        let all = api.all_history(&bob, &chat).await?;
+        Ok((all.len() >= 30).then_some(all))
+    })
+    .await?;
+    let seqs: Vec<i64> = all.iter().filter_map(|m| m["seq"].as_i64()).collect();
+    assert_eq!(
+        seqs,
+        (1..=30).collect::<Vec<_>>(),
+        "complete, in order, once"
+    );
+    let contents: Vec<&str> = all.iter().filter_map(|m| m["content"].as_str()).collect();
+    assert_eq!(contents[29], "m 30");
+    Ok(())
+}
+
 /// A proxy in front of dynalite that, while `throttle` is set, answers every `BatchWriteItem`
 /// the way a throttled table does: nothing written, every item back as unprocessed. It counts
 /// those answers, to show the sink backs off instead of spinning.

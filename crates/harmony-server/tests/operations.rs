@@ -41,13 +41,15 @@ async fn health_readiness_metrics_and_docs() -> R {
         "/api/v1/ws",
         "/api/v1/users/me/password",
         "/api/v1/presence",
+        "/api/v1/chats/{id}/messages/{message_id}",
+        "/api/v1/chats/{id}/messages/{message_id}/reactions/{emoji}",
     ] {
         assert!(
             paths.contains_key(path),
             "{path} missing from the OpenAPI document"
         );
     }
-    assert_eq!(paths.len(), 21, "every route of contract v1 is documented");
+    assert_eq!(paths.len(), 23, "every route of contract v1 is documented");
     for schema in ["ServerFrame", "ClientFrame", "Problem", "MessageDto"] {
         assert!(
             doc["components"]["schemas"].get(schema).is_some(),
