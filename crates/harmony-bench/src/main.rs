@@ -24,7 +24,8 @@
 //!                and Harmony's edits (PATCH) at the POST rate: a change costs what a send does
 //!   S7c          S7 against a cluster's writer node at half the rates, PostgreSQL measured apart
 //!   S7s          the cluster's message store, PostgreSQL and DynamoDB (dynalite) in one run: the
-//!                sink's catch-up rate on a backlog, and history reads at a fifth of S7's rate
+//!                sink's catch-up rate on a backlog, and history reads at a twentieth of S7's
+//!                rate (dynalite, one Node.js thread, holds about 380 pages/s here)
 //!
 //! Peers (`bench/peers/`, npm packages installed on first use): node-ws (a minimal Node `ws`
 //! broadcast server), socket.io (Socket.IO with @socket.io/redis-adapter on a private Redis),

@@ -289,7 +289,8 @@ pub fn write(r: &Results, dir: &Path, root: &Path) -> anyhow::Result<()> {
         .arg(dir)
         .status();
     match plot {
-        Ok(s) if s.success() => {
+        // The plots draw S1 and S2: a run without them has none to show.
+        Ok(s) if s.success() && !(r.s1.is_empty() && r.s2.is_empty()) => {
             md.push_str("## Plots\n\n![last-receiver latency CDF](s2-latency-cdf.png)\n\n![deliveries per CPU-second against connections](s2-throughput.png)\n\n![memory per idle connection](s1-memory.png)\n");
         }
         _ => eprintln!("plots were not made (bench/plot.sh failed); the report has tables only"),
