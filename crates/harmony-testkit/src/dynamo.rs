@@ -72,16 +72,7 @@ impl PrivateDynamo {
             .spawn()
             .context("dynalite did not start (node is needed: the test command installs it)")?;
         self.child = Some(child);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .is_err()
-        {
-            if tokio::time::Instant::now() > deadline {
-                bail!("dynalite did not start on port {}", self.port);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::listening(self.port, "dynalite", Duration::from_secs(20)).await?;
         Ok(())
     }
 

@@ -64,16 +64,7 @@ impl PrivateBroker {
             .spawn()
             .context("starting tansu")?;
         self.child = Some(child);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .is_err()
-        {
-            if tokio::time::Instant::now() > deadline {
-                bail!("tansu did not start on port {}", self.port);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::listening(self.port, "tansu", Duration::from_secs(20)).await?;
         Ok(())
     }
 

@@ -21,6 +21,22 @@ use harmony_server::{Config, Overrides};
 use tokio_util::sync::CancellationToken;
 
 pub use http::{Reply, TestUser};
+
+/// Waits until something listens on `127.0.0.1:port`, at most `within`; `what` names it in the
+/// error.
+pub(crate) async fn listening(port: u16, what: &str, within: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("{what} did not start on port {port}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
 pub use ws::WsClient;
 
 /// How long any single network step of a test may take.

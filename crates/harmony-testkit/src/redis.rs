@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 pub struct PrivateRedis {
     dir: tempfile::TempDir,
@@ -39,16 +39,7 @@ impl PrivateRedis {
             .spawn()
             .context("redis-server is not installed: run `apt-get install redis-server` (the test command does this itself)")?;
         self.child = Some(child);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .is_err()
-        {
-            if tokio::time::Instant::now() > deadline {
-                bail!("redis-server did not start on port {}", self.port);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::listening(self.port, "redis-server", Duration::from_secs(10)).await?;
         Ok(())
     }
 

@@ -95,14 +95,24 @@ fn emoji(raw: &str) -> Result<Emoji, ApiError> {
 pub async fn react(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path((chat, message, raw)): Path<(String, String, String)>,
+    Path(path): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (chat, target) = ids(&chat, &message)?;
-    let emoji = emoji(&raw)?;
+    reaction(&state, &caller, &path, true).await
+}
+
+/// Adds (`add`) or removes the caller's reaction the path names.
+async fn reaction(
+    state: &AppState,
+    caller: &AuthUser,
+    (chat, message, raw): &(String, String, String),
+    add: bool,
+) -> ApiResult<StatusCode> {
+    let (chat, target) = ids(chat, message)?;
+    let emoji = emoji(raw)?;
     state
         .use_cases
         .messages
-        .react(caller.id, chat, target, emoji, true)
+        .react(caller.id, chat, target, emoji, add)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -114,14 +124,7 @@ pub async fn react(
 pub async fn unreact(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path((chat, message, raw)): Path<(String, String, String)>,
+    Path(path): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (chat, target) = ids(&chat, &message)?;
-    let emoji = emoji(&raw)?;
-    state
-        .use_cases
-        .messages
-        .react(caller.id, chat, target, emoji, false)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    reaction(&state, &caller, &path, false).await
 }
