@@ -306,3 +306,31 @@ test("after a confirmed removal the focus lands on the next member, the message,
 });
 
 noConsoleErrors();
+
+test("a member added or removed and a rename show as timeline lines, live and after a reload", async () => {
+  const zed = await person("zed");
+  const page = zed.page;
+  const asZed = await apiAs("zed");
+  await register("uma");
+  const asUma = await apiAs("uma");
+  await befriend(asZed, "uma", asUma);
+  const uma = (await asUma("GET", "/users/me")).id;
+  const chatId = await group(page, "lines");
+  const lines = page.getByTestId("timeline-line");
+  // Live: each arrives as the server writes it, a line and not a message of uma's.
+  await asZed("POST", `/chats/${chatId}/members`, { user_id: uma });
+  await lines.filter({ hasText: "uma joined" }).waitFor();
+  assert.equal(await messages(page, "uma joined").count(), 0, "a line, not a message");
+  await asZed("DELETE", `/chats/${chatId}/members/${uma}`);
+  await lines.filter({ hasText: "uma left" }).waitFor();
+  await asZed("PATCH", `/chats/${chatId}`, { name: "renamed lines" });
+  await lines.filter({ hasText: "The group is now called “renamed lines”" }).waitFor();
+  // From history after a reload, in order.
+  await page.reload();
+  await page.getByTestId("chat-title").getByText("renamed lines").waitFor();
+  await lines.nth(2).waitFor();
+  const said = await lines.allInnerTexts();
+  assert.deepEqual(said.map((t) => t.split(" · ")[0]), ["uma joined", "uma left", "The group is now called “renamed lines”"]);
+  await page.screenshot({ path: `${SHOTS}timeline-lines.png` });
+  await zed.context.close();
+});

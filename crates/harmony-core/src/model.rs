@@ -174,6 +174,18 @@ impl Mentions {
     }
 }
 
+/// A line in a chat's timeline about the chat itself, not a message anyone wrote: written by the
+/// projector from the event that made the change, keyed by the event's id. Its entry is a
+/// message whose author is the member it is about (for a rename, the chat's owner) and whose
+/// content says it in words, for clients that do not know notices.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notice {
+    MemberAdded { user: UserId },
+    MemberRemoved { user: UserId },
+    Renamed { name: ChatName },
+}
+
 /// An entry accepted by an api node, not yet placed in the log (so it has no `seq`): a message,
 /// or a change to an earlier message (`change`, decision record 0004).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +202,7 @@ pub struct NewMessage {
     pub reply_to: Option<Quote>,
     pub mentions: Mentions,
     pub state: MessageState,
+    pub notice: Option<Notice>,
 }
 
 /// A committed entry: `seq` is its position in its chat, strictly increasing in the chat's
@@ -208,6 +221,7 @@ pub struct Message {
     pub reply_to: Option<Quote>,
     pub mentions: Mentions,
     pub state: MessageState,
+    pub notice: Option<Notice>,
 }
 
 impl Message {
@@ -238,6 +252,7 @@ impl NewMessage {
             reply_to: None,
             mentions: Mentions::default(),
             state: MessageState::default(),
+            notice: None,
         }
     }
 
@@ -254,6 +269,7 @@ impl NewMessage {
             reply_to: self.reply_to,
             mentions: self.mentions,
             state: self.state,
+            notice: self.notice,
         }
     }
 }

@@ -9,7 +9,8 @@
 //! Entry attributes: `id`, `a` author, `t` content, `k` client_msg_id, `at` created (ms), `ch`
 //! change (JSON), `rp` reply quote (JSON), `mn` mentioned ids (JSON), `ev` @everyone, and the
 //! state changes leave: `ed` edited (ms), `dl` deleted (ms), `rx` reactions (JSON), `ap` the seq
-//! of the last change applied, `es` the seqs of its edits, `rs` the seqs of replies to it.
+//! of the last change applied, `es` the seqs of its edits, `rs` the seqs of replies to it; `nt`
+//! a notice (a timeline line about the chat, JSON).
 
 use std::collections::HashMap;
 
@@ -110,6 +111,9 @@ pub(crate) fn entry(m: &Message) -> Item {
     if let Some(at) = m.state.deleted_at {
         item.insert("dl".into(), n(ms(at)));
     }
+    if let Some(notice) = &m.notice {
+        item.insert("nt".into(), to_json(notice));
+    }
     item
 }
 
@@ -161,6 +165,7 @@ pub(crate) fn decode(item: &Item) -> StoreResult<(Message, UserId)> {
             deleted_at: at("dl")?,
             reactions: json(item, "rx")?.unwrap_or_default(),
         },
+        notice: json(item, "nt")?,
     };
     Ok((message, author))
 }

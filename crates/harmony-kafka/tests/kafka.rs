@@ -35,6 +35,7 @@ fn message(
         reply_to: None,
         mentions: Default::default(),
         state: Default::default(),
+        notice: None,
     })
 }
 

@@ -40,7 +40,8 @@ pub(crate) async fn insert_entries(
                     .then(|| m.mentions.users.iter().map(|u| u.0).collect::<Vec<_>>()),
             )
             .push_bind(m.mentions.everyone)
-            .push_bind(m.state.deleted_at);
+            .push_bind(m.state.deleted_at)
+            .push_bind(m.notice.as_ref().map(to_json));
     });
     // Any conflict: the id (a replay) or the position (told apart by the caller).
     query.push(" ON CONFLICT DO NOTHING RETURNING id");

@@ -39,12 +39,12 @@ struct StoredRow {
 /// The columns written, in [`crate::changes::insert_entries`]'s order.
 pub(crate) const COLUMNS: &str = "id, chat_id, seq, author_id, content, client_msg_id, \
     created_at, change, target_id, reply_to_id, reply_quote, mentions, mentions_everyone, \
-    deleted_at";
+    deleted_at, notice";
 
 /// The columns read: the row's own, and its reply's original (`r`).
 const SELECT: &str = "SELECT m.id, m.chat_id, m.seq, m.author_id, m.content, m.client_msg_id, \
     m.created_at, m.change, m.reply_quote, m.mentions, m.mentions_everyone, m.edited_at, \
-    m.deleted_at, m.reactions, r.author_id AS r_author, r.content AS r_content, \
+    m.deleted_at, m.reactions, m.notice, r.author_id AS r_author, r.content AS r_content, \
     r.deleted_at AS r_deleted FROM messages m LEFT JOIN messages r ON r.id = m.reply_to_id";
 
 /// A JSON text column, absent when NULL.
@@ -102,6 +102,7 @@ fn row_from(row: &PgRow) -> StoreResult<StoredRow> {
             deleted_at: row.try_get("deleted_at").map_err(unavailable)?,
             reactions: json(row, "reactions")?.unwrap_or_default(),
         },
+        notice: json(row, "notice")?,
     };
     Ok(StoredRow {
         message,

@@ -37,6 +37,10 @@ pub(crate) const HISTORY: &[(i64, &str)] = &[
         3,
         include_str!("../../../migrations/postgres/history/0003_message_changes.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/postgres/history/0004_notices.sql"),
+    ),
 ];
 
 pub(crate) async fn run(

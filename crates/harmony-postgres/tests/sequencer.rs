@@ -33,6 +33,7 @@ fn message(chat: ChatId, author: &Author, key: Option<&str>) -> anyhow::Result<N
         reply_to: None,
         mentions: Default::default(),
         state: Default::default(),
+        notice: None,
     })
 }
 

@@ -260,6 +260,39 @@ pub struct MessageDto {
     /// `@everyone` from an admin or the owner of a group.
     #[serde(default)]
     pub mentions_everyone: bool,
+    /// Set for a timeline line about the chat (a member added or removed, a rename), written
+    /// by the server: show it as a line, not as a message of `author`'s.
+    #[serde(default)]
+    pub notice: Option<NoticeDto>,
+}
+
+/// A timeline line about the chat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NoticeDto {
+    /// `member_added`, `member_removed` or `renamed`.
+    pub kind: String,
+    /// The member added or removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The chat's new name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl From<&harmony_core::model::Notice> for NoticeDto {
+    fn from(n: &harmony_core::model::Notice) -> Self {
+        use harmony_core::model::Notice;
+        let (kind, user_id, name) = match n {
+            Notice::MemberAdded { user } => ("member_added", Some(user.to_string()), None),
+            Notice::MemberRemoved { user } => ("member_removed", Some(user.to_string()), None),
+            Notice::Renamed { name } => ("renamed", None, Some(name.to_string())),
+        };
+        Self {
+            kind: kind.to_owned(),
+            user_id,
+            name,
+        }
+    }
 }
 
 impl From<&Message> for MessageDto {
@@ -278,6 +311,7 @@ impl From<&Message> for MessageDto {
             reply_to: m.reply_to.as_ref().map(QuoteDto::from),
             mentions: m.mentions.users.iter().map(ToString::to_string).collect(),
             mentions_everyone: m.mentions.everyone,
+            notice: m.notice.as_ref().map(NoticeDto::from),
         }
     }
 }

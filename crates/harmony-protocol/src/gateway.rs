@@ -137,6 +137,7 @@ mod tests {
             reply_to: None,
             mentions: Default::default(),
             state: Default::default(),
+            notice: None,
         }
     }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use harmony_core::changes::{Change, MessageState};
-use harmony_core::model::{Author, Mentions, NewMessage, Quote};
+use harmony_core::model::{Author, Mentions, NewMessage, Notice, Quote};
 use harmony_core::values::{ClientMsgId, DisplayName, MessageContent, Username};
 use harmony_core::{ChatId, MessageId, UserId};
 
@@ -32,6 +32,9 @@ pub struct MessageRecordV1 {
     pub mentions: Vec<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mentions_everyone: bool,
+    /// A timeline line about the chat (who joined or left, a rename), not a message anyone wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<Notice>,
     /// Set when a delete scrubbed this record (the message's, or one of its edits').
     #[serde(
         default,
@@ -71,6 +74,7 @@ struct Fields<'a> {
     reply_to: Option<&'a Quote>,
     mentions: &'a Mentions,
     deleted_at: Option<OffsetDateTime>,
+    notice: Option<&'a Notice>,
 }
 
 impl From<&NewMessage> for MessageRecordV1 {
@@ -86,6 +90,7 @@ impl From<&NewMessage> for MessageRecordV1 {
             reply_to: m.reply_to.as_ref(),
             mentions: &m.mentions,
             deleted_at: m.state.deleted_at,
+            notice: m.notice.as_ref(),
         })
     }
 }
@@ -103,6 +108,7 @@ impl From<&harmony_core::model::Message> for MessageRecordV1 {
             reply_to: m.reply_to.as_ref(),
             mentions: &m.mentions,
             deleted_at: m.state.deleted_at,
+            notice: m.notice.as_ref(),
         })
     }
 }
@@ -130,6 +136,7 @@ impl MessageRecordV1 {
             }),
             mentions: f.mentions.users.iter().map(ToString::to_string).collect(),
             mentions_everyone: f.mentions.everyone,
+            notice: f.notice.cloned(),
             deleted_at: f.deleted_at,
         }
     }
@@ -176,6 +183,14 @@ impl MessageRecordV1 {
             }),
             None => None,
         };
+        // A name inside a notice is a chat name like any other.
+        let notice = match self.notice {
+            Some(Notice::Renamed { name }) => Some(Notice::Renamed {
+                name: harmony_core::values::ChatName::parse(name.as_str())
+                    .map_err(|_| bad("notice"))?,
+            }),
+            other => other,
+        };
         let users = self
             .mentions
             .iter()
@@ -208,6 +223,7 @@ impl MessageRecordV1 {
                 deleted_at: self.deleted_at,
                 ..MessageState::default()
             },
+            notice,
         })
     }
 }

@@ -251,6 +251,7 @@ mod tests {
             reply_to: None,
             mentions: Vec::new(),
             mentions_everyone: false,
+            notice: None,
         }
     }
 

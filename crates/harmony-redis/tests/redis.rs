@@ -58,6 +58,7 @@ fn message(chat: ChatId, seq: i64) -> Message {
         reply_to: None,
         mentions: Default::default(),
         state: Default::default(),
+        notice: None,
     }
 }
 

@@ -22,7 +22,9 @@ use harmony_redis::{
     GatewaySubscriber, Keys, RedisFanout, RedisMembershipCache, RedisNotices, RedisPresence,
     RedisProfiles, RedisRateLimiter, RedisWindow,
 };
-use harmony_workers::{fanout::Fanout, projector::Projector, relay::Relay, sink::Sink};
+use harmony_workers::fanout::Fanout;
+use harmony_workers::projector::{Projector, Timeline};
+use harmony_workers::{relay::Relay, sink::Sink};
 use tokio::sync::mpsc;
 
 use crate::config::HistoryBackend;
@@ -247,6 +249,10 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
                 on_processed: a.counted("projector"),
                 dead_letters: Some(parked),
                 on_dead_letter: a.counted("projector-dead-letters"),
+                timeline: Timeline {
+                    log: ports.log.clone(),
+                    users: ports.users.clone(),
+                },
             }
             .run(stop.clone()),
         ));

@@ -12,7 +12,8 @@ use harmony_core::presence::InProcessPresence;
 use harmony_core::ratelimit::InProcessRateLimiter;
 use harmony_core::usecases::Ports;
 use harmony_sqlite::Database;
-use harmony_workers::{fanout::Fanout, projector::Projector};
+use harmony_workers::fanout::Fanout;
+use harmony_workers::projector::{Projector, Timeline};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Assembly, Node, Task};
@@ -77,6 +78,10 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
                 on_processed: a.counted("projector"),
                 dead_letters: None,
                 on_dead_letter: a.counted("projector-dead-letters"),
+                timeline: Timeline {
+                    log: shared.clone(),
+                    users: shared.clone(),
+                },
             }
             .run(stop.clone()),
         ),

@@ -28,6 +28,13 @@ async fn removed_members_change_nothing_and_racing_reactions_are_one() -> R {
     app.stop().await
 }
 
+#[tokio::test]
+async fn members_and_renames_leave_timeline_lines() -> R {
+    let app = TestApp::spawn().await?;
+    scenarios::timeline_lines(&app, &app).await?;
+    app.stop().await
+}
+
 /// Every file under `dir`, read whole.
 fn files(dir: &std::path::Path) -> anyhow::Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
     let mut out = Vec::new();

@@ -20,6 +20,7 @@ async fn changes_cross_nodes_in_the_chats_order() -> R {
     scenarios::changes_live_history_and_resume(&api, &gateway, Shape::Cluster).await?;
     scenarios::replies_and_mentions(&api, &gateway).await?;
     scenarios::removed_members_and_racing_reactions(&api, &gateway).await?;
+    scenarios::timeline_lines(&api, &gateway).await?;
     Ok(())
 }
 

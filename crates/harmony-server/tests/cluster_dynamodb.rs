@@ -21,6 +21,7 @@ async fn history_and_changes_on_dynamodb_match_the_contract() -> R {
     scenarios::changes_live_history_and_resume(&api, &gateway, Shape::Cluster).await?;
     scenarios::replies_and_mentions(&api, &gateway).await?;
     scenarios::removed_members_and_racing_reactions(&api, &gateway).await?;
+    scenarios::timeline_lines(&api, &gateway).await?;
     Ok(())
 }
 

@@ -247,11 +247,11 @@ async fn sessions_follow_membership_and_chat_changes_live() -> R {
         ),
         (Some(chat.as_str()), Some("bob"))
     );
+    // The timeline says bob joined, then ann's message follows.
+    let line = ws.next_of("message").await?;
+    assert_eq!(line["message"]["notice"]["kind"], "member_added");
     app.send(&ann, &chat, "welcome").await?;
-    assert_eq!(
-        ws.next_of("message").await?["message"]["content"],
-        "welcome"
-    );
+    assert_eq!(ws.next_written().await?["message"]["content"], "welcome");
     app.call(
         reqwest::Method::PATCH,
         &format!("/api/v1/chats/{chat}"),
@@ -360,18 +360,20 @@ async fn a_member_added_after_ready_gets_earlier_messages_by_resume() -> R {
         .await?;
     let mut seqs = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while seqs.len() < 2 && tokio::time::Instant::now() < deadline {
+    // Three entries: ann's message, the timeline line "bob joined" (written by the projector,
+    // so before or after "right after"), and "right after".
+    while seqs.len() < 3 && tokio::time::Instant::now() < deadline {
         let frame = ws.next().await?;
         if frame["type"] == "message" {
             seqs.push(seq(&frame));
         }
     }
     seqs.sort_unstable();
-    assert_eq!(seqs, [1, 2], "each message once, whether live or resumed");
+    assert_eq!(seqs, [1, 2, 3], "each entry once, whether live or resumed");
     ws.expect_silence(Duration::from_millis(300), &["resumed"])
         .await?;
     app.send(&ann, &chat, "later").await?;
-    assert_eq!(seq(&ws.next_of("message").await?), 3);
+    assert_eq!(seq(&ws.next_of("message").await?), 4);
     ws.close().await;
     app.stop().await
 }

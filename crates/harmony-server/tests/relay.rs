@@ -176,6 +176,7 @@ async fn an_idle_relay_moves_its_slot_past_writes_that_carry_no_event() -> anyho
                 reply_to: None,
                 mentions: Default::default(),
                 state: Default::default(),
+                notice: None,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -23,7 +23,8 @@ macro_rules! message_select {
         "SELECT m.id, m.chat_id, m.seq, m.content, m.client_msg_id, m.created_at, \
          u.id, u.username, u.display_name, u.created_at, \
          m.change, m.reply_quote, m.mentions, m.mentions_everyone, m.edited_at, m.deleted_at, \
-         m.reactions, r.content, r.deleted_at, ru.id, ru.username, ru.display_name, ru.created_at \
+         m.reactions, r.content, r.deleted_at, ru.id, ru.username, ru.display_name, ru.created_at, \
+         m.notice \
          FROM messages m JOIN users u ON u.id = m.author_id \
          LEFT JOIN messages r ON r.id = m.reply_to_id LEFT JOIN users ru ON ru.id = r.author_id \
          WHERE m.chat_id = ? "
@@ -80,6 +81,7 @@ fn message_from(row: &Row<'_>) -> StoreResult<Message> {
             deleted_at: at(15)?,
             reactions: json(row, 16)?.unwrap_or_default(),
         },
+        notice: json(row, 23)?,
     })
 }
 
@@ -98,7 +100,7 @@ macro_rules! insert_message_sql {
         concat!(
             "INSERT INTO messages (id, chat_id, seq, author_id, content, client_msg_id, created_at, ",
             "change, target_id, reply_to_id, reply_quote, mentions, mentions_everyone, deleted_at, ",
-            "position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ",
+            "position, notice) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ",
             $on_conflict
         )
     };
@@ -151,6 +153,7 @@ fn insert(
             m.mentions.everyone,
             m.state.deleted_at.map(ms),
             position,
+            m.notice.as_ref().map(to_json),
         ],
     )
     .map_err(unavailable)

@@ -55,6 +55,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../../migrations/sqlite/0006_message_changes.sql"),
     ),
+    (
+        7,
+        include_str!("../../../migrations/sqlite/0007_notices.sql"),
+    ),
 ];
 
 /// The single-node database. Cheap to clone; every clone shares the writer thread, the read

@@ -33,6 +33,7 @@ fn message(chat: ChatId, author: &Author, text: &str, key: Option<&str>) -> NewM
         reply_to: None,
         mentions: Default::default(),
         state: Default::default(),
+        notice: None,
     }
 }
 

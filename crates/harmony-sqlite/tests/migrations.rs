@@ -127,6 +127,7 @@ fn version_4(path: &std::path::Path, chat: ChatId, ann: &User) -> anyhow::Result
             reply_to: None,
             mentions: Default::default(),
             state: Default::default(),
+            notice: None,
         };
         let key = message
             .client_msg_id
@@ -210,6 +211,7 @@ async fn a_log_written_with_its_indexes_keeps_its_positions_keys_and_resumes_aft
         reply_to: None,
         mentions: Default::default(),
         state: Default::default(),
+        notice: None,
     };
     match db.append(retry).await? {
         AppendOutcome::Duplicate(m) => assert_eq!((m.seq, m.content.as_str()), (1, "m1")),
@@ -228,6 +230,7 @@ async fn a_log_written_with_its_indexes_keeps_its_positions_keys_and_resumes_aft
         reply_to: None,
         mentions: Default::default(),
         state: Default::default(),
+        notice: None,
     };
     assert_eq!(db.append(fresh).await?.message().map(|m| m.seq), Some(3));
     let resumed = db.recent_after(chat, 0, 10).await?;

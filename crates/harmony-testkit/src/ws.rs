@@ -139,6 +139,17 @@ impl WsClient {
         }
     }
 
+    /// The next `message` frame someone wrote, skipping timeline lines (a `notice`: a member
+    /// added or removed, a rename).
+    pub async fn next_written(&mut self) -> anyhow::Result<Value> {
+        loop {
+            let frame = self.next_of("message").await?;
+            if frame["message"]["notice"].is_null() {
+                return Ok(frame);
+            }
+        }
+    }
+
     /// Asserts nothing arrives for `wait` (skipping frames whose type is in `ignore`).
     pub async fn expect_silence(
         &mut self,

@@ -1,13 +1,19 @@
 //! The projector: outbox events → effects. It drops cached memberships, tells the gateways about
-//! membership changes (they subscribe, unsubscribe and send the frames), and purges the history
-//! of deleted chats. Every effect is idempotent, so replaying an event is harmless.
+//! membership changes (they subscribe, unsubscribe and send the frames), writes the chat's
+//! timeline lines (a member added or removed, a rename: `Notice` entries of the chat's log), and
+//! purges the history of deleted chats. Every effect is idempotent, so replaying an event is
+//! harmless: a timeline line's `client_msg_id` is its event's id, so the log places it once.
 
 use std::sync::Arc;
 
 use harmony_core::events::{DomainEvent, GatewayEvent, StoredEvent};
+use harmony_core::model::{Author, NewMessage, Notice};
 use harmony_core::ports::{
-    EventConsumer, EventPublisher, GatewayPublisher, HistoryStore, MembershipCache, StoreResult,
+    EventConsumer, EventPublisher, GatewayPublisher, HistoryStore, MembershipCache, MessageLog,
+    StoreError, StoreResult, UserStore,
 };
+use harmony_core::values::{ClientMsgId, MessageContent};
+use harmony_core::{ChatId, UserId};
 use tokio_util::sync::CancellationToken;
 
 use crate::source::{consume, Events};
@@ -29,6 +35,15 @@ pub struct Projector<C> {
     pub dead_letters: Option<Arc<dyn EventPublisher>>,
     /// Told of each dead letter, for metrics.
     pub on_dead_letter: OnProcessed,
+    /// Where timeline lines go, and whose names they say.
+    pub timeline: Timeline,
+}
+
+/// The chat's log and the users, for timeline lines.
+#[derive(Clone)]
+pub struct Timeline {
+    pub log: Arc<dyn MessageLog>,
+    pub users: Arc<dyn UserStore>,
 }
 
 #[derive(Clone)]
@@ -36,6 +51,7 @@ struct Effects {
     gateways: Arc<dyn GatewayPublisher>,
     cache: Arc<dyn MembershipCache>,
     history: Arc<dyn HistoryStore>,
+    timeline: Timeline,
 }
 
 impl<C: EventConsumer + 'static> Projector<C> {
@@ -44,6 +60,7 @@ impl<C: EventConsumer + 'static> Projector<C> {
             gateways: self.gateways,
             cache: self.cache,
             history: self.history,
+            timeline: self.timeline,
         };
         let dead_letters = self.dead_letters;
         let on_dead_letter = self.on_dead_letter;
@@ -120,7 +137,14 @@ impl Effects {
             }
             DomainEvent::ChatRenamed { chat } => {
                 let frame = GatewayEvent::ChatUpdated { chat: chat.clone() };
-                self.gateways.publish(&[frame]).await
+                self.gateways.publish(&[frame]).await?;
+                let Some(name) = chat.name.clone() else {
+                    return Ok(());
+                };
+                let said = format!("The group is now called “{name}”");
+                let notice = Notice::Renamed { name };
+                self.line(stored, chat.id, chat.owner_id, notice, said)
+                    .await
             }
             DomainEvent::ChatDeleted {
                 chat_id,
@@ -146,7 +170,10 @@ impl Effects {
                     chat_id: *chat_id,
                     user: user.clone(),
                 };
-                self.gateways.publish(&[frame]).await
+                self.gateways.publish(&[frame]).await?;
+                let said = format!("{} joined", user.display_name);
+                let notice = Notice::MemberAdded { user: user.id };
+                self.line(stored, *chat_id, user.id, notice, said).await
             }
             DomainEvent::MemberRemoved { chat_id, user_id } => {
                 self.cache.invalidate_member(*chat_id, *user_id).await;
@@ -154,11 +181,42 @@ impl Effects {
                     chat_id: *chat_id,
                     user_id: *user_id,
                 };
-                self.gateways.publish(&[frame]).await
+                self.gateways.publish(&[frame]).await?;
+                let Some(user) = self.timeline.users.user(*user_id).await? else {
+                    return Ok(());
+                };
+                let said = format!("{} left", user.display_name);
+                let notice = Notice::MemberRemoved { user: *user_id };
+                self.line(stored, *chat_id, *user_id, notice, said).await
             }
             DomainEvent::UserCreated { .. }
             | DomainEvent::FriendshipCreated { .. }
             | DomainEvent::FriendshipRemoved { .. } => Ok(()),
         }
+    }
+
+    /// Appends a timeline line to the chat's log, keyed by its event: a replay finds the line
+    /// placed the first time. `about` is the entry's author (the member it is about, or for a
+    /// rename the owner).
+    async fn line(
+        &self,
+        stored: &StoredEvent,
+        chat: ChatId,
+        about: UserId,
+        notice: Notice,
+        said: String,
+    ) -> StoreResult<()> {
+        let Some(author) = self.timeline.users.user(about).await? else {
+            return Ok(());
+        };
+        let key = ClientMsgId::parse(&format!("event:{}", stored.id))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let content = MessageContent::parse(&said)
+            .or_else(|_| MessageContent::parse("The chat changed"))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut entry = NewMessage::text(chat, Author::from(&author), content, Some(key));
+        entry.created_at = stored.created_at;
+        entry.notice = Some(notice);
+        self.timeline.log.append(entry).await.map(|_| ())
     }
 }

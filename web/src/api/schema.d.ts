@@ -557,6 +557,7 @@ export interface components {
             mentions?: string[];
             /** @description `@everyone` from an admin or the owner of a group. */
             mentions_everyone?: boolean;
+            notice?: null | components["schemas"]["NoticeDto"];
             /** @description In the order each emoji was first used. */
             reactions?: components["schemas"]["ReactionDto"][];
             reply_to?: null | components["schemas"]["QuoteDto"];
@@ -573,6 +574,15 @@ export interface components {
             has_more: boolean;
             /** @description Ascending by `seq`. */
             messages: components["schemas"]["MessageDto"][];
+        };
+        /** @description A timeline line about the chat. */
+        NoticeDto: {
+            /** @description `member_added`, `member_removed` or `renamed`. */
+            kind: string;
+            /** @description The chat's new name. */
+            name?: string | null;
+            /** @description The member added or removed. */
+            user_id?: string | null;
         };
         /** @description A user's presence. `last_seen` is set for an offline user when known. */
         PresenceDto: {

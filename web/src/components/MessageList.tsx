@@ -43,7 +43,7 @@ export function MessageList({ chatId, me, query, firstUnread, members, canModera
   const [highlighted, jumpTo] = useJump(scroller);
   // One tab stop for every message's actions: the last focused, else the newest message's.
   const [focusedActions, setTabStop] = useState<string>();
-  const withActions = messages.filter((m) => !m.deleted_at && m.id !== editing);
+  const withActions = messages.filter((m) => !m.deleted_at && !m.notice && m.id !== editing);
   const tabStop = withActions.some((m) => m.id === focusedActions) ? focusedActions : withActions.at(-1)?.id;
   const ctx: RowContext = {
     chatId, me, canModerate, editing, setEditing, onReply, ask, onJump: jumpTo, tabStop, setTabStop,

@@ -70,7 +70,7 @@ export function Row({ item, previous, firstUnread, highlighted, ctx }: Props) {
   const at = new Date(item.created_at);
   const newDay = !previous || new Date(previous.created_at).toDateString() !== at.toDateString();
   // A reply shows whose message it is: it starts a group of its own.
-  const grouped = !newDay && !firstUnread && !quote && previous?.author.id === item.author.id && at.getTime() - Date.parse(previous.created_at) < GROUP_WINDOW_MS;
+  const grouped = !newDay && !firstUnread && !quote && !previous?.message?.notice && previous?.author.id === item.author.id && at.getTime() - Date.parse(previous.created_at) < GROUP_WINDOW_MS;
   const p = item.pending;
   const tone = !p ? "" : p.status === "failed" || p.status === "refused" ? "text-red-700 dark:text-red-400" : "opacity-60";
   const editing = !!m && ctx.editing === m.id;
@@ -99,6 +99,14 @@ export function Row({ item, previous, firstUnread, highlighted, ctx }: Props) {
     },
   });
 
+  // A timeline line about the chat (a member added or removed, a rename): the server words it.
+  if (m?.notice) {
+    return (
+      <li data-testid="timeline-line" data-message-id={m.id} className="py-1 text-center text-xs text-zinc-600 dark:text-zinc-400">
+        {m.content} · <time dateTime={m.created_at}>{at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}</time>
+      </li>
+    );
+  }
   return (
     <>
       {newDay && (

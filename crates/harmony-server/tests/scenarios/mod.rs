@@ -575,3 +575,67 @@ pub async fn removed_members_and_racing_reactions(a: &TestApp, b: &TestApp) -> R
     bob_ws.close().await;
     Ok(())
 }
+
+/// A member added, a member removed and a rename leave lines in the chat's timeline: entries
+/// of its order with a `notice`, in history and live, in that order.
+pub async fn timeline_lines(a: &TestApp, b: &TestApp) -> R {
+    let [ann, bob, cat] = users(a, ["ann", "bob", "cat"]).await?;
+    let chat = a.group(&ann, "g", &[&bob]).await?;
+    let (mut bob_ws, _) = b.ws(&bob.access).await?;
+    let members = format!("/api/v1/chats/{chat}/members");
+    let added = a
+        .post(&members, &ann.access, json!({"user_id": cat.id}))
+        .await?;
+    assert_status(&added, StatusCode::CREATED, None, "add cat");
+    // One line at a time: the projector writes each from its event, in the events' order.
+    let line = bob_ws.next_of("message").await?;
+    assert_eq!(
+        line["message"]["notice"],
+        json!({"kind": "member_added", "user_id": cat.id})
+    );
+    let removed = a
+        .delete(&format!("{members}/{}", cat.id), &ann.access)
+        .await?;
+    assert_status(&removed, StatusCode::NO_CONTENT, None, "remove cat");
+    let line = bob_ws.next_of("message").await?;
+    assert_eq!(line["message"]["notice"]["kind"], "member_removed");
+    let renamed = call(
+        a,
+        Method::PATCH,
+        &format!("/api/v1/chats/{chat}"),
+        &ann,
+        Some(json!({"name": "the new name"})),
+    )
+    .await?;
+    assert_status(&renamed, StatusCode::OK, None, "rename");
+    let line = bob_ws.next_of("message").await?;
+    assert_eq!(
+        line["message"]["notice"],
+        json!({"kind": "renamed", "name": "the new name"})
+    );
+    assert_eq!(
+        line["message"]["author"]["id"],
+        ann.id.as_str(),
+        "a rename's line is the owner's"
+    );
+
+    let all = eventually("three lines in history", || async {
+        let all = b.all_history(&bob, &chat).await?;
+        Ok((all.len() >= 3).then_some(all))
+    })
+    .await?;
+    let kinds: Vec<&str> = all
+        .iter()
+        .filter_map(|m| m["notice"]["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["member_added", "member_removed", "renamed"]);
+    assert_eq!(all[0]["author"]["id"], cat.id.as_str());
+    assert!(
+        all[0]["content"]
+            .as_str()
+            .is_some_and(|c| c.ends_with("joined")),
+        "{all:?}"
+    );
+    bob_ws.close().await;
+    Ok(())
+}

@@ -292,6 +292,7 @@ async fn broker_share(cluster: &TestCluster, n: usize) -> anyhow::Result<()> {
         reply_to: None,
         mentions: Default::default(),
         state: Default::default(),
+        notice: None,
     };
     log.produce(&warm).await?;
     while cursor
@@ -312,6 +313,7 @@ async fn broker_share(cluster: &TestCluster, n: usize) -> anyhow::Result<()> {
             reply_to: None,
             mentions: Default::default(),
             state: Default::default(),
+            notice: None,
         };
         let id = message.id;
         let started = Instant::now();

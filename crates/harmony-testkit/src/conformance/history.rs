@@ -24,6 +24,7 @@ fn message(chat: ChatId, author: &User, seq: i64, key: Option<&str>) -> anyhow::
         reply_to: None,
         mentions: Default::default(),
         state: Default::default(),
+        notice: None,
     })
 }
 
