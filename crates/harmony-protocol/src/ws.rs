@@ -46,7 +46,8 @@ pub enum ServerFrame {
     Message {
         chat_id: String,
         prev_seq: Option<i64>,
-        message: MessageDto,
+        /// Boxed: a message is the largest frame by far (the enum stays small for the others).
+        message: Box<MessageDto>,
     },
     /// A change to an earlier message of the chat (an edit, a delete, a reaction added or
     /// removed): an entry of the chat's order like a message, with the same `prev_seq` rule.
@@ -124,7 +125,7 @@ impl ServerFrame {
             None => Self::Message {
                 chat_id: message.chat_id.to_string(),
                 prev_seq: message.prev_seq(),
-                message: message.into(),
+                message: Box::new(message.into()),
             },
         }
     }
@@ -283,7 +284,7 @@ mod tests {
             ServerFrame::Message {
                 chat_id: "c".into(),
                 prev_seq: None,
-                message: message(1, "hi".into()),
+                message: Box::new(message(1, "hi".into())),
             },
             ServerFrame::ChatUpdated { chat },
             ServerFrame::MemberAdded {
@@ -354,7 +355,7 @@ mod tests {
         #[test]
         fn message_frames_round_trip(seq in 1i64..i64::MAX / 2, prev in proptest::option::of(0i64..1000),
                                      content in "\\PC{1,200}") {
-            round_trip(&ServerFrame::Message { chat_id: "c".into(), prev_seq: prev, message: message(seq, content) });
+            round_trip(&ServerFrame::Message { chat_id: "c".into(), prev_seq: prev, message: Box::new(message(seq, content)) });
         }
 
         #[test]
