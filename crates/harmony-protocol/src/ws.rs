@@ -46,7 +46,7 @@ pub enum ServerFrame {
     Message {
         chat_id: String,
         prev_seq: Option<i64>,
-        /// Boxed: a message is the largest frame by far (the enum stays small for the others).
+        // Boxed: a message is the largest frame by far (the enum stays small for the others).
         message: Box<MessageDto>,
     },
     /// A change to an earlier message of the chat (an edit, a delete, a reaction added or
