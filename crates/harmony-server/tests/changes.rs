@@ -35,15 +35,20 @@ async fn members_and_renames_leave_timeline_lines() -> R {
     app.stop().await
 }
 
-/// Every file under `dir`, read whole.
+/// Every file under `dir`, read whole. A file SQLite removes while the walk runs (its WAL and
+/// shared-memory files go once the last connection closed) holds nothing any more.
 fn files(dir: &std::path::Path) -> anyhow::Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
             out.extend(files(&path)?);
-        } else {
-            out.push((path.clone(), std::fs::read(&path)?));
+            continue;
+        }
+        match std::fs::read(&path) {
+            Ok(bytes) => out.push((path, bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(out)
