@@ -35,6 +35,13 @@ async fn members_and_renames_leave_timeline_lines() -> R {
     app.stop().await
 }
 
+#[tokio::test]
+async fn messages_of_chats_one_is_not_in_cannot_be_named() -> R {
+    let app = TestApp::spawn().await?;
+    scenarios::targets_elsewhere_are_not_found(&app, &app).await?;
+    app.stop().await
+}
+
 /// Every file under `dir`, read whole. A file SQLite removes while the walk runs (its WAL and
 /// shared-memory files go once the last connection closed) holds nothing any more.
 fn files(dir: &std::path::Path) -> anyhow::Result<Vec<(std::path::PathBuf, Vec<u8>)>> {

@@ -21,6 +21,7 @@ async fn changes_cross_nodes_in_the_chats_order() -> R {
     scenarios::replies_and_mentions(&api, &gateway).await?;
     scenarios::removed_members_and_racing_reactions(&api, &gateway).await?;
     scenarios::timeline_lines(&api, &gateway).await?;
+    scenarios::targets_elsewhere_are_not_found(&api, &gateway).await?;
     Ok(())
 }
 

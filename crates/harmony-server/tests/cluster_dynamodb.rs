@@ -22,6 +22,7 @@ async fn history_and_changes_on_dynamodb_match_the_contract() -> R {
     scenarios::replies_and_mentions(&api, &gateway).await?;
     scenarios::removed_members_and_racing_reactions(&api, &gateway).await?;
     scenarios::timeline_lines(&api, &gateway).await?;
+    scenarios::targets_elsewhere_are_not_found(&api, &gateway).await?;
     Ok(())
 }
 
