@@ -15,7 +15,7 @@ mod log;
 
 pub use consumer::KafkaCursor;
 pub use events::{KafkaEventCursor, KafkaEvents};
-pub use lag::group_lag;
+pub use lag::GroupLag;
 pub use log::{KafkaLog, KafkaProducer};
 
 use std::time::Duration;

@@ -341,14 +341,21 @@ async fn watch_lag(
     metrics: Arc<harmony_api::Metrics>,
     stop: tokio_util::sync::CancellationToken,
 ) {
+    let mut watches = Vec::new();
+    for (label, group) in groups {
+        match harmony_kafka::GroupLag::new(&log, &group) {
+            Ok(watch) => watches.push((label, group, watch)),
+            Err(e) => tracing::warn!(group = %group, error = %e, "cannot watch a consumer group's lag"),
+        }
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        for (label, group) in &groups {
-            match harmony_kafka::group_lag(&log, group).await {
+        for (label, group, watch) in &watches {
+            match watch.lag().await {
                 Ok(lag) => {
                     metrics
                         .consumer_lag
