@@ -7,6 +7,7 @@
 //! Redis in a cluster) implement those ports; the workers (`harmony-workers`) drive the consumer
 //! ports. Nothing here knows which shape is running.
 
+pub mod authors;
 pub mod cache;
 pub mod changes;
 pub mod events;

@@ -62,14 +62,10 @@ async fn message_item(
     m: &Message,
     id: harmony_core::MessageId,
 ) -> StoreResult<Option<(Item, Item)>> {
-    let partition = item::partition(m.chat_id, false);
-    let Some((at, seq)) = store.locate(id).await? else {
+    let Some(seq) = store.message_seq(m.chat_id, id).await? else {
         return Ok(None);
     };
-    if at != partition {
-        return Ok(None);
-    }
-    let key = item::key(&partition, seq);
+    let key = item::key(&item::partition(m.chat_id, false), seq);
     Ok(store.get(key.clone()).await?.map(|it| (key, it)))
 }
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
-use harmony_core::model::{Author, Message};
+use harmony_core::authors::Authors;
+use harmony_core::model::Message;
 use harmony_core::ports::{
     ChatActivity, HistoryPage, HistoryStore, PageCursor, StoreError, StoreResult,
 };
@@ -198,38 +199,25 @@ impl DynamoHistory {
 
     /// Entries with their authors (and their quotes' authors) named as they are now.
     async fn hydrate(&self, items: &[Item]) -> StoreResult<Vec<Message>> {
-        let mut authors: HashMap<UserId, Author> = HashMap::new();
+        let mut authors = Authors::new(self.profiles.as_ref());
         let mut out = Vec::with_capacity(items.len());
         for it in items {
             let (mut m, author) = item::decode(it)?;
-            m.author = self.author(&mut authors, author, m.id).await?;
+            m.author = authors.get(author, m.id).await?;
             if let Some(quote) = &mut m.reply_to {
-                quote.author = self.author(&mut authors, quote.author.id, m.id).await?;
+                quote.author = authors.get(quote.author.id, m.id).await?;
             }
             out.push(m);
         }
         Ok(out)
     }
 
-    async fn author(
-        &self,
-        authors: &mut HashMap<UserId, Author>,
-        id: UserId,
-        entry: MessageId,
-    ) -> StoreResult<Author> {
-        if let Some(a) = authors.get(&id) {
-            return Ok(a.clone());
-        }
-        let user = self.profiles.user(id).await?.ok_or_else(|| {
-            StoreError::Corrupt(format!("message {entry} names unknown author {id}"))
-        })?;
-        let author = Author::from(&user);
-        authors.insert(id, author.clone());
-        Ok(author)
-    }
-
     /// The seq of a message (not a change) of `chat`.
-    async fn message_seq(&self, chat: ChatId, id: MessageId) -> StoreResult<Option<i64>> {
+    pub(crate) async fn message_seq(
+        &self,
+        chat: ChatId,
+        id: MessageId,
+    ) -> StoreResult<Option<i64>> {
         let at = self.locate(id).await?;
         Ok(at.and_then(|(p, seq)| (p == item::partition(chat, false)).then_some(seq)))
     }

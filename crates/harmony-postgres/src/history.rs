@@ -5,14 +5,14 @@
 //! applied by `crate::changes`). Pages, chat lists and unread counts read messages only;
 //! resume reads every entry.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use harmony_core::authors::Authors;
 use harmony_core::changes::MessageState;
 use harmony_core::model::{excerpt, Author, Mentions, Message, Quote};
 use harmony_core::ports::{
-    ChatActivity, HistoryPage, HistoryStore, PageCursor, StoreError, StoreResult, UserStore,
+    ChatActivity, HistoryPage, HistoryStore, PageCursor, StoreResult, UserStore,
 };
 use harmony_core::values::{ClientMsgId, MessageContent};
 use harmony_core::{ChatId, MessageId, UserId};
@@ -126,32 +126,15 @@ impl HistoryDb {
         self.pool.close().await;
     }
 
-    async fn author(
-        &self,
-        authors: &mut HashMap<UserId, Author>,
-        id: UserId,
-        entry: MessageId,
-    ) -> StoreResult<Author> {
-        if let Some(a) = authors.get(&id) {
-            return Ok(a.clone());
-        }
-        let user = self.profiles.user(id).await?.ok_or_else(|| {
-            StoreError::Corrupt(format!("message {entry} names unknown author {id}"))
-        })?;
-        let author = Author::from(&user);
-        authors.insert(id, author.clone());
-        Ok(author)
-    }
-
     async fn hydrate(&self, rows: Vec<StoredRow>) -> StoreResult<Vec<Message>> {
-        let mut authors: HashMap<UserId, Author> = HashMap::new();
+        let mut authors = Authors::new(self.profiles.as_ref());
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let mut m = r.message;
-            m.author = self.author(&mut authors, r.author_id, m.id).await?;
+            m.author = authors.get(r.author_id, m.id).await?;
             if let (Some(quote), Some((author, content, deleted))) = (&mut m.reply_to, r.original) {
                 *quote = Quote {
-                    author: self.author(&mut authors, author, m.id).await?,
+                    author: authors.get(author, m.id).await?,
                     excerpt: excerpt(&content),
                     deleted,
                     ..quote.clone()

@@ -345,7 +345,9 @@ async fn watch_lag(
     for (label, group) in groups {
         match harmony_kafka::GroupLag::new(&log, &group) {
             Ok(watch) => watches.push((label, group, watch)),
-            Err(e) => tracing::warn!(group = %group, error = %e, "cannot watch a consumer group's lag"),
+            Err(e) => {
+                tracing::warn!(group = %group, error = %e, "cannot watch a consumer group's lag")
+            }
         }
     }
     let mut tick = tokio::time::interval(Duration::from_secs(5));
