@@ -201,7 +201,7 @@ impl ChatStore for StateDb {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        crate::sequencer::record_membership(&mut tx, chat, &member_ids, true).await?;
+        crate::removals::record_membership(&mut tx, chat, &member_ids, true).await?;
         let event = DomainEvent::ChatDeleted {
             chat_id: chat,
             member_ids: member_ids.into_iter().map(UserId).collect(),
@@ -236,7 +236,7 @@ impl ChatStore for StateDb {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let joined_at = harmony_core::now();
         insert_member(&mut tx, chat, user, role, joined_at).await?;
-        crate::sequencer::record_membership(&mut tx, chat, &[user.id.0], false).await?;
+        crate::removals::record_membership(&mut tx, chat, &[user.id.0], false).await?;
         let event = DomainEvent::MemberAdded {
             chat_id: chat,
             user: user.clone(),
@@ -262,7 +262,7 @@ impl ChatStore for StateDb {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        crate::sequencer::record_membership(&mut tx, chat, &[user.0], true).await?;
+        crate::removals::record_membership(&mut tx, chat, &[user.0], true).await?;
         outbox::record(
             &mut tx,
             &DomainEvent::MemberRemoved {

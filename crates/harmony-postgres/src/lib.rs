@@ -16,6 +16,7 @@ mod outbox;
 mod placements;
 mod placing;
 mod relay;
+mod removals;
 mod sequencer;
 mod users;
 
