@@ -96,3 +96,34 @@ async fn a_deleted_message_leaves_no_trace_in_the_data_directory() -> R {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn changes_share_the_send_rate_limit() -> R {
+    let app = TestApp::spawn_with(|config| {
+        config.limits.send_burst = 3;
+        config.limits.send_per_second = 0.1;
+    })
+    .await?;
+    let ann = app.register("ann").await?;
+    let chat = app.group(&ann, "g", &[]).await?;
+    let first = app.send(&ann, &chat, "one").await?;
+    let id = first["id"].as_str().unwrap_or_default().to_owned();
+    // The send took one of three; two edits take the rest; a flood of changes is refused.
+    for i in 0..2 {
+        let reply = scenarios::edit(&app, &ann, &chat, &id, &format!("edit {i}"), None).await?;
+        assert_eq!(reply.status, reqwest::StatusCode::OK, "{reply:?}");
+    }
+    let flood = scenarios::react(&app, &ann, &chat, &id, "👍", true).await?;
+    assert_eq!(
+        flood.status,
+        reqwest::StatusCode::TOO_MANY_REQUESTS,
+        "{flood:?}"
+    );
+    assert!(flood.headers.contains_key("retry-after"));
+    let edited = scenarios::in_history(&app, &ann, &chat, &id).await?;
+    assert_eq!(
+        (edited["content"].as_str(), &edited["reactions"]),
+        (Some("edit 1"), &serde_json::json!([]))
+    );
+    app.stop().await
+}
