@@ -242,8 +242,15 @@ pub trait Sequencer: Send + Sync {
     /// take effect right before one of the batch's messages (a replay gets them again).
     async fn sequence(&self, batch: &[NewMessage]) -> StoreResult<Sequenced>;
     /// Where each record stands, without placing anything: `None` while the sequencer has not
-    /// reached it (the sink waits for the fan-out this way).
+    /// reached it.
     async fn placements(&self, batch: &[NewMessage]) -> StoreResult<Vec<Option<Placement>>>;
+    /// Where each record stands, waiting at most `timeout` for those not placed yet (the sink
+    /// waits for the fan-out this way): `None` for a record still unplaced at the deadline.
+    async fn wait_placements(
+        &self,
+        batch: &[NewMessage],
+        timeout: Duration,
+    ) -> StoreResult<Vec<Option<Placement>>>;
     /// The message a `client_msg_id` of this author placed in this chat, if any.
     async fn by_key(
         &self,
@@ -251,14 +258,21 @@ pub trait Sequencer: Send + Sync {
         author: UserId,
         key: &ClientMsgId,
     ) -> StoreResult<Option<Message>>;
-    /// Waits until the record is placed, at most `timeout`; `None` on timeout. An api node calls
-    /// this after the log acknowledged a send, to answer with the message's seq.
-    async fn wait_placed(
-        &self,
-        message: &NewMessage,
+    /// Runs `produce` (the log's append of `message`), then waits until the record is placed,
+    /// at most `timeout`; `None` on timeout. An api node answers a send with the seq this way.
+    /// Watching starts before `produce`, so a placement made before the log's acknowledgement
+    /// arrived is not missed and needs no lookup.
+    async fn wait_placed<'a>(
+        &'a self,
+        message: &'a NewMessage,
+        produce: Produce<'a>,
         timeout: Duration,
     ) -> StoreResult<Option<Placement>>;
 }
+
+/// The log's append of a record, run by [`Sequencer::wait_placed`].
+pub type Produce<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = StoreResult<()>> + Send + 'a>>;
 
 /// The recent end of every chat, for resume, the `ready` frame and read markers. `last_seqs`
 /// is the truth (never behind anything delivered live); a cache may answer `recent_after` only
@@ -338,6 +352,21 @@ pub trait OutboxStream: Send {
     async fn peek(&mut self, max: usize) -> StoreResult<OutboxBatch>;
     /// Consumes the stream through the batch and deletes the batch's outbox rows.
     async fn advance(&mut self, batch: &OutboxBatch) -> StoreResult<()>;
+    /// Waits, after an empty peek, until the stream may have more: a transaction that wrote
+    /// events committed, or the stream's own upkeep wants a peek. Returns at once when it cannot
+    /// tell (a lost wake-up costs a peek, never an event).
+    async fn wait(&mut self) -> StoreResult<OutboxWake>;
+}
+
+/// Why [`OutboxStream::wait`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutboxWake {
+    /// A transaction that wrote events committed.
+    Committed,
+    /// Nothing was committed for a while; the stream wants a peek to move past other writes.
+    Upkeep,
+    /// Wake-ups may have been lost (a dropped connection): peek to be sure.
+    Unsure,
 }
 
 /// Where a relay publishes events (cluster: `harmony.events.v1`, keyed by aggregate id). Returns

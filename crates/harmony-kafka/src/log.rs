@@ -80,12 +80,12 @@ impl MessageLog for KafkaLog {
                 return Ok(AppendOutcome::Duplicate(existing));
             }
         }
-        self.producer.produce(&message).await?;
-        // Committed from here on. If the placement does not come in time (the fan-out is down or
-        // far behind), the send answers 503: a retry with the same client_msg_id finds it.
+        // Committed once produced. If the placement does not come in time (the fan-out is down
+        // or far behind), the send answers 503: a retry with the same client_msg_id finds it.
+        let produce = Box::pin(self.producer.produce(&message));
         match self
             .sequencer
-            .wait_placed(&message, self.placement_timeout)
+            .wait_placed(&message, produce, self.placement_timeout)
             .await?
         {
             Some(Placement::Placed(m)) => Ok(AppendOutcome::Created(m)),

@@ -1,7 +1,8 @@
 //! The transactional outbox: an event is inserted in the transaction of the change it describes,
 //! and the same event is written to the WAL as a transactional logical-decoding message
 //! (`pg_logical_emit_message`), which the relay reads in commit order (see
-//! docs/decisions/0001-outbox-relay.md). The row stays until the relay has published it.
+//! docs/decisions/0001-outbox-relay.md), and `harmony_outbox` is notified to wake the relay. The
+//! row stays until the relay has published it.
 
 use harmony_core::events::{DomainEvent, StoredEvent, EVENT_VERSION};
 use harmony_core::ports::{StoreError, StoreResult};
@@ -40,9 +41,11 @@ pub(crate) async fn record(
     };
     let record = String::from_utf8(EventRecordV1::from(&stored).encode())
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query("SELECT pg_logical_emit_message(true, $1, $2)")
+    // The notification is sent on commit (and once per transaction): it wakes the relay.
+    sqlx::query("SELECT pg_logical_emit_message(true, $1, $2), pg_notify($3, '')")
         .bind(crate::relay::MESSAGE_PREFIX)
         .bind(record)
+        .bind(crate::relay::CHANNEL)
         .execute(&mut **tx)
         .await
         .map_err(unavailable)?;

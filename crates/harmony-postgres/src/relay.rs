@@ -4,39 +4,53 @@
 //! the slot advances only when the relay says the batch was published (see
 //! docs/decisions/0001-outbox-relay.md).
 //!
+//! The relay does not poll: every transaction that writes an event also notifies
+//! `harmony_outbox`, and the relay peeks when woken (or for its heartbeat). Each peek decodes
+//! the WAL written since the slot's restart point, so polling 50 times a second decoded the whole
+//! cluster's write traffic 50 times over: under load that was most of PostgreSQL's CPU.
+//!
 //! One relay is active at a time: [`WalOutbox::lead`] holds a session advisory lock on a
 //! dedicated connection; a standby blocks there until the leader's connection goes away.
 
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use harmony_core::ports::{OutboxBatch, OutboxStream, StoreError, StoreResult};
+use harmony_core::ports::{OutboxBatch, OutboxStream, OutboxWake, StoreError, StoreResult};
 use harmony_protocol::record::EventRecordV1;
 use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgListener;
 use sqlx::{Postgres, Row};
 
 use crate::{unavailable, StateDb};
 
 /// The prefix of the logical-decoding messages that carry outbox events.
 pub(crate) const MESSAGE_PREFIX: &str = "harmony.outbox";
+/// The channel notified on commit by every transaction that writes an event.
+pub(crate) const CHANNEL: &str = "harmony_outbox";
 const PUBLICATION: &str = "harmony_outbox";
 const RELAY_LOCK: i64 = 0x4841_524d_5245_4c41;
 
 /// The prefix of the heartbeat an idle relay writes into the WAL.
 const HEARTBEAT_PREFIX: &str = "harmony.heartbeat";
-/// How often an idle relay writes a heartbeat. The slot only advances past what a peek
-/// returned, and other writes to the database (history rows, sessions, read markers) decode to
-/// nothing: without a heartbeat the slot would stay at the last outbox event, every idle peek
-/// (50 a second) would decode all the WAL written since, and the server would keep that WAL on
-/// disk. With it, a peek decodes about a second of WAL.
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// How often a relay that waits for events writes a heartbeat. The slot only advances past
+/// what a peek returned, and other writes to the database (history rows, sessions, read
+/// markers) decode to nothing: without a heartbeat the slot would stay at the last outbox event,
+/// each peek would decode all the WAL written since, and the server would keep that WAL on disk.
+/// With it, the slot holds the WAL of the last 10 to 25 s (its restart point moves at
+/// PostgreSQL's snapshots of running transactions, every 15 s). A heartbeat costs a peek and an
+/// advance, each decoding that WAL, so it is not more frequent. Its peek also finds an event
+/// whose notification was lost.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 
 pub struct WalOutbox {
     /// Holds the leader lock for as long as this relay lives.
     conn: PoolConnection<Postgres>,
     db: StateDb,
     slot: String,
-    last_heartbeat: Instant,
+    /// Wakes the relay when a transaction that wrote events commits.
+    listener: PgListener,
+    /// None until the first heartbeat: a new leader writes one at its first wait.
+    last_heartbeat: Option<Instant>,
 }
 
 impl StateDb {
@@ -133,11 +147,17 @@ impl WalOutbox {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         db.ensure_outbox_slot(slot).await?;
+        // Listening before the first peek: an event committed after it wakes the relay.
+        let mut listener = PgListener::connect_with(&db.pool)
+            .await
+            .map_err(unavailable)?;
+        listener.listen(CHANNEL).await.map_err(unavailable)?;
         Ok(Self {
             conn,
             db: db.clone(),
             slot: slot.to_owned(),
-            last_heartbeat: Instant::now(),
+            listener,
+            last_heartbeat: None,
         })
     }
 }
@@ -168,16 +188,6 @@ impl OutboxStream for WalOutbox {
         .fetch_all(&mut *self.conn)
         .await
         .map_err(unavailable)?;
-        if rows.is_empty() && self.last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
-            // Not transactional: decoded where it is written, after every transaction that
-            // committed before it, so advancing past it skips no event.
-            sqlx::query("SELECT pg_logical_emit_message(false, $1, '')")
-                .bind(HEARTBEAT_PREFIX)
-                .execute(&mut *self.conn)
-                .await
-                .map_err(unavailable)?;
-            self.last_heartbeat = Instant::now();
-        }
         let mut events = Vec::new();
         let mut end = None;
         for row in &rows {
@@ -219,6 +229,39 @@ impl OutboxStream for WalOutbox {
                 .map_err(unavailable)?;
         }
         Ok(())
+    }
+
+    async fn wait(&mut self) -> StoreResult<OutboxWake> {
+        let due = self.last_heartbeat.map_or(Duration::ZERO, |at| {
+            HEARTBEAT_EVERY.saturating_sub(at.elapsed())
+        });
+        let wake = match tokio::time::timeout(due, self.listener.try_recv()).await {
+            Err(_) => {
+                // Its own transaction, decoded in commit order after every transaction that
+                // committed before it, so advancing past it skips no event. (A transactional
+                // message is flushed at its commit, so the next peek finds it; a
+                // non-transactional one waits for the WAL writer.)
+                sqlx::query("SELECT pg_logical_emit_message(true, $1, '')")
+                    .bind(HEARTBEAT_PREFIX)
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(unavailable)?;
+                self.last_heartbeat = Some(Instant::now());
+                return Ok(OutboxWake::Upkeep);
+            }
+            Ok(Ok(Some(_))) => OutboxWake::Committed,
+            // The listener's connection dropped; it reconnects at the next receive, and what
+            // was notified meanwhile is lost.
+            Ok(Ok(None)) => return Ok(OutboxWake::Unsure),
+            Ok(Err(e)) => return Err(unavailable(e)),
+        };
+        // One peek covers every commit so far: take the notifications already received (a burst
+        // of commits, say 1,000 sign-ups, is one peek, not 1,000). A receive cut short by the
+        // zero timeout keeps what it read in the connection's buffer.
+        while let Ok(Ok(Some(_))) =
+            tokio::time::timeout(Duration::ZERO, self.listener.try_recv()).await
+        {}
+        Ok(wake)
     }
 }
 

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use harmony_core::changes::Change;
 use harmony_core::model::{Message, NewMessage};
 use harmony_core::ports::{
-    Placement, RecentMessages, RecentSlice, Sequenced, Sequencer, StoreError, StoreResult,
+    Placement, Produce, RecentMessages, RecentSlice, Sequenced, Sequencer, StoreError, StoreResult,
 };
 use harmony_core::values::ClientMsgId;
 use harmony_core::{ChatId, MessageId, UserId};
@@ -26,9 +26,6 @@ use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use crate::unavailable;
-
-/// A notification's payload must stay under PostgreSQL's 8,000 bytes; an id is 26.
-const IDS_PER_NOTIFY: usize = 250;
 
 /// The sequencer on PostgreSQL. Cheap to clone.
 #[derive(Clone)]
@@ -223,8 +220,65 @@ impl PgSequencer {
             waiters: Arc::default(),
         }
     }
+    /// Waits for the batch's placements, at most `timeout` after `produce` (if any) returned.
+    /// Every record is registered first, so no notification is missed: one telling a seq answers
+    /// without a query. A lookup runs at the start when nothing is produced (the records may be
+    /// placed already), when a notification named a record without a seq, and every poll
+    /// interval (a lost notification costs latency only).
+    async fn await_placed(
+        &self,
+        batch: &[NewMessage],
+        produce: Option<Produce<'_>>,
+        timeout: Duration,
+    ) -> StoreResult<Vec<Option<Placement>>> {
+        let woken = Arc::new(tokio::sync::Notify::new());
+        let registered: Vec<_> = batch
+            .iter()
+            .map(|m| self.waiters.register(m.id.to_string(), woken.clone()))
+            .collect();
+        let mut look = match produce {
+            Some(produce) => {
+                produce.await?;
+                false
+            }
+            None => true,
+        };
+        let mut out: Vec<Option<Placement>> = vec![None; batch.len()];
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            for ((slot, m), r) in out.iter_mut().zip(batch).zip(&registered) {
+                if slot.is_none() {
+                    if let Some(seq) = r.waiter.placed_at.get() {
+                        *slot = Some(Placement::Placed(m.clone().committed(*seq)));
+                    }
+                }
+            }
+            let missing: Vec<usize> = (0..batch.len()).filter(|i| out[*i].is_none()).collect();
+            if missing.is_empty() {
+                return Ok(out);
+            }
+            look = look || missing.iter().any(|i| registered[*i].waiter.named());
+            if look {
+                let asked: Vec<NewMessage> = missing.iter().map(|i| batch[*i].clone()).collect();
+                let found = self.placements(&asked).await?;
+                for (i, placement) in missing.iter().zip(found) {
+                    out[*i] = placement;
+                }
+                if out.iter().all(Option::is_some) {
+                    return Ok(out);
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(out);
+            }
+            let nap = crate::placements::POLL_EVERY.min(deadline - now);
+            look = tokio::time::timeout(nap, woken.notified()).await.is_err();
+        }
+    }
+
     /// Listens for placements until `shutdown`, waking the sends waiting for them. Run it on
-    /// every api node; without it sends still complete, by polling.
+    /// every api and sink node; without it they still complete, by polling.
     pub fn listen(&self, shutdown: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
         crate::placements::listen(self.pool.clone(), self.waiters.clone(), shutdown)
     }
@@ -290,12 +344,12 @@ impl Sequencer for PgSequencer {
         .await
         .map_err(unavailable)?;
         // Every id of the batch, replays and duplicates too: their senders are waiting as well.
-        for ids in batch.chunks(IDS_PER_NOTIFY) {
-            let payload = ids
-                .iter()
-                .map(|m| m.id.to_string())
-                .collect::<Vec<_>>()
-                .join(",");
+        let ids: Vec<String> = batch.iter().map(|m| m.id.to_string()).collect();
+        let items = ids.iter().zip(&out).map(|(id, placement)| match placement {
+            Placement::Placed(m) if m.id.to_string() == *id => (id.as_str(), Some(m.seq)),
+            _ => (id.as_str(), None),
+        });
+        for payload in crate::placements::payloads(items) {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(crate::placements::CHANNEL)
                 .bind(payload)
@@ -337,32 +391,24 @@ impl Sequencer for PgSequencer {
         .transpose()
     }
 
-    async fn wait_placed(
+    async fn wait_placements(
         &self,
-        message: &NewMessage,
+        batch: &[NewMessage],
+        timeout: Duration,
+    ) -> StoreResult<Vec<Option<Placement>>> {
+        self.await_placed(batch, None, timeout).await
+    }
+
+    async fn wait_placed<'a>(
+        &'a self,
+        message: &'a NewMessage,
+        produce: Produce<'a>,
         timeout: Duration,
     ) -> StoreResult<Option<Placement>> {
-        let id = message.id.to_string();
-        let woken = self.waiters.register(&id);
-        let deadline = tokio::time::Instant::now() + timeout;
-        let result = loop {
-            match self.placements(std::slice::from_ref(message)).await {
-                Ok(mut found) => {
-                    if let Some(placement) = found.pop().flatten() {
-                        break Ok(Some(placement));
-                    }
-                }
-                Err(e) => break Err(e),
-            }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                break Ok(None);
-            }
-            let nap = crate::placements::POLL_EVERY.min(deadline - now);
-            let _ = tokio::time::timeout(nap, woken.notified()).await;
-        };
-        self.waiters.remove(&id);
-        result
+        let found = self
+            .await_placed(std::slice::from_ref(message), Some(produce), timeout)
+            .await?;
+        Ok(found.into_iter().next().flatten())
     }
 }
 

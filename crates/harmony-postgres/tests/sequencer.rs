@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use harmony_core::model::{Author, NewMessage};
-use harmony_core::ports::{Placement, RecentMessages, Sequencer};
+use harmony_core::ports::{Placement, RecentMessages, Sequencer, StoreError};
 use harmony_core::values::{ClientMsgId, DisplayName, MessageContent, Username};
 use harmony_core::{ChatId, MessageId, UserId};
 use harmony_postgres::StateDb;
@@ -166,12 +166,17 @@ async fn a_waiting_send_is_woken_by_its_placement() -> anyhow::Result<()> {
     let record = message(ChatId::new(), &ann, Some("w1"))?;
 
     // Nothing places it: the wait ends empty at its deadline.
-    let none = api.wait_placed(&record, Duration::from_millis(300)).await?;
+    let none = api
+        .wait_placed(&record, produced(), Duration::from_millis(300))
+        .await?;
     assert!(none.is_none());
 
     let waiting = {
         let (api, record) = (api.clone(), record.clone());
-        tokio::spawn(async move { api.wait_placed(&record, Duration::from_secs(20)).await })
+        tokio::spawn(async move {
+            api.wait_placed(&record, produced(), Duration::from_secs(20))
+                .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = tokio::time::Instant::now();
@@ -180,9 +185,57 @@ async fn a_waiting_send_is_woken_by_its_placement() -> anyhow::Result<()> {
     assert!(matches!(woken, Some(Placement::Placed(m)) if m.id == record.id && m.seq == 1));
     // Woken well before its deadline.
     assert!(started.elapsed() < Duration::from_secs(10));
+
+    // Placed before the log's acknowledgement arrived (the fan-out was quicker): the send is
+    // told its seq by the notification, not missed.
+    let next = message(record.chat_id, &ann, Some("w2"))?;
+    let early = {
+        let (placer, next) = (placer.clone(), next.clone());
+        Box::pin(async move {
+            placer.sequence(std::slice::from_ref(&next)).await?;
+            Ok(())
+        })
+    };
+    let placed = api
+        .wait_placed(&next, early, Duration::from_secs(20))
+        .await?;
+    assert!(matches!(placed, Some(Placement::Placed(m)) if m.id == next.id && m.seq == 2));
+
+    // A second record with a taken key is a duplicate: its notification names it without a
+    // seq, and the send looks up the original.
+    let again = message(record.chat_id, &ann, Some("w2"))?;
+    let duplicate = {
+        let (placer, again) = (placer.clone(), again.clone());
+        Box::pin(async move {
+            placer.sequence(std::slice::from_ref(&again)).await?;
+            Ok(())
+        })
+    };
+    let found = api
+        .wait_placed(&again, duplicate, Duration::from_secs(20))
+        .await?;
+    assert!(
+        matches!(&found, Some(Placement::Duplicate { original }) if original.id == next.id),
+        "{found:?}"
+    );
+
+    // A produce that fails is the send's error.
+    let failed = api
+        .wait_placed(
+            &message(record.chat_id, &ann, Some("w3"))?,
+            Box::pin(async { Err(StoreError::Unavailable("broker down".into())) }),
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(failed.is_err());
     stop.cancel();
     listening.await?;
     Ok(())
+}
+
+/// A produce that has already happened.
+fn produced() -> harmony_core::ports::Produce<'static> {
+    Box::pin(async { Ok(()) })
 }
 
 #[tokio::test]

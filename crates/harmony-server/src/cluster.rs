@@ -146,8 +146,9 @@ pub(crate) async fn assemble(a: &Assembly<'_>) -> anyhow::Result<Node> {
 
     let stop = a.workers_stop.clone();
     let mut tasks: Vec<Task> = Vec::new();
-    if a.roles.api || a.roles.gateway {
-        // Every node with HTTP takes sends. Wakes sends waiting for their placement (they poll as well).
+    if a.roles.api || a.roles.gateway || a.roles.sink {
+        // Every node with HTTP takes sends, and the sink waits for the fan-out: wakes those
+        // waiting for placements (they poll as well).
         tasks.push(Box::pin(order.listen(stop.clone())));
     }
     let parked_messages = topic(&c.messages_dead_letter_topic);

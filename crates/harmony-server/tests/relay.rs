@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use harmony_core::model::{Account, Chat, ChatKind, Message, Role, User};
 use harmony_core::ports::{
-    ChatStore, EventConsumer, EventPublisher, HistoryStore, OutboxStream, UserStore,
+    ChatStore, EventConsumer, EventPublisher, HistoryStore, OutboxStream, OutboxWake, UserStore,
 };
 use harmony_core::values::{ChatName, DisplayName, MessageContent, Username};
 use harmony_core::{ChatId, MessageId, UserId};
@@ -150,6 +150,65 @@ async fn the_relay_publishes_in_commit_order_again_after_a_crash_and_leads_alone
     Ok(())
 }
 
+/// The relay does not poll: a commit that wrote an event wakes it, and so does nothing else
+/// but its heartbeat (whose peek finds the heartbeat it wrote, not an event).
+#[tokio::test]
+async fn the_relay_wakes_on_a_commit_that_wrote_an_event() -> anyhow::Result<()> {
+    let pg = PrivatePostgres::start().await?;
+    let state = StateDb::connect(&pg.database("state").await?, 4).await?;
+    let mut relay = WalOutbox::lead(&state, "harmony_relay").await?;
+    // A new leader's first wait writes a heartbeat at once; the next peek moves past it.
+    let first = relay.peek(500).await?;
+    assert!(first.events.is_empty() && first.end.is_none(), "{first:?}");
+    assert_eq!(relay.wait().await?, OutboxWake::Upkeep);
+    let heartbeat = relay.peek(500).await?;
+    assert!(heartbeat.end.is_some(), "the heartbeat is read");
+    assert!(heartbeat.events.is_empty(), "a heartbeat is no event");
+    relay.advance(&heartbeat).await?;
+
+    // Nothing committed: the wait ends for upkeep, after the heartbeat's interval.
+    let started = tokio::time::Instant::now();
+    assert_eq!(relay.wait().await?, OutboxWake::Upkeep);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let batch = relay.peek(500).await?;
+    relay.advance(&batch).await?;
+    assert!(batch.events.is_empty(), "{batch:?}");
+
+    // Two commits with events while the relay waits: one wake-up, one peek finds both.
+    let waiting = tokio::spawn(async move {
+        let woke = relay.wait().await;
+        (relay, woke)
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ann = user(&state, "ann").await?;
+    let bob = user(&state, "bob").await?;
+    let (mut relay, woke) = waiting.await?;
+    assert_eq!(woke?, OutboxWake::Committed);
+    let mut found = Vec::new();
+    while found.len() < 2 {
+        let batch = relay.peek(500).await?;
+        if batch.end.is_none() {
+            assert_eq!(relay.wait().await?, OutboxWake::Committed, "{found:?}");
+            continue;
+        }
+        found.extend(batch.events.iter().map(|e| e.event.clone()));
+        relay.advance(&batch).await?;
+    }
+    let created: Vec<_> = found
+        .iter()
+        .filter_map(|e| match e {
+            harmony_core::events::DomainEvent::UserCreated { user } => Some(user.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created, vec![ann.id, bob.id]);
+    Ok(())
+}
+
 /// Writes that carry no event (here: history rows in another database of the same server)
 /// still add WAL the slot must decode. An idle relay writes a heartbeat, so its slot moves past
 /// them: otherwise every idle peek decodes all the WAL since the last event, and the server
@@ -201,7 +260,7 @@ async fn an_idle_relay_moves_its_slot_past_writes_that_carry_no_event() -> anyho
     // confirmed past it.
     let admin = sqlx::PgPool::connect(&pg.url("state")).await?;
     // What the relay does: peek, publish (nothing here but the account's event), advance.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let mut events = 0;
     while lag().await? > written / 4 {
         sqlx::query("CHECKPOINT").execute(&admin).await?;
@@ -213,7 +272,9 @@ async fn an_idle_relay_moves_its_slot_past_writes_that_carry_no_event() -> anyho
         let batch = relay.peek(500).await?;
         events += batch.events.len();
         relay.advance(&batch).await?;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if batch.end.is_none() {
+            relay.wait().await?;
+        }
     }
     assert_eq!(events, 1, "only the account's event; heartbeats are none");
     Ok(())

@@ -90,9 +90,12 @@ impl PrivatePostgres {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
+        // TESTKIT_PG_OPTIONS adds server options, to profile a run, e.g.
+        // "-c shared_preload_libraries=pg_stat_statements".
+        let extra = std::env::var("TESTKIT_PG_OPTIONS").unwrap_or_default();
         let options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c wal_level=logical -c max_replication_slots=4 \
-             -c max_wal_senders=4 -c max_connections=100",
+             -c max_wal_senders=4 -c max_connections=100 {extra}",
             dir.path().display()
         );
         let pg = Self {

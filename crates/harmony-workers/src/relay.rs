@@ -4,7 +4,6 @@
 //! leader lock); a relay whose stream fails returns, and its role loop leads again.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use harmony_core::ports::{EventPublisher, OutboxStream};
 use tokio_util::sync::CancellationToken;
@@ -14,10 +13,6 @@ use crate::OnProcessed;
 
 /// Changes read per batch.
 const BATCH: usize = 500;
-/// How long to wait when the stream had nothing: the relay polls the slot (logical decoding
-/// over SQL has no push); an idle peek is cheap, and this wait is most of the commit → effect
-/// latency.
-const IDLE: Duration = Duration::from_millis(20);
 
 pub struct Relay<S> {
     pub stream: S,
@@ -39,9 +34,13 @@ impl<S: OutboxStream> Relay<S> {
             }
             let batch = self.stream.peek(BATCH).await?;
             if batch.end.is_none() {
+                // The stream says when to peek again: a commit that wrote events, or its upkeep.
                 tokio::select! {
                     () = shutdown.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(IDLE) => continue,
+                    woke = self.stream.wait() => {
+                        woke?;
+                        continue;
+                    }
                 }
             }
             loop {

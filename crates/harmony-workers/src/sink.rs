@@ -40,30 +40,22 @@ async fn placed(entries: Vec<LogEntry>, sequencer: &dyn Sequencer) -> StoreResul
             LogEntry::Unplaced(m) => unplaced.push(m),
         }
     }
-    let deadline = tokio::time::Instant::now() + PLACEMENT_WAIT;
-    let mut nap = Duration::from_millis(5);
-    while !unplaced.is_empty() {
-        let found = sequencer.placements(&unplaced).await?;
-        let mut waiting = Vec::new();
-        for (m, placement) in unplaced.into_iter().zip(found) {
-            match placement {
-                Some(Placement::Placed(placed)) => out.push(placed),
-                Some(Placement::Duplicate { .. } | Placement::Refused(_)) => {}
-                None => waiting.push(m),
-            }
+    if unplaced.is_empty() {
+        return Ok(out);
+    }
+    let found = sequencer.wait_placements(&unplaced, PLACEMENT_WAIT).await?;
+    let mut waiting = 0;
+    for placement in found {
+        match placement {
+            Some(Placement::Placed(placed)) => out.push(placed),
+            Some(Placement::Duplicate { .. } | Placement::Refused(_)) => {}
+            None => waiting += 1,
         }
-        unplaced = waiting;
-        if unplaced.is_empty() {
-            break;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(StoreError::Unavailable(format!(
-                "{} records not yet placed by the fan-out",
-                unplaced.len()
-            )));
-        }
-        tokio::time::sleep(nap).await;
-        nap = (nap * 2).min(Duration::from_millis(200));
+    }
+    if waiting > 0 {
+        return Err(StoreError::Unavailable(format!(
+            "{waiting} records not yet placed by the fan-out"
+        )));
     }
     Ok(out)
 }
