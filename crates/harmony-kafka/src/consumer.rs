@@ -1,6 +1,7 @@
 //! A consumer group member on the message log. Offsets are stored only after a batch took
-//! effect (`enable.auto.offset.store=false`), then committed; a crash replays at most what was
-//! not committed, and every consumer is idempotent. Records carry no seq: the sequencer places
+//! effect (`enable.auto.offset.store=false`), and committed by librdkafka every 250 ms, at
+//! close and at a rebalance; a crash replays at most what was not committed, and every consumer
+//! is idempotent. Records carry no seq: the sequencer places
 //! them (`LogEntry::Unplaced`). A record that does not decode is parked in the dead-letter topic.
 
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use harmony_core::ports::{LogConsumer, LogDelivery, LogEntry, LogPosition, StoreResult};
 use harmony_protocol::record::MessageRecordV1;
-use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Message as _;
 
 use crate::{unavailable, KafkaSettings, Parking};
@@ -97,8 +98,6 @@ impl LogConsumer for KafkaCursor {
                 .store_offset(&self.topic, p.partition, p.offset)
                 .map_err(unavailable)?;
         }
-        self.consumer
-            .commit_consumer_state(CommitMode::Async)
-            .map_err(unavailable)
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use harmony_core::events::StoredEvent;
 use harmony_core::ports::{EventConsumer, EventPublisher, StoreResult};
 use harmony_protocol::record::EventRecordV1;
-use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -126,8 +126,7 @@ impl EventConsumer for KafkaEventCursor {
                 .store_offset(&self.topic, partition, offset)
                 .map_err(unavailable)?;
         }
-        self.consumer
-            .commit_consumer_state(CommitMode::Async)
-            .map_err(unavailable)
+        // Committed by librdkafka in the background (see `consumer_config`).
+        Ok(())
     }
 }
