@@ -162,6 +162,17 @@ impl PrivatePostgres {
         admin.close().await?;
         Ok(self.url(name))
     }
+
+    /// Gathers a database's statistics now, as autovacuum does within a minute of a busy
+    /// start. Until then a fresh table's cached query plans are those of an empty table
+    /// (sequential scans): a benchmark a minute long would measure only that.
+    pub async fn analyze(&self, database: &str) -> anyhow::Result<()> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.url(database)).await?;
+        sqlx::Executor::execute(&mut conn, "ANALYZE").await?;
+        conn.close().await?;
+        Ok(())
+    }
 }
 
 impl Drop for PrivatePostgres {
