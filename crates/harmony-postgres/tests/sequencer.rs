@@ -189,30 +189,16 @@ async fn a_waiting_send_is_woken_by_its_placement() -> anyhow::Result<()> {
     // Placed before the log's acknowledgement arrived (the fan-out was quicker): the send is
     // told its seq by the notification, not missed.
     let next = message(record.chat_id, &ann, Some("w2"))?;
-    let early = {
-        let (placer, next) = (placer.clone(), next.clone());
-        Box::pin(async move {
-            placer.sequence(std::slice::from_ref(&next)).await?;
-            Ok(())
-        })
-    };
     let placed = api
-        .wait_placed(&next, early, Duration::from_secs(20))
+        .wait_placed(&next, placed_by(&placer, &next), Duration::from_secs(20))
         .await?;
     assert!(matches!(placed, Some(Placement::Placed(m)) if m.id == next.id && m.seq == 2));
 
     // A second record with a taken key is a duplicate: its notification names it without a
     // seq, and the send looks up the original.
     let again = message(record.chat_id, &ann, Some("w2"))?;
-    let duplicate = {
-        let (placer, again) = (placer.clone(), again.clone());
-        Box::pin(async move {
-            placer.sequence(std::slice::from_ref(&again)).await?;
-            Ok(())
-        })
-    };
     let found = api
-        .wait_placed(&again, duplicate, Duration::from_secs(20))
+        .wait_placed(&again, placed_by(&placer, &again), Duration::from_secs(20))
         .await?;
     assert!(
         matches!(&found, Some(Placement::Duplicate { original }) if original.id == next.id),
@@ -231,6 +217,18 @@ async fn a_waiting_send_is_woken_by_its_placement() -> anyhow::Result<()> {
     stop.cancel();
     listening.await?;
     Ok(())
+}
+
+/// A produce during which the fan-out places the record (before the log's ack arrives).
+fn placed_by(
+    placer: &harmony_postgres::PgSequencer,
+    record: &NewMessage,
+) -> harmony_core::ports::Produce<'static> {
+    let (placer, record) = (placer.clone(), record.clone());
+    Box::pin(async move {
+        placer.sequence(std::slice::from_ref(&record)).await?;
+        Ok(())
+    })
 }
 
 /// A produce that has already happened.
