@@ -2,7 +2,7 @@
 //! a gateway killed with -9, Redis restarted, the broker killed, the message store down. Every
 //! service is private to the test; killed nodes are real `harmony` processes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -187,8 +187,21 @@ async fn a_redis_restart_under_load_loses_nothing_and_clients_resume() -> R {
     // Bob's session was told to resume (events may have been lost while Redis was away).
     let mut last = 0;
     let mut seen: HashSet<String> = HashSet::new();
+    // The load is over: frames stop, or the socket closes. Frames that never stop are a fault.
+    let drained_by = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut kinds: HashMap<String, usize> = HashMap::new();
     loop {
-        match ws.next().await {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < drained_by,
+            "frames kept coming a minute after the load ended: {kinds:?}"
+        );
+        let next = ws.next().await;
+        if let Ok(frame) = &next {
+            *kinds
+                .entry(frame["type"].as_str().unwrap_or_default().to_owned())
+                .or_default() += 1;
+        }
+        match next {
             Ok(frame) if frame["type"] == "message" => {
                 last = last.max(frame["message"]["seq"].as_i64().unwrap_or(0));
                 seen.insert(

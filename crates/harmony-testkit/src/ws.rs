@@ -108,10 +108,12 @@ impl WsClient {
         }
     }
 
-    /// The next JSON frame; fails on timeout or close.
+    /// The next JSON frame; fails on timeout or close. Skipped frames and pings do not restart
+    /// the timeout: a stream of them is still no frame.
     pub async fn next(&mut self) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + STEP;
         loop {
-            let frame = tokio::time::timeout(STEP, self.stream.next())
+            let frame = tokio::time::timeout_at(deadline, self.stream.next())
                 .await
                 .context("no frame within the timeout")?;
             match frame {
