@@ -346,7 +346,7 @@ impl Sequencer for PgSequencer {
         // Every id of the batch, replays and duplicates too: their senders are waiting as well.
         let ids: Vec<String> = batch.iter().map(|m| m.id.to_string()).collect();
         let items = ids.iter().zip(&out).map(|(id, placement)| match placement {
-            Placement::Placed(m) if m.id.to_string() == *id => (id.as_str(), Some(m.seq)),
+            Placement::Placed(m) => (id.as_str(), Some(m.seq)),
             _ => (id.as_str(), None),
         });
         for payload in crate::placements::payloads(items) {

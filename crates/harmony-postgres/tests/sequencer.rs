@@ -219,6 +219,30 @@ async fn a_waiting_send_is_woken_by_its_placement() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A lost notification (no listener on this node, as when its connection dropped) costs
+/// latency, not the answer: the wait finds the placement by its poll.
+#[tokio::test]
+async fn a_send_whose_notification_is_lost_finds_its_placement_by_polling() -> anyhow::Result<()> {
+    let pg = PrivatePostgres::start().await?;
+    let state = StateDb::connect(&pg.database("state").await?, 8).await?;
+    let (deaf, placer) = (state.sequencer(), state.sequencer());
+    let ann = author("ann")?;
+    let record = message(ChatId::new(), &ann, Some("lost"))?;
+    let placed = deaf
+        .wait_placed(
+            &record,
+            placed_by(&placer, &record),
+            Duration::from_secs(20),
+        )
+        .await?;
+    assert!(matches!(placed, Some(Placement::Placed(m)) if m.id == record.id && m.seq == 1));
+    let found = deaf
+        .wait_placements(std::slice::from_ref(&record), Duration::from_secs(20))
+        .await?;
+    assert!(matches!(&found[..], [Some(Placement::Placed(m))] if m.seq == 1));
+    Ok(())
+}
+
 /// A produce during which the fan-out places the record (before the log's ack arrives).
 fn placed_by(
     placer: &harmony_postgres::PgSequencer,
